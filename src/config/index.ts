@@ -1,0 +1,2 @@
+export { loadConfig, envNameOf, type MoatConfig, type LoadOptions } from "./load.js";
+export { SETTINGS, type SettingPath, type SettingSpec } from "./schema.js";

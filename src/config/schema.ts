@@ -1,0 +1,74 @@
+/**
+ * Moat's one configuration schema. Sources, highest first: CLI flags > environment (MOAT_*) >
+ * `moat.yaml` in the data dir > the defaults below. Validated once; the result is frozen.
+ *
+ * The environment name of a setting is MOAT_ + its path in upper snake case:
+ * `apiPort` → MOAT_API_PORT, `broker.mqttPort` → MOAT_BROKER_MQTT_PORT.
+ */
+export type SettingType =
+  | { kind: "string"; pattern?: RegExp; allowed?: string }
+  | { kind: "int"; min: number; max: number }
+  | { kind: "port"; optional?: boolean }
+  | { kind: "enum"; values: readonly string[] }
+  | { kind: "bool" }
+  | { kind: "url"; protocols: readonly string[] }
+  | { kind: "list" };
+
+export interface SettingSpec {
+  type: SettingType;
+  default: unknown;
+  /** Secrets are accepted only from the environment, never from flags or moat.yaml, and never printed. */
+  secret?: boolean;
+  description: string;
+}
+
+export const SETTINGS = {
+  dataDir: { type: { kind: "string" }, default: "./moat-data", description: "Data directory (database, KEK, moat.yaml)" },
+  databaseUrl: {
+    type: { kind: "url", protocols: ["postgres:", "postgresql:"] },
+    default: null,
+    description: "PostgreSQL URL; unset means SQLite in the data dir",
+  },
+  redisUrl: { type: { kind: "url", protocols: ["redis:", "rediss:"] }, default: null, description: "Redis URL for broker fan-out across nodes" },
+  masterKey: { type: { kind: "string" }, default: null, secret: true, description: "KEK as base64 (32 bytes) instead of the KEK file" },
+  host: { type: { kind: "string" }, default: "127.0.0.1", description: "Address the listeners bind to" },
+  apiPort: { type: { kind: "port" }, default: 8443, description: "HTTPS port of the REST API, EST and dashboard" },
+  pkiPort: { type: { kind: "port" }, default: 8080, description: "Plain-HTTP port for CRL and OCSP (RFC 5280/6960)" },
+  publicUrl: { type: { kind: "url", protocols: ["http:", "https:"] }, default: null, description: "Base URL devices use for CRL/OCSP/CA issuers; default http://127.0.0.1:<pkiPort>" },
+  logLevel: { type: { kind: "enum", values: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] }, default: "info", description: "Operator log level" },
+  "api.bodyLimitBytes": { type: { kind: "int", min: 1024, max: 16 * 1024 * 1024 }, default: 1024 * 1024, description: "Largest accepted request body" },
+  "api.authFailureLimit": { type: { kind: "int", min: 1, max: 10_000 }, default: 10, description: "Bad tokens from one address before back-off" },
+  "api.authFailureWindowSeconds": { type: { kind: "int", min: 1, max: 86_400 }, default: 60, description: "Window for counting bad tokens" },
+  "feed.pollMs": { type: { kind: "int", min: 20, max: 60_000 }, default: 200, description: "Change-feed polling interval" },
+  // --- pki ---
+  "pki.certDays": { type: { kind: "int", min: 1, max: 3650 }, default: 90, description: "Default device certificate validity" },
+  "pki.maxCertDays": { type: { kind: "int", min: 1, max: 3650 }, default: 397, description: "Longest validity a request may ask for" },
+  "pki.crlValidityHours": { type: { kind: "int", min: 1, max: 24 * 30 }, default: 24, description: "CRL nextUpdate - thisUpdate" },
+  "pki.expiryWindowDays": { type: { kind: "int", min: 1, max: 365 }, default: 30, description: "Warn about certificates expiring within this window" },
+  "pki.rotationGraceHours": { type: { kind: "int", min: 0, max: 24 * 30 }, default: 24, description: "How long a rotated-out certificate stays valid" },
+  // --- broker ---
+  "broker.mqttPort": { type: { kind: "port" }, default: 8883, description: "MQTT over TLS" },
+  "broker.mqttPlainPort": { type: { kind: "port", optional: true }, default: null, description: "Plaintext MQTT (loopback only; insecure, flagged)" },
+  "broker.mqttWssPort": { type: { kind: "port", optional: true }, default: null, description: "MQTT over secure WebSockets" },
+  "broker.enabled": { type: { kind: "bool" }, default: true, description: "Run the MQTT broker in `moat serve`" },
+  "broker.audience": { type: { kind: "string" }, default: "moat-mqtt", description: "JWT audience the broker accepts" },
+  "broker.maxPayloadBytes": { type: { kind: "int", min: 16, max: 256 * 1024 * 1024 }, default: 256 * 1024, description: "Largest MQTT payload" },
+  "broker.messagesPerSecond": { type: { kind: "int", min: 1, max: 1_000_000 }, default: 100, description: "Per-client publish rate limit" },
+  "broker.maxPublishDenials": { type: { kind: "int", min: 1, max: 1000 }, default: 3, description: "Denied publishes before disconnect" },
+  "broker.authFailureLimit": { type: { kind: "int", min: 1, max: 1000 }, default: 5, description: "Failed connects before a temporary ban" },
+  "broker.banSeconds": { type: { kind: "int", min: 1, max: 86_400 }, default: 300, description: "Length of a temporary ban" },
+  "broker.secretGraceSeconds": { type: { kind: "int", min: 0, max: 7 * 86_400 }, default: 3600, description: "How long a rotated HMAC secret keeps working" },
+  // --- keys ---
+  "keys.provider": { type: { kind: "enum", values: ["file", "env", "pkcs11"] }, default: "file", description: "Where the KEK lives" },
+  "keys.pkcs11Module": { type: { kind: "string" }, default: null, description: "PKCS#11 module path" },
+  "keys.pkcs11TokenLabel": { type: { kind: "string" }, default: null, description: "PKCS#11 token label" },
+  "keys.pkcs11Slot": { type: { kind: "int", min: 0, max: 2 ** 31 }, default: null, description: "PKCS#11 slot id (instead of a label)" },
+  "keys.pkcs11PinFile": { type: { kind: "string" }, default: null, description: "File holding the PKCS#11 user PIN" },
+  "keys.pkcs11Pin": { type: { kind: "string" }, default: null, secret: true, description: "PKCS#11 user PIN (environment only)" },
+  // --- scanner ---
+  "scanner.allowedTargets": { type: { kind: "list" }, default: ["127.0.0.0/8", "::1/128"], description: "CIDRs the scanner may touch" },
+  // --- firmware / ota ---
+  // --- network ---
+} as const satisfies Record<string, SettingSpec>;
+
+export type SettingPath = keyof typeof SETTINGS;

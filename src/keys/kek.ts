@@ -1,0 +1,65 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
+import { MoatError } from "../errors.js";
+
+/** A key-encryption key: wraps and unwraps data keys. Its bytes never leave the provider. */
+export interface Kek {
+  /** Stable identifier of the key (not secret), e.g. `sw:<fingerprint>` for a software KEK. */
+  readonly id: string;
+  readonly version: number;
+  wrap(dataKey: Buffer, aad: Buffer): Promise<Buffer>;
+  unwrap(wrapped: Buffer, aad: Buffer): Promise<Buffer>;
+}
+
+/** Where KEKs come from (file, environment, PKCS#11 token). */
+export interface KekProvider {
+  readonly kind: string;
+  /** The KEK that wraps new data keys. */
+  current(): Promise<Kek>;
+  /** A KEK by id and version, to open older envelopes; throws KEK_MISMATCH when unknown. */
+  get(id: string, version: number): Promise<Kek>;
+  close?(): Promise<void>;
+}
+
+const NONCE = 12;
+const TAG = 16;
+
+/** A KEK held in process memory (from the KEK file or MOAT_MASTER_KEY): AES-256-GCM key wrapping. */
+export function softwareKek(key: Buffer, source: string, version = 1): Kek {
+  if (key.length !== 32) throw new MoatError("KEK_INVALID", `the KEK from ${source} is ${key.length} bytes; it must be 32 bytes (base64 of 32 random bytes)`);
+  const secret = Buffer.from(key);
+  const id = `sw:${createHash("sha256").update("moat-kek-id").update(secret).digest("hex").slice(0, 16)}`;
+  return {
+    id,
+    version,
+    async wrap(dataKey, aad) {
+      const nonce = randomBytes(NONCE);
+      const cipher = createCipheriv("aes-256-gcm", secret, nonce);
+      cipher.setAAD(aad);
+      return Buffer.concat([nonce, cipher.update(dataKey), cipher.final(), cipher.getAuthTag()]);
+    },
+    async unwrap(wrapped, aad) {
+      if (wrapped.length < NONCE + TAG + 1) throw new MoatError("ENVELOPE_MALFORMED", "wrapped data key is too short");
+      const decipher = createDecipheriv("aes-256-gcm", secret, wrapped.subarray(0, NONCE));
+      decipher.setAAD(aad);
+      decipher.setAuthTag(wrapped.subarray(wrapped.length - TAG));
+      try {
+        return Buffer.concat([decipher.update(wrapped.subarray(NONCE, wrapped.length - TAG)), decipher.final()]);
+      } catch (error) {
+        throw new MoatError("ENVELOPE_DECRYPT_FAILED", "the data key did not unwrap: wrong KEK or tampered envelope", { cause: error });
+      }
+    },
+  };
+}
+
+/** A provider over one in-memory KEK. */
+export function singleKekProvider(kind: string, kek: Kek): KekProvider {
+  return {
+    kind,
+    current: async () => kek,
+    async get(id, version) {
+      if (id !== kek.id || version !== kek.version)
+        throw new MoatError("KEK_MISMATCH", `this envelope was wrapped by KEK ${id} v${version}, but the configured KEK is ${kek.id} v${kek.version}`);
+      return kek;
+    },
+  };
+}
