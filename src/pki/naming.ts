@@ -1,0 +1,49 @@
+import { isIP } from "node:net";
+import { MoatError } from "../errors.js";
+
+/** Trust domains are lower-case DNS-style names (they appear in subjects and `urn:moat:<td>:…` URIs). */
+const TRUST_DOMAIN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+export function assertTrustDomain(trustDomain: string): void {
+  if (!TRUST_DOMAIN.test(trustDomain))
+    throw new MoatError("PKI_TRUST_DOMAIN_INVALID", `trust domain ${JSON.stringify(trustDomain)} is not a lower-case DNS-style name`);
+}
+
+/** Splits host names into DNS names and IP literals, refusing anything else. */
+export function classifyHostnames(hostnames: readonly string[]): { type: "dns" | "ip"; value: string }[] {
+  if (hostnames.length === 0) throw new MoatError("PKI_HOSTNAME_INVALID", "a server certificate needs at least one host name or IP address");
+  return hostnames.map((host) => {
+    if (isIP(host)) return { type: "ip" as const, value: host };
+    if (DNS_NAME.test(host)) return { type: "dns" as const, value: host.toLowerCase() };
+    throw new MoatError("PKI_HOSTNAME_INVALID", `${JSON.stringify(host)} is neither a DNS name nor an IP address`);
+  });
+}
+
+/** The URLs a CA publishes on the PKI port (RFC 5280 §4.2.1.13, §4.2.2.1; RFC 6960 §3.1). */
+export interface PkiUrls {
+  /** OCSP responder. */
+  ocsp: string;
+  /** The CRL a CA with this serial signs (`root` for the root CA). */
+  crl(caSerialHex: string | "root"): string;
+  /** The DER certificate of a CA (`root` for the root CA). */
+  caCert(caSerialHex: string | "root"): string;
+}
+
+export const DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080";
+
+export function pkiUrls(publicUrl: string = DEFAULT_PUBLIC_URL): PkiUrls {
+  let base: URL;
+  try {
+    base = new URL(publicUrl);
+  } catch (cause) {
+    throw new MoatError("CONFIG_INVALID", `publicUrl ${JSON.stringify(publicUrl)} is not a URL`, { cause });
+  }
+  if (base.protocol !== "http:" && base.protocol !== "https:") throw new MoatError("CONFIG_INVALID", "publicUrl must be http:// or https://");
+  const root = base.href.replace(/\/+$/, "");
+  return {
+    ocsp: `${root}/ocsp`,
+    crl: (serial) => `${root}/crl/${serial}`,
+    caCert: (serial) => `${root}/ca/${serial}.cer`,
+  };
+}
