@@ -1,0 +1,73 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import BetterSqlite3 from "better-sqlite3";
+import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
+import pg from "pg";
+import { MoatError } from "../errors.js";
+import type { Dialect } from "./dialect.js";
+import type { Database } from "./schema.js";
+
+export const SQLITE_FILE = "moat.db";
+
+export interface DatabaseTarget {
+  /** PostgreSQL URL; when absent, SQLite in `dataDir`. */
+  databaseUrl?: string | null;
+  dataDir: string;
+  /** PostgreSQL schema to use (tests isolate themselves in a schema of their own). */
+  pgSchema?: string;
+}
+
+export interface OpenedDatabase {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  describe: string;
+}
+
+// int8 (count(*), identity columns) as numbers: Moat's sequences stay far below 2^53.
+pg.types.setTypeParser(20, (value: string) => Number(value));
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "<invalid url>";
+  }
+}
+
+/** Opens the configured database and checks that it answers. STORE_UNREACHABLE when it does not. */
+export async function openDatabase(target: DatabaseTarget): Promise<OpenedDatabase> {
+  if (target.databaseUrl) {
+    const pool = new pg.Pool({
+      connectionString: target.databaseUrl,
+      max: 10,
+      connectionTimeoutMillis: 5000,
+      ...(target.pgSchema ? { options: `-c search_path=${target.pgSchema}` } : {}),
+    });
+    // An idle client's error (server restart) must not crash the process; the next query reports it.
+    pool.on("error", () => {});
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    try {
+      const client = await pool.connect();
+      client.release();
+    } catch (error) {
+      await pool.end().catch(() => {});
+      throw new MoatError("STORE_UNREACHABLE", `cannot connect to PostgreSQL at ${redact(target.databaseUrl)}: ${(error as Error).message}`, { cause: error });
+    }
+    return { db, dialect: "postgres", describe: `postgres ${redact(target.databaseUrl)}` };
+  }
+  const file = join(target.dataDir, SQLITE_FILE);
+  let sqlite: BetterSqlite3.Database;
+  try {
+    mkdirSync(target.dataDir, { recursive: true, mode: 0o700 });
+    sqlite = new BetterSqlite3(file);
+    sqlite.pragma("journal_mode = WAL");
+    sqlite.pragma("foreign_keys = ON");
+    sqlite.pragma("busy_timeout = 5000");
+    sqlite.pragma("synchronous = NORMAL");
+  } catch (error) {
+    throw new MoatError("STORE_UNREACHABLE", `cannot open SQLite database ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), dialect: "sqlite", describe: `sqlite ${file}` };
+}

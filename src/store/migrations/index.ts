@@ -1,0 +1,14 @@
+import { foundation } from "./0001_foundation.js";
+import type { MoatMigration } from "./types.js";
+
+/** Every migration, by name; names sort in the order they run. Add yours at your domain's line. */
+export const MIGRATIONS: Record<string, MoatMigration> = {
+  "0001_foundation": foundation,
+  // --- pki (0010) ---
+  // --- policy (0020) ---
+  // --- broker (0030) ---
+  // --- keys (0040) ---
+  // --- firmware (0050) ---
+  // --- network (0060) ---
+  // --- scanner (0070) ---
+};

@@ -1,0 +1,165 @@
+import type { Kysely } from "kysely";
+import type { DeviceFilter, DeviceRecord, DeviceRepository, DeviceStatus, IdentityStore, OperatorTokenRecord, TokenRepository } from "../../identity/index.js";
+import type { Database, DevicesTable, OperatorTokensTable } from "../schema.js";
+import type { Store } from "../store.js";
+
+function toDevice(row: DevicesTable): DeviceRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    group: row.device_group,
+    role: row.role,
+    status: row.status as DeviceStatus,
+    attributes: JSON.parse(row.attributes) as Record<string, string>,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    lastSeenAt: row.last_seen_at,
+    lastSeenAddress: row.last_seen_address,
+  };
+}
+
+function fromDevice(d: DeviceRecord): DevicesTable {
+  return {
+    id: d.id,
+    name: d.name,
+    device_group: d.group,
+    role: d.role,
+    status: d.status,
+    attributes: JSON.stringify(d.attributes),
+    created_at: d.createdAt,
+    updated_at: d.updatedAt,
+    last_seen_at: d.lastSeenAt,
+    last_seen_address: d.lastSeenAddress,
+  };
+}
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+export class KyselyDeviceRepository implements DeviceRepository {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: "sqlite" | "postgres",
+  ) {}
+
+  async insert(device: DeviceRecord): Promise<void> {
+    await this.db.insertInto("devices").values(fromDevice(device)).execute();
+  }
+
+  async get(id: string, options: { forUpdate?: boolean } = {}): Promise<DeviceRecord | undefined> {
+    let q = this.db.selectFrom("devices").selectAll().where("id", "=", id);
+    // Row lock in PostgreSQL; SQLite serialises writers anyway.
+    if (options.forUpdate && this.dialect === "postgres") q = q.forUpdate();
+    const row = await q.executeTakeFirst();
+    return row ? toDevice(row) : undefined;
+  }
+
+  private filtered(filter: Omit<DeviceFilter, "after" | "limit">) {
+    let q = this.db.selectFrom("devices");
+    if (filter.status) q = q.where("status", "=", filter.status);
+    if (filter.group) q = q.where("device_group", "=", filter.group);
+    if (filter.role) q = q.where("role", "=", filter.role);
+    if (filter.search) {
+      const pattern = `%${escapeLike(filter.search)}%`;
+      q = q.where((eb) => eb.or([eb("id", "like", pattern), eb("name", "like", pattern)]));
+    }
+    return q;
+  }
+
+  async list(filter: DeviceFilter): Promise<DeviceRecord[]> {
+    let q = this.filtered(filter).selectAll().orderBy("id", "asc").limit(filter.limit ?? 100);
+    if (filter.after) q = q.where("id", ">", filter.after);
+    return (await q.execute()).map(toDevice);
+  }
+
+  async count(filter: Omit<DeviceFilter, "after" | "limit">): Promise<number> {
+    const row = await this.filtered(filter).select((eb) => eb.fn.countAll().as("n")).executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async update(device: DeviceRecord): Promise<void> {
+    const { id, ...rest } = fromDevice(device);
+    await this.db.updateTable("devices").set(rest).where("id", "=", id).execute();
+  }
+
+  async recordSeen(entries: { id: string; at: string; address: string | null }[]): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      for (const e of entries)
+        await trx.updateTable("devices").set({ last_seen_at: e.at, last_seen_address: e.address }).where("id", "=", e.id).execute();
+    });
+  }
+}
+
+function toToken(row: OperatorTokensTable): OperatorTokenRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    secretHash: row.secret_hash,
+    createdAt: row.created_at,
+    createdBy: row.created_by,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+    lastUsedAt: row.last_used_at,
+  };
+}
+
+export class KyselyTokenRepository implements TokenRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async insert(t: OperatorTokenRecord): Promise<void> {
+    await this.db
+      .insertInto("operator_tokens")
+      .values({
+        id: t.id,
+        name: t.name,
+        role: t.role,
+        secret_hash: t.secretHash,
+        created_at: t.createdAt,
+        created_by: t.createdBy,
+        expires_at: t.expiresAt,
+        revoked_at: t.revokedAt,
+        last_used_at: t.lastUsedAt,
+      })
+      .execute();
+  }
+
+  async getById(id: string): Promise<OperatorTokenRecord | undefined> {
+    const row = await this.db.selectFrom("operator_tokens").selectAll().where("id", "=", id).executeTakeFirst();
+    return row ? toToken(row) : undefined;
+  }
+
+  async getByName(name: string): Promise<OperatorTokenRecord | undefined> {
+    const row = await this.db.selectFrom("operator_tokens").selectAll().where("name", "=", name).executeTakeFirst();
+    return row ? toToken(row) : undefined;
+  }
+
+  async list(): Promise<OperatorTokenRecord[]> {
+    return (await this.db.selectFrom("operator_tokens").selectAll().orderBy("created_at", "asc").execute()).map(toToken);
+  }
+
+  async update(t: OperatorTokenRecord): Promise<void> {
+    await this.db
+      .updateTable("operator_tokens")
+      .set({ role: t.role, expires_at: t.expiresAt, revoked_at: t.revokedAt, last_used_at: t.lastUsedAt })
+      .where("id", "=", t.id)
+      .execute();
+  }
+
+  async touch(id: string, at: string): Promise<void> {
+    await this.db.updateTable("operator_tokens").set({ last_used_at: at }).where("id", "=", id).execute();
+  }
+}
+
+/** The identity domain's storage port over this store. */
+export function identityStore(store: Store): IdentityStore {
+  return {
+    transact: (fn) =>
+      store.transaction((tx) =>
+        fn({ devices: new KyselyDeviceRepository(tx.db, store.dialect), tokens: new KyselyTokenRepository(tx.db), events: tx.events, changes: tx.changes }),
+      ),
+    devices: new KyselyDeviceRepository(store.db, store.dialect),
+    tokens: new KyselyTokenRepository(store.db),
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * The database schema as Kysely sees it: one interface per table, grouped by domain.
+ * Conventions (docs/dev/conventions.md): timestamps ISO text, booleans 0/1, JSON as text.
+ */
+import type { Generated } from "kysely";
+
+// --- foundation ---
+export interface MetaTable {
+  key: string;
+  value: string;
+}
+
+export interface DevicesTable {
+  id: string;
+  name: string;
+  device_group: string | null;
+  role: string;
+  status: string;
+  /** JSON object of string → string. */
+  attributes: string;
+  created_at: string;
+  updated_at: string;
+  last_seen_at: string | null;
+  last_seen_address: string | null;
+}
+
+export interface OperatorTokensTable {
+  /** Public lookup id, the middle part of the token string. */
+  id: string;
+  name: string;
+  role: string;
+  /** SHA-256 of the token's secret part, hex. The token itself is never stored. */
+  secret_hash: string;
+  created_at: string;
+  created_by: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+export interface AuditEventsTable {
+  seq: number;
+  time: string;
+  type: string;
+  severity: string;
+  actor: string;
+  subject: string;
+  /** JSON object. */
+  data: string;
+  prev_hash: string;
+  hash: string;
+}
+
+/** One row (id = 1): the chain's head, locked by every append so appends serialise across processes. */
+export interface AuditHeadTable {
+  id: number;
+  seq: number;
+  hash: string;
+}
+
+export interface ChangeFeedTable {
+  seq: Generated<number>;
+  kind: string;
+  subject: string;
+  /** JSON object. */
+  data: string;
+  created_at: string;
+}
+
+export interface Database {
+  meta: MetaTable;
+  devices: DevicesTable;
+  operator_tokens: OperatorTokensTable;
+  audit_events: AuditEventsTable;
+  audit_head: AuditHeadTable;
+  change_feed: ChangeFeedTable;
+  // --- pki ---
+  // --- policy ---
+  // --- broker ---
+  // --- keys ---
+  // --- firmware ---
+  // --- scanner ---
+}

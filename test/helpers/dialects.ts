@@ -1,0 +1,86 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { describe } from "vitest";
+import { Store } from "../../src/store/index.js";
+import { IN_CI, requirement } from "./requirements.js";
+import { tempDir } from "./temp.js";
+
+export const PG_URL = process.env.MOAT_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+
+let pgAvailable: boolean | undefined;
+async function postgresAnswers(): Promise<boolean> {
+  if (pgAvailable !== undefined) return pgAvailable;
+  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.query("select 1");
+    pgAvailable = true;
+  } catch {
+    pgAvailable = false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+  return pgAvailable;
+}
+
+export const pgOk = requirement("PostgreSQL", await postgresAnswers(), `no server answers at ${PG_URL}; start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`);
+
+export interface TestDatabase {
+  /** For SQLite the data dir holding moat.db; a scratch dir for PostgreSQL. */
+  dataDir: string;
+  databaseUrl: string | null;
+  pgSchema?: string;
+  /** Opens (and migrates) a store on this database; several may be opened (like several processes). */
+  openStore(): Promise<Store>;
+  cleanup(): Promise<void>;
+}
+
+/** A fresh, empty database: a temp SQLite file, or a PostgreSQL schema of its own. */
+export async function createTestDatabase(dialect: "sqlite" | "postgres"): Promise<TestDatabase> {
+  const dir = tempDir();
+  if (dialect === "sqlite") {
+    return {
+      dataDir: dir.path,
+      databaseUrl: null,
+      openStore: async () => {
+        const store = await Store.open({ dataDir: dir.path, feedPollMs: 50 });
+        await store.migrate();
+        return store;
+      },
+      cleanup: async () => dir.cleanup(),
+    };
+  }
+  const schema = `t_${randomBytes(6).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  await admin.query(`create schema ${schema}`);
+  await admin.end();
+  return {
+    dataDir: dir.path,
+    databaseUrl: PG_URL,
+    pgSchema: schema,
+    openStore: async () => {
+      const store = await Store.open({ dataDir: dir.path, databaseUrl: PG_URL, pgSchema: schema, feedPollMs: 50 });
+      await store.migrate();
+      return store;
+    },
+    cleanup: async () => {
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`drop schema if exists ${schema} cascade`);
+      await c.end();
+      dir.cleanup();
+    },
+  };
+}
+
+export const DIALECTS = ["sqlite", "postgres"] as const;
+
+/** Runs `body` once per dialect, like Kysely's own suites. PostgreSQL is required under CI=true. */
+export function forEachDialect(title: string, body: (dialect: "sqlite" | "postgres") => void): void {
+  for (const dialect of DIALECTS) {
+    describe.skipIf(dialect === "postgres" && !pgOk)(`${title} [${dialect}]`, () => body(dialect));
+  }
+}
+
+export { IN_CI };
