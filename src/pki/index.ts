@@ -4,3 +4,23 @@ export { issueServerCertificate, type IssueServerCertificateOptions, type Server
 export { KEY_TYPES, isKeyType, type KeyType } from "./key-types.js";
 export { DEFAULT_PUBLIC_URL, pkiUrls, type PkiUrls } from "./naming.js";
 export { toPem, fromPem, fromPemAll } from "./pem.js";
+export { parseCertificate, fingerprintOf, type ParsedCertificate } from "./certificate.js";
+export { loadIssuer, type Issuer } from "./issuer.js";
+export { verifyCsr, MAX_CSR_BYTES, type VerifiedCsr } from "./csr.js";
+export { DeviceCertificateTemplate, deviceUrn, resolveValidityDays, type ValidityPolicy } from "./device-profile.js";
+export { generateCrl, type CrlEntry } from "./crl.js";
+export { OcspResponder, parseOcspRequest, type OcspCertStatus, type OcspStatusLookup } from "./ocsp.js";
+export { issueOcspSigner } from "./ocsp-signer.js";
+export { certsOnlyPkcs7 } from "./pkcs7.js";
+export { REVOCATION_REASONS, parseRevocationReason, type RevocationReason } from "./revocation-reason.js";
+export {
+  CaRegistry,
+  caKeyAad,
+  type CaRole,
+  type StoredCertificate,
+  type CaKeyRepository,
+  type CaUnitOfWork,
+  type CaRegistryStore,
+  type Sealer,
+  type InitializeCaOptions,
+} from "./ca-registry.js";

@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
@@ -15,6 +15,8 @@ export interface DatabaseTarget {
   dataDir: string;
   /** PostgreSQL schema to use (tests isolate themselves in a schema of their own). */
   pgSchema?: string;
+  /** SQLite: fail instead of creating the database file (every command but `moat init`). */
+  mustExist?: boolean;
 }
 
 export interface OpenedDatabase {
@@ -60,6 +62,8 @@ export async function openDatabase(target: DatabaseTarget): Promise<OpenedDataba
   const file = join(target.dataDir, SQLITE_FILE);
   let sqlite: BetterSqlite3.Database;
   try {
+    if (target.mustExist && !existsSync(file))
+      throw new MoatError("DATA_DIR_NOT_INITIALIZED", `no Moat database in ${target.dataDir}: run moat init (or point --data-dir at an initialised data dir)`);
     mkdirSync(target.dataDir, { recursive: true, mode: 0o700 });
     sqlite = new BetterSqlite3(file);
     sqlite.pragma("journal_mode = WAL");
@@ -67,6 +71,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<OpenedDataba
     sqlite.pragma("busy_timeout = 5000");
     sqlite.pragma("synchronous = NORMAL");
   } catch (error) {
+    if (error instanceof MoatError) throw error;
     throw new MoatError("STORE_UNREACHABLE", `cannot open SQLite database ${file}: ${(error as Error).message}`, { cause: error });
   }
   return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), dialect: "sqlite", describe: `sqlite ${file}` };

@@ -5,3 +5,4 @@ export { AuditRepository } from "./repositories/audit.js";
 export { MetaRepository } from "./repositories/meta.js";
 export type { Database } from "./schema.js";
 export { identityStore, KyselyDeviceRepository, KyselyTokenRepository } from "./repositories/identity.js";
+export { caRegistryStore, KyselyCaKeyRepository } from "./repositories/ca-registry.js";

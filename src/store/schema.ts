@@ -67,6 +67,18 @@ export interface ChangeFeedTable {
   created_at: string;
 }
 
+export interface CaCertificatesTable {
+  serial: string;
+  role: string;
+  key_type: string;
+  subject: string;
+  certificate_pem: string;
+  sealed_key: Buffer | null;
+  not_after: string;
+  active: number;
+  created_at: string;
+}
+
 export interface Database {
   meta: MetaTable;
   devices: DevicesTable;
@@ -74,6 +86,7 @@ export interface Database {
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
   change_feed: ChangeFeedTable;
+  ca_certificates: CaCertificatesTable;
   // --- pki ---
   // --- policy ---
   // --- broker ---

@@ -1,9 +1,11 @@
 import { foundation } from "./0001_foundation.js";
+import { caRegistry } from "./0002_ca_registry.js";
 import type { MoatMigration } from "./types.js";
 
 /** Every migration, by name; names sort in the order they run. Add yours at your domain's line. */
 export const MIGRATIONS: Record<string, MoatMigration> = {
   "0001_foundation": foundation,
+  "0002_ca_registry": caRegistry,
   // --- pki (0010) ---
   // --- policy (0020) ---
   // --- broker (0030) ---

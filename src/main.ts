@@ -1,0 +1,154 @@
+/**
+ * The composition root: config → store → keys → domains → servers. The only place that wires.
+ * `initialize` is `moat init`; `createApp` opens an initialised installation for every other command.
+ */
+import "reflect-metadata";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { AuditService } from "./audit/index.js";
+import type { MoatConfig } from "./config/index.js";
+import { MoatError, isMoatError } from "./errors.js";
+import { DeviceService, TokenService } from "./identity/index.js";
+import { createKekFile, Envelope, envKekProvider, fileKekProvider, KEK_FILE, type KekProvider } from "./keys/index.js";
+import { CaRegistry, DEFAULT_PUBLIC_URL, type KeyType } from "./pki/index.js";
+import { BUILTIN_ROLES, createOperatorAuthorizer, type OperatorAuthorizer } from "./policy/index.js";
+import { AuditRepository, caRegistryStore, identityStore, MetaRepository, SQLITE_FILE, Store } from "./store/index.js";
+
+export interface App {
+  readonly config: MoatConfig;
+  readonly store: Store;
+  readonly envelope: Envelope;
+  readonly audit: AuditService;
+  readonly devices: DeviceService;
+  readonly tokens: TokenService;
+  readonly operators: OperatorAuthorizer;
+  readonly ca: CaRegistry;
+  readonly meta: MetaRepository;
+  readonly trustDomain: string;
+  /** Base URL for CRL/OCSP/caIssuers links. */
+  readonly publicUrl: string;
+  // --- services added by domains (pki, policy, broker, keys, firmware, scanner) ---
+  close(): Promise<void>;
+}
+
+const KEK_CHECK_PLAINTEXT = "moat-kek-check-v1";
+const KEK_CHECK_AAD = "meta:kek-check";
+
+function kekProviderFor(config: MoatConfig): KekProvider {
+  if (config.masterKey) return envKekProvider(config.masterKey);
+  return fileKekProvider(config.dataDir);
+}
+
+function publicUrlOf(config: MoatConfig): string {
+  return config.publicUrl ?? (config.pkiPort === 8080 ? DEFAULT_PUBLIC_URL : `http://127.0.0.1:${config.pkiPort}`);
+}
+
+function operatorRoleNames(): Set<string> {
+  return new Set(BUILTIN_ROLES.filter((role) => role.rules.some((rule) => rule.action.includes(":") || rule.action === "*")).map((role) => role.name));
+}
+
+/** Opens an initialised installation and wires every service. */
+export async function createApp(config: MoatConfig): Promise<App> {
+  const store = await Store.open({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, mustExist: true, feedPollMs: config["feed.pollMs"] });
+  try {
+    await store.migrate();
+    const meta = new MetaRepository(store.db);
+    const trustDomain = await meta.get("trust_domain");
+    const kekCheck = await meta.get("kek_check");
+    if (!trustDomain || !kekCheck) throw new MoatError("DATA_DIR_NOT_INITIALIZED", `the database (${store.describe}) has not been initialised: run moat init`);
+    const envelope = new Envelope(kekProviderFor(config));
+    try {
+      await envelope.open(Buffer.from(kekCheck, "base64"), KEK_CHECK_AAD);
+    } catch (error) {
+      if (isMoatError(error, "KEK_MISMATCH") || isMoatError(error, "ENVELOPE_DECRYPT_FAILED"))
+        throw new MoatError("KEK_MISMATCH", "the configured KEK does not open this installation's secrets (wrong kek.key or MOAT_MASTER_KEY); nothing was decrypted", { cause: error });
+      throw error;
+    }
+    return wire(config, store, envelope, meta, trustDomain);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
+
+function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRepository, trustDomain: string): App {
+  const audit = new AuditService(new AuditRepository(store.db, (fn) => store.transaction((tx) => fn(tx.db))));
+  // Events appended inside domain transactions reach live listeners once committed.
+  const stopForwarding = store.onCommittedEvent((event) => audit.notify(event));
+  const identity = identityStore(store);
+  const roles = operatorRoleNames();
+  const app: App = {
+    config,
+    store,
+    envelope,
+    audit,
+    devices: new DeviceService(identity),
+    tokens: new TokenService(identity, (role) => roles.has(role)),
+    operators: createOperatorAuthorizer(BUILTIN_ROLES),
+    ca: new CaRegistry(caRegistryStore(store), envelope),
+    meta,
+    trustDomain,
+    publicUrl: publicUrlOf(config),
+    async close() {
+      stopForwarding();
+      await store.close();
+    },
+  };
+  return app;
+}
+
+export interface InitializeOptions {
+  trustDomain: string;
+  keyType: KeyType;
+  hostnames: string[];
+}
+
+export interface InitializeResult {
+  app: App;
+  /** The first admin API token: shown once, never stored. */
+  adminToken: string;
+  created: string[];
+}
+
+/**
+ * `moat init`: data dir, KEK, database, CA hierarchy, server certificate, built-in roles, admin token.
+ * Refuses an initialised data dir or database without changing anything. If a step fails, the files
+ * this run created are removed again.
+ */
+export async function initialize(config: MoatConfig, options: InitializeOptions): Promise<InitializeResult> {
+  const kekPath = join(config.dataDir, KEK_FILE);
+  const sqlitePath = join(config.dataDir, SQLITE_FILE);
+  if (!config.masterKey && existsSync(kekPath))
+    throw new MoatError("DATA_DIR_ALREADY_INITIALIZED", `${config.dataDir} already holds a KEK (${KEK_FILE}); moat init changed nothing`);
+  if (!config.databaseUrl && existsSync(sqlitePath))
+    throw new MoatError("DATA_DIR_ALREADY_INITIALIZED", `${config.dataDir} already holds a database (${SQLITE_FILE}); moat init changed nothing`);
+
+  const created: string[] = [];
+  const dataDirExisted = existsSync(config.dataDir);
+  let store: Store | undefined;
+  try {
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    store = await Store.open({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, feedPollMs: config["feed.pollMs"] });
+    if (!config.databaseUrl) created.push(sqlitePath);
+    await store.migrate();
+    const meta = new MetaRepository(store.db);
+    if (await meta.get("trust_domain")) throw new MoatError("DATA_DIR_ALREADY_INITIALIZED", `the database (${store.describe}) is already initialised; moat init changed nothing`);
+    if (!config.masterKey) created.push(createKekFile(config.dataDir));
+    const envelope = new Envelope(kekProviderFor(config));
+    const app = wire(config, store, envelope, meta, options.trustDomain);
+    await app.ca.initialize({ keyType: options.keyType, trustDomain: options.trustDomain, hostnames: options.hostnames, publicUrl: app.publicUrl }, "init");
+    // --- policy: seed built-in roles ---
+    const { token } = await app.tokens.create({ name: "admin", role: "admin" }, "init");
+    await meta.set("kek_check", (await envelope.seal(Buffer.from(KEK_CHECK_PLAINTEXT), KEK_CHECK_AAD)).toString("base64"));
+    await meta.set("initialized_at", new Date().toISOString());
+    // Written last: its presence is what marks the installation as initialised.
+    await meta.set("trust_domain", options.trustDomain);
+    return { app, adminToken: token, created };
+  } catch (error) {
+    await store?.close().catch(() => {});
+    for (const path of created.reverse()) rmSync(path, { force: true });
+    if (!config.databaseUrl) for (const suffix of ["-wal", "-shm"]) rmSync(sqlitePath + suffix, { force: true });
+    if (!dataDirExisted) rmSync(config.dataDir, { recursive: true, force: true });
+    throw error;
+  }
+}

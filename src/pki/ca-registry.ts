@@ -1,0 +1,168 @@
+import { createPrivateKey, type KeyObject } from "node:crypto";
+import type { EventAppender } from "../audit/index.js";
+import { MoatError } from "../errors.js";
+import type { Envelope } from "../keys/index.js";
+import type { ChangeWriter, Transactional } from "../ports.js";
+import { createCaHierarchy, type CaMaterial } from "./ca-hierarchy.js";
+import type { KeyType } from "./key-types.js";
+import { issueServerCertificate } from "./server-certificate.js";
+
+/** What a stored certificate of Moat's own is for. */
+export type CaRole = "root" | "issuing" | "server";
+
+export interface StoredCertificate {
+  serialHex: string;
+  role: CaRole;
+  keyType: KeyType;
+  subject: string;
+  certificatePem: string;
+  notAfter: string;
+  /** The one currently used for its role (older issuing CAs stay for verification and revocation). */
+  active: boolean;
+  createdAt: string;
+  /** False when the key is not held here (an offline root). */
+  hasKey: boolean;
+}
+
+/** Storage port for Moat's own CA and server certificates and their sealed keys. */
+export interface CaKeyRepository {
+  insert(record: StoredCertificate, sealedKey: Buffer | null): Promise<void>;
+  list(role?: CaRole): Promise<StoredCertificate[]>;
+  get(serialHex: string): Promise<StoredCertificate | undefined>;
+  sealedKey(serialHex: string): Promise<Buffer | null>;
+  setActive(serialHex: string, active: boolean): Promise<void>;
+  setSealedKey(serialHex: string, sealedKey: Buffer | null): Promise<void>;
+}
+
+export interface CaUnitOfWork {
+  cas: CaKeyRepository;
+  events: EventAppender;
+  changes: ChangeWriter;
+}
+
+export interface CaRegistryStore {
+  transact: Transactional<CaUnitOfWork>;
+  cas: CaKeyRepository;
+}
+
+/** The envelope-encryption surface the registry needs (src/keys Envelope satisfies it). */
+export type Sealer = Pick<Envelope, "seal" | "open">;
+
+export interface InitializeCaOptions {
+  keyType: KeyType;
+  trustDomain: string;
+  hostnames: string[];
+  publicUrl?: string;
+}
+
+/** The AAD that binds a sealed key to its row. */
+export function caKeyAad(role: CaRole, serialHex: string): string {
+  return `ca-key:${role}:${serialHex}`;
+}
+
+/**
+ * Moat's own certificates: the root and issuing CAs and the TLS server certificate of its listeners.
+ * Private keys are stored only sealed (envelope-encrypted, AAD = role + serial).
+ */
+export class CaRegistry {
+  constructor(
+    private readonly store: CaRegistryStore,
+    private readonly sealer: Sealer,
+  ) {}
+
+  /** Creates root + issuing CA and the server certificate; refuses when a root exists. */
+  async initialize(options: InitializeCaOptions, actor: string): Promise<{ root: StoredCertificate; issuing: StoredCertificate; server: StoredCertificate }> {
+    if ((await this.store.cas.list("root")).length > 0) throw new MoatError("DATA_DIR_ALREADY_INITIALIZED", "a root CA exists already");
+    const { root, issuing } = await createCaHierarchy({ keyType: options.keyType, trustDomain: options.trustDomain, ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}) });
+    const server = await issueServerCertificate({
+      issuing,
+      hostnames: options.hostnames,
+      trustDomain: options.trustDomain,
+      ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
+    });
+    const now = new Date().toISOString();
+    const records = {
+      root: this.recordOf(root, "root", now),
+      issuing: this.recordOf(issuing, "issuing", now),
+      server: {
+        serialHex: server.serialHex,
+        role: "server" as const,
+        keyType: "ec-p256" as KeyType,
+        subject: `CN=${options.hostnames[0]}`,
+        certificatePem: server.certificatePem,
+        notAfter: server.notAfter.toISOString(),
+        active: true,
+        createdAt: now,
+        hasKey: true,
+      },
+    };
+    const sealed = {
+      root: await this.sealer.seal(root.privateKeyPkcs8Der, caKeyAad("root", root.serialHex)),
+      issuing: await this.sealer.seal(issuing.privateKeyPkcs8Der, caKeyAad("issuing", issuing.serialHex)),
+      server: await this.sealer.seal(server.privateKeyPkcs8Der, caKeyAad("server", server.serialHex)),
+    };
+    await this.store.transact(async (uow) => {
+      for (const role of ["root", "issuing", "server"] as const) await uow.cas.insert(records[role], sealed[role]);
+      await uow.events.append({
+        type: "ca.initialized",
+        severity: "info",
+        actor,
+        subject: records.root.subject,
+        data: { keyType: options.keyType, root: root.serialHex, issuing: issuing.serialHex, server: server.serialHex, hostnames: options.hostnames },
+      });
+    });
+    return records;
+  }
+
+  private recordOf(material: CaMaterial, role: CaRole, now: string): StoredCertificate {
+    return {
+      serialHex: material.serialHex,
+      role,
+      keyType: material.keyType,
+      subject: material.subject,
+      certificatePem: material.certificatePem,
+      notAfter: material.notAfter.toISOString(),
+      active: true,
+      createdAt: now,
+      hasKey: true,
+    };
+  }
+
+  /** The active certificate for a role; DATA_DIR_NOT_INITIALIZED when there is none. */
+  async active(role: CaRole): Promise<StoredCertificate> {
+    const found = (await this.store.cas.list(role)).find((c) => c.active);
+    if (!found) throw new MoatError("DATA_DIR_NOT_INITIALIZED", `no active ${role} certificate: run moat init`);
+    return found;
+  }
+
+  list(role?: CaRole): Promise<StoredCertificate[]> {
+    return this.store.cas.list(role);
+  }
+
+  /** PEM chain: the active issuing CA, then the root (what `moat ca chain` prints). */
+  async chainPem(): Promise<string> {
+    const [issuing, root] = await Promise.all([this.active("issuing"), this.active("root")]);
+    return issuing.certificatePem.trimEnd() + "\n" + root.certificatePem.trimEnd() + "\n";
+  }
+
+  /** The PKCS#8 DER private key of a stored certificate, unsealed in memory only. */
+  async privateKeyDer(serialHex: string): Promise<Buffer> {
+    const record = await this.store.cas.get(serialHex);
+    if (!record) throw new MoatError("NOT_FOUND", `no stored certificate with serial ${serialHex}`);
+    const sealed = await this.store.cas.sealedKey(serialHex);
+    if (!sealed) throw new MoatError("NOT_FOUND", `the key of ${record.role} certificate ${serialHex} is not held here (offline)`);
+    return this.sealer.open(sealed, caKeyAad(record.role, serialHex));
+  }
+
+  async privateKey(serialHex: string): Promise<KeyObject> {
+    return createPrivateKey({ key: await this.privateKeyDer(serialHex), format: "der", type: "pkcs8" });
+  }
+
+  /** TLS material for Moat's listeners: server key, server certificate + issuing CA, and the CA bundle. */
+  async serverTls(): Promise<{ key: string; cert: string; ca: string }> {
+    const server = await this.active("server");
+    const key = (await this.privateKey(server.serialHex)).export({ format: "pem", type: "pkcs8" }) as string;
+    const issuing = await this.active("issuing");
+    return { key, cert: server.certificatePem.trimEnd() + "\n" + issuing.certificatePem.trimEnd() + "\n", ca: await this.chainPem() };
+  }
+}
