@@ -21,8 +21,8 @@ export { Tag as CborTag };
 
 /** Encodes a value; integers above 2^32 must be passed as bigint so they stay integers. */
 export function encodeCbor(value: unknown): Buffer {
-  const bytes = encoder.encode(value);
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // cbor-x returns a view into a buffer it reuses for the next encode: copy it out.
+  return Buffer.from(encoder.encode(value));
 }
 
 /**
