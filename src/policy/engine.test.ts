@@ -1,0 +1,203 @@
+import { describe, expect, it } from "vitest";
+import { BUILTIN_ROLES } from "./builtin-roles.js";
+import { compilePolicy } from "./engine.js";
+import type { Assignment, DeviceSubject, RoleDefinition } from "./model.js";
+
+const sensor: RoleDefinition = {
+  name: "sensor",
+  rules: [
+    { effect: "allow", action: "publish", resource: "sensors/${device.id}/#" },
+    { effect: "deny", action: "publish", resource: "sensors/${device.id}/private" },
+    { effect: "allow", action: "subscribe", resource: "devices/${device.id}/commands/#" },
+    { effect: "deny", action: "subscribe", resource: "devices/+/commands/firmware/#" },
+  ],
+};
+const lineGroup: RoleDefinition = {
+  name: "line",
+  rules: [
+    { effect: "allow", action: "subscribe", resource: "groups/${device.group}/broadcast" },
+    { effect: "allow", action: "receive", resource: "groups/${device.group}/broadcast" },
+    { effect: "allow", action: "publish", resource: "sites/${device.attr.site}/${device.id}" },
+  ],
+};
+const assignments: Assignment[] = [
+  { role: "sensor", kind: "device", target: "d1" },
+  { role: "line", kind: "group", target: "line-3" },
+  { role: "device", kind: "device", target: "d2" },
+  { role: "admin", kind: "token", target: "ops" },
+];
+const engine = compilePolicy({ roles: [...BUILTIN_ROLES, sensor, lineGroup], assignments });
+const d1: DeviceSubject = { id: "d1", group: "line-3", attributes: { site: "berlin" } };
+const d2: DeviceSubject = { id: "d2", status: "active" };
+
+describe("decide: built-in device role", () => {
+  it.each([
+    ["publish", "devices/d2/telemetry/temp", true],
+    ["publish", "devices/d2/telemetry", true],
+    ["publish", "devices/d2/events/boot", true],
+    ["publish", "devices/d3/telemetry/temp", false],
+    ["publish", "devices/d2/commands/reboot", false],
+    ["subscribe", "devices/d2/commands/#", true],
+    ["subscribe", "devices/d2/commands/+", true],
+    ["subscribe", "devices/+/commands/#", false],
+    ["subscribe", "#", false],
+    ["receive", "devices/d2/commands/reboot", true],
+    ["receive", "devices/d3/commands/reboot", false],
+    ["publish", "$SYS/broker/clients", false],
+  ] as const)("%s %s → %s", (action, topic, allow) => {
+    expect(engine.decide(d2, action, topic).allow).toBe(allow);
+  });
+
+  it("names the deciding rule", () => {
+    const decision = engine.decide(d2, "publish", "devices/d2/events/boot");
+    expect(decision).toEqual({
+      allow: true,
+      reason: "rule",
+      roles: ["device"],
+      rule: { role: "device", index: 1, effect: "allow", action: "publish", resource: "devices/${device.id}/events/#" },
+    });
+  });
+
+  it("default deny has no rule", () => {
+    expect(engine.decide(d2, "publish", "elsewhere")).toMatchObject({ allow: false, rule: null, reason: "no-matching-rule" });
+  });
+});
+
+describe("decide: deny wins over allow", () => {
+  it("a deny rule beats a broader allow on publish", () => {
+    expect(engine.decide(d1, "publish", "sensors/d1/temp").allow).toBe(true);
+    const denied = engine.decide(d1, "publish", "sensors/d1/private");
+    expect(denied.allow).toBe(false);
+    expect(denied.rule).toMatchObject({ role: "sensor", index: 1, effect: "deny" });
+  });
+
+  it("a SUBSCRIBE request that overlaps a denied filter is refused even when an allow covers it", () => {
+    expect(engine.decide(d1, "subscribe", "devices/d1/commands/reboot").allow).toBe(true);
+    const denied = engine.decide(d1, "subscribe", "devices/d1/commands/#");
+    expect(denied).toMatchObject({ allow: false, rule: { index: 3, effect: "deny" } });
+  });
+
+  it("deny in one role beats allow in another role of the same device", () => {
+    const roles: RoleDefinition[] = [
+      { name: "wide", rules: [{ effect: "allow", action: "publish", resource: "shared/#" }] },
+      { name: "narrow", rules: [{ effect: "deny", action: "publish", resource: "shared/+/secret" }] },
+    ];
+    const e = compilePolicy({
+      roles,
+      assignments: [
+        { role: "wide", kind: "device", target: "x" },
+        { role: "narrow", kind: "group", target: "g" },
+      ],
+    });
+    expect(e.decide({ id: "x", group: "g" }, "publish", "shared/a/secret")).toMatchObject({ allow: false, rule: { role: "narrow" } });
+    expect(e.decide({ id: "x", group: "g" }, "publish", "shared/a/public").allow).toBe(true);
+    expect(e.decide({ id: "x" }, "publish", "shared/a/secret").allow).toBe(true);
+  });
+});
+
+describe("decide: device and group roles are united", () => {
+  it("gets rules from its own role and from its group's role", () => {
+    expect(engine.rolesOf(d1)).toEqual(["sensor", "line"]);
+    expect(engine.decide(d1, "publish", "sensors/d1/x").rule?.role).toBe("sensor");
+    expect(engine.decide(d1, "subscribe", "groups/line-3/broadcast").rule?.role).toBe("line");
+    expect(engine.decide(d1, "receive", "groups/line-3/broadcast").allow).toBe(true);
+    expect(engine.decide(d1, "publish", "sites/berlin/d1").allow).toBe(true);
+  });
+
+  it("a device without the group gets only its own rules", () => {
+    const alone = { ...d1, group: null };
+    expect(engine.rolesOf(alone)).toEqual(["sensor"]);
+    expect(engine.decide(alone, "subscribe", "groups/line-3/broadcast").allow).toBe(false);
+  });
+
+  it("a device with no role at all is denied with reason no-roles", () => {
+    expect(engine.decide({ id: "nobody" }, "publish", "devices/nobody/telemetry")).toMatchObject({ allow: false, reason: "no-roles" });
+  });
+
+  it("operator token assignments do not apply to devices", () => {
+    expect(engine.rolesOf({ id: "ops" })).toEqual([]);
+  });
+});
+
+describe("decide: quarantine override", () => {
+  it("a quarantined device has only the quarantine role, whatever else it holds", () => {
+    const q = { ...d1, status: "quarantined" };
+    expect(engine.rolesOf(q)).toEqual(["quarantine"]);
+    expect(engine.decide(q, "publish", "sensors/d1/temp").allow).toBe(false);
+    expect(engine.decide(q, "subscribe", "groups/line-3/broadcast").allow).toBe(false);
+    expect(engine.decide(q, "publish", "devices/d1/status")).toMatchObject({ allow: true, rule: { role: "quarantine" } });
+    expect(engine.decide(q, "publish", "devices/d2/status").allow).toBe(false);
+  });
+
+  it("reactivation restores the normal roles", () => {
+    expect(engine.decide({ ...d1, status: "active" }, "publish", "sensors/d1/temp").allow).toBe(true);
+  });
+});
+
+describe("decide: hostile variable values never widen access", () => {
+  const e = compilePolicy({
+    roles: [
+      {
+        name: "room",
+        rules: [
+          { effect: "allow", action: "subscribe", resource: "rooms/${device.attr.room}/#" },
+          { effect: "allow", action: "publish", resource: "rooms/${device.attr.room}/state" },
+        ],
+      },
+    ],
+    assignments: [{ role: "room", kind: "device", target: "h" }],
+  });
+  it.each(["+", "#", "a/b", "", "x\u0000", "$SYS"])("attribute room=%j grants nothing", (room) => {
+    const h: DeviceSubject = { id: "h", attributes: { room } };
+    for (const filter of ["rooms/#", "rooms/+/#", "rooms/a/#", "#", "rooms/+/state"])
+      expect(e.decide(h, "subscribe", filter).allow).toBe(false);
+    for (const topic of ["rooms/a/state", "rooms/a/b/state", "rooms//state", "rooms/x/state"])
+      expect(e.decide(h, "publish", topic).allow).toBe(false);
+  });
+  it("a normal value works", () => {
+    expect(e.decide({ id: "h", attributes: { room: "kitchen" } }, "subscribe", "rooms/kitchen/#").allow).toBe(true);
+    expect(e.decide({ id: "h", attributes: { room: "kitchen" } }, "subscribe", "rooms/+/#").allow).toBe(false);
+  });
+});
+
+describe("decide: invalid requests", () => {
+  it.each([
+    ["publish", "devices/d2/telemetry/#"],
+    ["publish", ""],
+    ["receive", "a/+"],
+    ["subscribe", "devices/d2/commands/#/x"],
+    ["subscribe", "a\u0000"],
+  ] as const)("%s %j is denied as invalid-topic", (action, topic) => {
+    expect(engine.decide(d2, action, topic)).toMatchObject({ allow: false, reason: "invalid-topic" });
+  });
+
+  it("rejects an invalid rule at compile time", () => {
+    expect(() =>
+      compilePolicy({ roles: [{ name: "bad", rules: [{ effect: "allow", action: "publish", resource: "a/#/b" }] }], assignments: [] }),
+    ).toThrowError(expect.objectContaining({ code: "POLICY_RULE_INVALID" }));
+  });
+});
+
+describe("decide: $-topics [MQTT-4.7.2-1]", () => {
+  const e = compilePolicy({
+    roles: [
+      { name: "wild", rules: [{ effect: "allow", action: "publish", resource: "#" }, { effect: "allow", action: "subscribe", resource: "+/#" }] },
+      { name: "sys", rules: [{ effect: "allow", action: "subscribe", resource: "$SYS/broker/+" }] },
+    ],
+    assignments: [
+      { role: "wild", kind: "device", target: "w" },
+      { role: "sys", kind: "device", target: "s" },
+    ],
+  });
+  it("'#' and '+' rules do not reach $SYS", () => {
+    expect(e.decide({ id: "w" }, "publish", "a/b").allow).toBe(true);
+    expect(e.decide({ id: "w" }, "publish", "$SYS/broker/load").allow).toBe(false);
+    expect(e.decide({ id: "w" }, "subscribe", "$SYS/#").allow).toBe(false);
+    expect(e.decide({ id: "w" }, "subscribe", "a/#").allow).toBe(true);
+  });
+  it("an explicit $SYS rule does", () => {
+    expect(e.decide({ id: "s" }, "subscribe", "$SYS/broker/clients").allow).toBe(true);
+    expect(e.decide({ id: "s" }, "subscribe", "$SYS/broker/+").allow).toBe(true);
+    expect(e.decide({ id: "s" }, "subscribe", "$SYS/#").allow).toBe(false);
+  });
+});
