@@ -79,6 +79,9 @@ export const ERROR_CODES = {
   ROLE_NAME_INVALID: { status: 400, title: "The role name is not valid" },
   ROLE_NOT_FOUND: { status: 404, title: "No such role" },
   // --- broker ---
+  BROKER_LISTEN_FAILED: { status: 500, title: "An MQTT listener could not bind its port" },
+  BROKER_REDIS_UNREACHABLE: { status: 503, title: "Redis for broker scale-out cannot be reached" },
+  BROKER_TLS_MATERIAL_INVALID: { status: 500, title: "The broker's server certificate, key or CA bundle is unusable" },
   // --- crypto / data protection ---
   COSE_ALG_UNSUPPORTED: { status: 400, title: "The COSE algorithm is not on the allow-list" },
   COSE_DECRYPT_FAILED: { status: 400, title: "The COSE message failed authentication (tampered)" },

@@ -1,0 +1,193 @@
+/**
+ * Decides whether a CONNECT may proceed and under which identity. Every refusal carries a reason (for
+ * the `auth.failed` event and the metrics) and a CONNACK return code [MQTT-3.2.2-5].
+ */
+import type { Client } from "aedes";
+import type { TLSSocket } from "node:tls";
+import { BanList } from "./ban-list.js";
+import { checkPeerCertificate, peerCertificateOf } from "./cert-auth.js";
+import { verifyDeviceToken } from "./jwt-auth.js";
+import type { BrokerSubject, Decider, DeviceDirectory, DeviceRecord } from "./ports.js";
+import { TokenBucket } from "./rate-limiter.js";
+import type { RevocationView } from "./revocation-view.js";
+import type { AuthMethod, Session } from "./session.js";
+import type { BrokerSettings } from "./settings.js";
+
+/** CONNACK return codes of MQTT 3.1.1 §3.2.2.3. */
+export const CONNACK = { IDENTIFIER_REJECTED: 2, BAD_USERNAME_OR_PASSWORD: 4, NOT_AUTHORIZED: 5 } as const;
+export type ConnackCode = (typeof CONNACK)[keyof typeof CONNACK];
+
+/** Statuses whose devices may hold a session; a quarantined device connects with the quarantine role only. */
+export const CONNECTABLE_STATUSES: ReadonlySet<string> = new Set(["active", "quarantined"]);
+
+export interface ConnectContext {
+  client: Client;
+  /** The client id exactly as sent (aedes invents one for an empty id; we do not accept that). */
+  clientId: string;
+  username: string | undefined;
+  password: Buffer | undefined;
+  will: { topic: string; payload: Buffer } | null;
+  /** The TLS socket carrying the connection, null on the loopback plaintext listener. */
+  tls: TLSSocket | null;
+  address: string | null;
+  listener: string;
+}
+
+export interface ConnectRefusal {
+  ok: false;
+  reason: string;
+  returnCode: ConnackCode;
+  /** The identity the client claimed, for the event subject. */
+  claimedId: string | null;
+  detail?: string;
+  /** Set when this refusal started a ban (reported once). */
+  banStarted?: string;
+}
+
+export interface ConnectAccepted {
+  ok: true;
+  session: Session;
+}
+
+export interface AuthenticatorDeps {
+  directory: DeviceDirectory;
+  revocations: RevocationView;
+  decider: Decider;
+  settings: Readonly<BrokerSettings>;
+  /** SHA-256 fingerprints of the issuing CAs; a function because the set changes on `ca.changed`. */
+  issuingCaFingerprints: () => ReadonlySet<string>;
+  now?: () => number;
+}
+
+/** Builds the policy subject from a device record. */
+export function subjectOf(device: DeviceRecord, certCn: string | null): BrokerSubject {
+  return { id: device.id, group: device.group, status: device.status, attributes: device.attributes, certCn };
+}
+
+const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export class Authenticator {
+  readonly bans: BanList;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: AuthenticatorDeps) {
+    this.now = deps.now ?? Date.now;
+    const s = deps.settings;
+    this.bans = new BanList({ limit: s.authFailureLimit, windowMs: s.authFailureWindowSeconds * 1000, banMs: s.banSeconds * 1000, now: this.now });
+  }
+
+  async authenticate(ctx: ConnectContext): Promise<ConnectAccepted | ConnectRefusal> {
+    const result = await this.decide(ctx);
+    if (result.ok) {
+      if (ctx.address) this.bans.recordSuccess(`addr:${ctx.address}`);
+      this.bans.recordSuccess(`id:${result.session.deviceId}`);
+      return result;
+    }
+    if (result.reason === "banned") return result;
+    // Count the failure against the address and the claimed id; either can start a ban.
+    const keys = [ctx.address ? `addr:${ctx.address}` : null, result.claimedId ? `id:${result.claimedId}` : null];
+    for (const key of keys) if (key && this.bans.recordFailure(key)) result.banStarted = key;
+    return result;
+  }
+
+  private async decide(ctx: ConnectContext): Promise<ConnectAccepted | ConnectRefusal> {
+    const claimed = ctx.clientId || ctx.username || null;
+    const refuse = (reason: string, returnCode: ConnackCode = CONNACK.NOT_AUTHORIZED, detail?: string): ConnectRefusal => ({
+      ok: false,
+      reason,
+      returnCode,
+      claimedId: claimed && DEVICE_ID.test(claimed) ? claimed : null,
+      ...(detail ? { detail } : {}),
+    });
+
+    if (ctx.address && this.bans.bannedFor(`addr:${ctx.address}`) > 0) return refuse("banned", CONNACK.NOT_AUTHORIZED, "address");
+
+    const cert = ctx.tls ? peerCertificateOf(ctx.tls) : null;
+    // A client id ban is not applied to a connection that proves the identity with a valid certificate,
+    // so failed guesses by someone else cannot lock a device out.
+    const idBanned = claimed !== null && this.bans.bannedFor(`id:${claimed}`) > 0;
+    if (idBanned && !(cert && ctx.tls?.authorized)) return refuse("banned", CONNACK.NOT_AUTHORIZED, "client id");
+
+    if (!ctx.clientId) return refuse("client_id_missing", CONNACK.IDENTIFIER_REJECTED);
+    if (!DEVICE_ID.test(ctx.clientId)) return refuse("client_id_invalid", CONNACK.IDENTIFIER_REJECTED);
+
+    let deviceId: string;
+    let method: AuthMethod;
+    let certSerial: string | null = null;
+    let certCn: string | null = null;
+    let credentialId: string | null = null;
+    let deadline: number;
+    let device: DeviceRecord | null;
+
+    if (cert && ctx.tls) {
+      const checked = checkPeerCertificate(ctx.tls, cert, this.deps.issuingCaFingerprints());
+      if (!checked.ok) return refuse(checked.reason, CONNACK.NOT_AUTHORIZED, checked.detail);
+      if (this.deps.revocations.isRevoked(checked.serial)) return refuse("cert_revoked");
+      // [MQTT-3.1.3-3] the client id identifies the session; it must be the certificate's identity.
+      if (ctx.clientId !== checked.commonName) return refuse("client_id_mismatch", CONNACK.IDENTIFIER_REJECTED);
+      if (ctx.username !== undefined && ctx.username !== "" && ctx.username !== checked.commonName) return refuse("username_mismatch", CONNACK.BAD_USERNAME_OR_PASSWORD);
+      device = await this.deps.directory.get(checked.commonName);
+      if (!device) return refuse("device_unknown");
+      if (!CONNECTABLE_STATUSES.has(device.status)) return refuse(`device_${device.status}`);
+      // The certificate must be one Moat issued to this device and still holds as current.
+      if (!device.certSerials.includes(checked.serial)) return refuse("cert_not_current");
+      deviceId = device.id;
+      method = "mtls";
+      certSerial = checked.serial;
+      certCn = checked.commonName;
+      deadline = checked.notAfter;
+    } else {
+      if (ctx.password === undefined || ctx.password.length === 0) return refuse(ctx.tls ? "no_client_certificate" : "no_credentials");
+      if (!ctx.username) return refuse("username_missing", CONNACK.BAD_USERNAME_OR_PASSWORD);
+      if (ctx.username !== ctx.clientId) return refuse("client_id_mismatch", CONNACK.IDENTIFIER_REJECTED);
+      device = await this.deps.directory.get(ctx.username);
+      if (!device) return refuse("device_unknown", CONNACK.BAD_USERNAME_OR_PASSWORD);
+      const s = this.deps.settings;
+      const token = await verifyDeviceToken(ctx.password.toString("utf8"), device, {
+        audience: s.audience,
+        clockSkewSeconds: s.clockSkewSeconds,
+        maxLifetimeSeconds: s.maxTokenLifetimeSeconds,
+        maxTokenBytes: s.maxTokenBytes,
+        now: this.now,
+      });
+      if (!token.ok) return refuse(token.reason, CONNACK.BAD_USERNAME_OR_PASSWORD, token.detail);
+      if (!CONNECTABLE_STATUSES.has(device.status)) return refuse(`device_${device.status}`);
+      deviceId = device.id;
+      method = token.method;
+      credentialId = token.credentialId;
+      deadline = token.deadline;
+    }
+
+    const subject = subjectOf(device, certCn);
+    if (ctx.will) {
+      // The will is authorized now, at CONNECT, as if it were published now; aedes once let wills
+      // bypass authorization. It is checked again when it is actually published.
+      if (ctx.will.topic.startsWith("$")) return refuse("will_denied", CONNACK.NOT_AUTHORIZED, "reserved topic");
+      if (ctx.will.payload.length > this.deps.settings.maxPayloadBytes) return refuse("will_denied", CONNACK.NOT_AUTHORIZED, "payload too large");
+      const decision = this.deps.decider.decide(subject, "publish", ctx.will.topic);
+      if (!decision.allow) return refuse("will_denied", CONNACK.NOT_AUTHORIZED, ctx.will.topic.slice(0, 256));
+    }
+
+    const s = this.deps.settings;
+    const session: Session = {
+      client: ctx.client,
+      deviceId,
+      method,
+      certSerial,
+      credentialId,
+      address: ctx.address,
+      listener: ctx.listener,
+      connectedAt: this.now(),
+      subject,
+      status: device.status,
+      denials: 0,
+      bucket: new TokenBucket(s.messagesPerSecond, s.rateBurst, this.now),
+      reportedReceiveDenials: new Set(),
+      closeCause: null,
+      deadline,
+      deadlineTimer: null,
+      registered: false,
+    };
+    return { ok: true, session };
+  }
+}

@@ -1,0 +1,331 @@
+/**
+ * One broker node: aedes (MQTT 3.1.1) behind Moat's listeners, authentication, authorization, live
+ * enforcement from the change feed, optional Redis scale-out, metrics and events.
+ */
+import { randomUUID } from "node:crypto";
+import type { Duplex } from "node:stream";
+import type { TLSSocket } from "node:tls";
+import type { IncomingMessage } from "node:http";
+import { Aedes, type AedesOptions, type Client, type ConnectPacket, type PublishPacket } from "aedes";
+import type { Change, ChangeFeed } from "../ports.js";
+import { Authenticator, type ConnectContext } from "./authenticator.js";
+import { Authorizer } from "./authorizer.js";
+import { fingerprintsOf } from "./cert-auth.js";
+import { createClusterParts, type ClusterParts } from "./cluster.js";
+import { Enforcer } from "./enforcer.js";
+import { LastSeenBatcher } from "./last-seen.js";
+import { listenPlainLoopback, listenTls, listenWss, type BoundListener, type ListenerName } from "./listeners.js";
+import { createBrokerMetrics, type BrokerMetrics, type MetricsRegistry } from "./metrics.js";
+import type { BrokerEvent, BrokerEventSink, BrokerTlsMaterial, Decider, DeviceDirectory, LastSeenWriter, RevocationSource, TlsMaterialSource } from "./ports.js";
+import { RevocationView } from "./revocation-view.js";
+import { SessionRegistry, type Session } from "./session.js";
+import { resolveBrokerSettings, type BrokerSettings } from "./settings.js";
+
+/** The operator log the broker writes to (pino's method shape); events never go here. */
+export interface BrokerLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+const SILENT: BrokerLogger = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };
+
+export interface BrokerDeps {
+  directory: DeviceDirectory;
+  revocationSource: RevocationSource;
+  decider: Decider;
+  tls: TlsMaterialSource;
+  events: BrokerEventSink;
+  /** The change feed; without it nothing is enforced live (tests of the listener only). */
+  feed?: ChangeFeed;
+  lastSeen?: LastSeenWriter;
+  logger?: BrokerLogger;
+  /** Register the broker's metrics in this registry (the API's /metrics); a private one otherwise. */
+  metricsRegistry?: MetricsRegistry;
+  now?: () => number;
+}
+
+export interface MoatBroker {
+  readonly nodeId: string;
+  readonly settings: Readonly<BrokerSettings>;
+  /** Bound ports by listener (useful with port 0). */
+  readonly ports: Readonly<Partial<Record<ListenerName, number>>>;
+  readonly metrics: BrokerMetrics;
+  sessionCount(): number;
+  /** Applies a change pushed in-process right after its commit (the feed delivers it too; applied once). */
+  applyChange(change: Change): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface ConnectionInfo {
+  listener: ListenerName;
+  tls: TLSSocket | null;
+  address: string | null;
+}
+
+/** Error carrying the CONNACK return code aedes sends [MQTT-3.2.2-5]. */
+function connackError(message: string, returnCode: number): Error & { returnCode: number } {
+  return Object.assign(new Error(message), { returnCode });
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** At most one `auth.failed` event per banned key per this interval: a banned flood must not flood the audit log. */
+const BANNED_EVENT_INTERVAL_MS = 10_000;
+
+/** Starts a broker node: loads the revocation view, opens the listeners and follows the change feed. */
+export async function startBroker(deps: BrokerDeps, partialSettings: Partial<BrokerSettings> = {}): Promise<MoatBroker> {
+  const settings = resolveBrokerSettings(partialSettings);
+  const logger = deps.logger ?? SILENT;
+  const now = deps.now ?? Date.now;
+  const nodeId = randomUUID();
+  const sessions = new SessionRegistry();
+  const metrics = createBrokerMetrics(() => sessions.size, deps.metricsRegistry);
+  const revocations = new RevocationView();
+  const connections = new WeakMap<object, ConnectionInfo>();
+  const connectPackets = new WeakMap<Client, { clientId: string; will: ConnectContext["will"] }>();
+  const bannedEventAt = new Map<string, number>();
+
+  const emit = (event: BrokerEvent): void => {
+    deps.events.emit(event).catch((err: unknown) => logger.error({ err, type: event.type }, "broker: could not record a security event"));
+  };
+
+  let material: BrokerTlsMaterial = await deps.tls.load();
+  let issuingFingerprints = fingerprintsOf(material.issuingCaPems);
+  const listeners: BoundListener[] = [];
+
+  const lastSeen = new LastSeenBatcher(deps.lastSeen ?? null, settings.lastSeenFlushMs, (err) => logger.error({ err }, "broker: last-seen write failed"));
+  const authenticator = new Authenticator({ directory: deps.directory, revocations, decider: deps.decider, settings, issuingCaFingerprints: () => issuingFingerprints, now });
+  const authorizer = new Authorizer({
+    sessions,
+    decider: deps.decider,
+    directory: deps.directory,
+    settings,
+    metrics,
+    emit,
+    touch: (session) => lastSeen.touch(session.deviceId, session.address),
+  });
+
+  const closeSession = (session: Session, cause: string): void => {
+    if (session.closeCause !== null) return;
+    session.closeCause = cause;
+    if (session.deadlineTimer) clearTimeout(session.deadlineTimer);
+    metrics.sessionsClosed.inc({ cause });
+    session.client.close();
+  };
+
+  const armDeadline = (session: Session): void => {
+    if (session.deadlineTimer) clearTimeout(session.deadlineTimer);
+    session.deadlineTimer = null;
+    if (!Number.isFinite(session.deadline)) return;
+    const delay = session.deadline - now();
+    if (delay <= 0) return closeSession(session, "credential_expired");
+    session.deadlineTimer = setTimeout(() => armDeadline(session), Math.min(delay, MAX_TIMER_MS));
+    session.deadlineTimer.unref();
+  };
+
+  const reloadTls = async (): Promise<void> => {
+    material = await deps.tls.load();
+    issuingFingerprints = fingerprintsOf(material.issuingCaPems);
+    for (const listener of listeners) listener.setSecureContext?.(material);
+    logger.info({}, "broker: TLS material reloaded");
+  };
+
+  const enforcer = new Enforcer({
+    sessions,
+    directory: deps.directory,
+    revocations,
+    authorizer,
+    metrics,
+    close: closeSession,
+    armDeadline,
+    reloadTls,
+    onError: (err, change) => logger.error({ err, kind: change.kind, seq: change.seq }, "broker: could not apply a change"),
+    now,
+  });
+
+  let cluster: ClusterParts | null = null;
+  if (settings.redisUrl) cluster = createClusterParts(settings.redisUrl, settings.redisNamespace, nodeId);
+
+  const aedesOptions: AedesOptions = {
+    id: nodeId,
+    connectTimeout: settings.connectTimeoutMs,
+    drainTimeout: settings.drainTimeoutMs,
+    maxClientsIdLength: 128,
+    ...(cluster ? { mq: cluster.mq, persistence: cluster.persistence } : {}),
+    preConnect: (client: Client, packet: ConnectPacket, callback: (error: Error | null, success: boolean) => void) => {
+      const will = packet.will ? { topic: packet.will.topic, payload: Buffer.from(packet.will.payload ?? []) } : null;
+      connectPackets.set(client, { clientId: packet.clientId ?? "", will });
+      callback(null, true);
+    },
+    authenticate: (client, username, password, done) => {
+      const info = connections.get(client.conn);
+      const packet = connectPackets.get(client);
+      const ctx: ConnectContext = {
+        client,
+        clientId: packet?.clientId ?? "",
+        username: username ?? undefined,
+        password: password ?? undefined,
+        will: packet?.will ?? null,
+        tls: info?.tls ?? null,
+        address: info?.address ?? null,
+        listener: info?.listener ?? "tls",
+      };
+      authenticator.authenticate(ctx).then(
+        (result) => {
+          if (result.ok) {
+            sessions.attach(result.session);
+            done(null, true);
+            return;
+          }
+          metrics.authFailures.inc({ reason: result.reason });
+          const key = `${result.claimedId ?? ""}|${ctx.address ?? ""}`;
+          const last = bannedEventAt.get(key) ?? 0;
+          if (result.reason !== "banned" || now() - last > BANNED_EVENT_INTERVAL_MS) {
+            if (result.reason === "banned") bannedEventAt.set(key, now());
+            emit({
+              type: "auth.failed",
+              severity: result.reason === "cert_revoked" ? "high" : "medium",
+              actor: result.claimedId ? `device:${result.claimedId}` : `address:${ctx.address ?? "unknown"}`,
+              subject: result.claimedId ?? "",
+              data: { protocol: "mqtt", listener: ctx.listener, reason: result.reason, address: ctx.address, ...(result.detail ? { detail: result.detail } : {}) },
+            });
+          }
+          if (result.banStarted) {
+            emit({ type: "auth.banned", severity: "high", actor: "system", subject: result.banStarted, data: { protocol: "mqtt", seconds: settings.banSeconds } });
+          }
+          done(connackError(result.reason, result.returnCode) as never, false);
+        },
+        (err: unknown) => {
+          logger.error({ err }, "broker: authentication failed unexpectedly");
+          metrics.authFailures.inc({ reason: "internal_error" });
+          // 3 = server unavailable: the refusal is ours, not the client's.
+          done(connackError("server unavailable", 3) as never, false);
+        },
+      );
+    },
+    authorizePublish: authorizer.authorizePublish,
+    authorizeSubscribe: authorizer.authorizeSubscribe,
+    authorizeForward: authorizer.authorizeForward,
+  };
+
+  // Feed first, then the revocation snapshot: a revocation committed in between is seen by both, never by neither.
+  const pendingChanges: Change[] = [];
+  let started = false;
+  const onChange = (change: Change, fromCluster: boolean): Promise<void> => {
+    if (!started) {
+      pendingChanges.push(change);
+      return Promise.resolve();
+    }
+    if (!enforcer.firstSighting(change)) return Promise.resolve();
+    if (!fromCluster && cluster) cluster.channel.publish(change);
+    return enforcer.apply(change);
+  };
+  const unsubscribeFeed = deps.feed?.subscribe((change) => void onChange(change, false)) ?? (() => undefined);
+  await revocations.load(deps.revocationSource);
+  if (cluster) await cluster.channel.start((change) => void onChange(change, true));
+
+  const aedes = await Aedes.createBroker(aedesOptions);
+  // Publishes dropped by authorizePublish are acknowledged but go nowhere (see Authorizer.dropped).
+  const publish = aedes.publish.bind(aedes) as (packet: PublishPacket, client: unknown, done?: (err?: Error) => void) => void;
+  (aedes as unknown as { publish: typeof publish }).publish = (packet, client, done) => {
+    if (authorizer.dropped.has(packet)) {
+      const callback = typeof client === "function" ? (client as (err?: Error) => void) : done;
+      callback?.();
+      return;
+    }
+    publish(packet, client, done);
+  };
+
+  aedes.on("client", (client) => {
+    const session = sessions.of(client);
+    if (!session) return client.close();
+    sessions.register(session);
+    armDeadline(session);
+    metrics.connectsAccepted.inc({ method: session.method });
+    lastSeen.touch(session.deviceId, session.address);
+    emit({
+      type: "device.connected",
+      severity: "info",
+      actor: `device:${session.deviceId}`,
+      subject: session.deviceId,
+      data: { protocol: "mqtt", listener: session.listener, method: session.method, address: session.address, node: nodeId, ...(session.certSerial ? { serial: session.certSerial } : {}) },
+    });
+    // A change applied while this CONNECT was being authenticated found no session to act on.
+    if (session.certSerial && revocations.isRevoked(session.certSerial)) closeSession(session, "cert_revoked");
+    else if (enforcer.changedSince(session.deviceId, session.connectedAt)) void enforcer.revalidate(session.deviceId);
+  });
+
+  aedes.on("clientDisconnect", (client) => {
+    const session = sessions.of(client);
+    if (!session || !session.registered) return;
+    sessions.unregister(session);
+    if (session.deadlineTimer) clearTimeout(session.deadlineTimer);
+    lastSeen.touch(session.deviceId, session.address);
+    emit({
+      type: "device.disconnected",
+      severity: session.closeCause ? "medium" : "info",
+      actor: session.closeCause ? "system" : `device:${session.deviceId}`,
+      subject: session.deviceId,
+      data: { protocol: "mqtt", reason: session.closeCause ?? "client", seconds: Math.round((now() - session.connectedAt) / 1000), node: nodeId },
+    });
+  });
+
+  aedes.on("clientError", (client, err) => logger.debug({ err: err.message, clientId: client.id }, "broker: client error"));
+  aedes.on("connectionError", (_client, err) => logger.debug({ err: err.message }, "broker: connection error"));
+
+  const onConnection = (stream: Duplex, listener: ListenerName, tls: TLSSocket | null, req?: IncomingMessage): void => {
+    const socket = tls ?? (stream as unknown as { remoteAddress?: string });
+    connections.set(stream, { listener, tls, address: socket.remoteAddress ?? null });
+    aedes.handle(stream, req);
+  };
+  const onTlsError = (err: Error): void => {
+    metrics.authFailures.inc({ reason: "tls_handshake" });
+    logger.debug({ err: err.message }, "broker: TLS handshake failed");
+  };
+
+  try {
+    listeners.push(await listenTls(material, settings.host, settings.mqttPort, onConnection, onTlsError));
+    if (settings.mqttWssPort !== null) listeners.push(await listenWss(material, settings.host, settings.mqttWssPort, settings.maxPayloadBytes, onConnection, onTlsError));
+    if (settings.mqttPlainPort !== null) {
+      const plain = await listenPlainLoopback(settings.mqttPlainPort, onConnection);
+      listeners.push(plain);
+      logger.warn({ port: plain.port, host: plain.host }, "broker: INSECURE plaintext MQTT listener enabled (loopback only); credentials cross it unencrypted");
+      emit({ type: "config.insecure_listener", severity: "high", actor: "system", subject: "mqtt-plain", data: { host: plain.host, port: plain.port } });
+    }
+  } catch (err) {
+    for (const listener of listeners) await listener.close();
+    unsubscribeFeed();
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    await cluster?.close();
+    throw err;
+  }
+
+  lastSeen.start();
+  started = true;
+  for (const change of pendingChanges.splice(0)) void onChange(change, false);
+
+  const ports: Partial<Record<ListenerName, number>> = {};
+  for (const listener of listeners) ports[listener.name] = listener.port;
+  logger.info({ ports, node: nodeId, cluster: cluster !== null }, "broker: listening");
+
+  let closed = false;
+  return {
+    nodeId,
+    settings,
+    ports,
+    metrics,
+    sessionCount: () => sessions.size,
+    applyChange: (change) => onChange(change, false),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      unsubscribeFeed();
+      enforcer.stop();
+      for (const listener of listeners) await listener.close();
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      await cluster?.close();
+      await lastSeen.stop();
+    },
+  };
+}

@@ -1,0 +1,105 @@
+/**
+ * Scale-out over Redis: aedes shares subscriptions, retained messages and QoS 1/2 state through
+ * mqemitter-redis and aedes-persistence-redis, and enforcement changes are broadcast on a pub/sub
+ * channel so every node applies them at once (each node still follows the change feed, so a missed
+ * broadcast is caught up by polling).
+ */
+import { Redis } from "ioredis";
+import mqemitterRedis from "mqemitter-redis";
+import aedesPersistenceRedis from "aedes-persistence-redis";
+import { MoatError } from "../errors.js";
+import type { Change } from "../ports.js";
+
+export interface ClusterParts {
+  mq: unknown;
+  persistence: { setup(broker: unknown): Promise<void>; destroy(): Promise<void> };
+  channel: EnforcementChannel;
+  close(): Promise<void>;
+}
+
+interface Broadcast {
+  node: string;
+  change: Change;
+}
+
+function isChange(value: unknown): value is Change {
+  if (typeof value !== "object" || value === null) return false;
+  const c = value as Record<string, unknown>;
+  return typeof c.seq === "number" && typeof c.kind === "string" && typeof c.subject === "string" && typeof c.createdAt === "string";
+}
+
+/** Publishes and receives change-feed entries between broker nodes. */
+export class EnforcementChannel {
+  private readonly pub: Redis;
+  private readonly sub: Redis;
+  private readonly channel: string;
+  private listener: ((change: Change) => void) | null = null;
+
+  constructor(url: string, namespace: string, private readonly nodeId: string) {
+    this.channel = `${namespace}:broker:enforcement`;
+    this.pub = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2 });
+    this.sub = new Redis(url, { lazyConnect: true });
+    this.sub.on("message", (channel: string, message: string) => {
+      if (channel !== this.channel || !this.listener) return;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(message);
+      } catch {
+        return;
+      }
+      const b = parsed as Partial<Broadcast>;
+      if (b.node === this.nodeId || !isChange(b.change)) return;
+      this.listener(b.change);
+    });
+    // ioredis reports connection trouble as events; reconnecting is its job.
+    this.pub.on("error", () => undefined);
+    this.sub.on("error", () => undefined);
+  }
+
+  async start(listener: (change: Change) => void): Promise<void> {
+    this.listener = listener;
+    try {
+      await Promise.all([this.pub.connect(), this.sub.connect()]);
+      await this.sub.subscribe(this.channel);
+    } catch (err) {
+      throw new MoatError("BROKER_REDIS_UNREACHABLE", `cannot reach Redis for broker scale-out: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  publish(change: Change): void {
+    const message: Broadcast = { node: this.nodeId, change };
+    this.pub.publish(this.channel, JSON.stringify(message)).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    this.listener = null;
+    this.sub.disconnect();
+    this.pub.disconnect();
+  }
+}
+
+/** Connects the Redis-backed message bus, persistence and enforcement channel for one node. */
+export function createClusterParts(url: string, namespace: string, nodeId: string): ClusterParts {
+  const parsed = new URL(url);
+  const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0;
+  const redisOptions = {
+    host: parsed.hostname,
+    port: parsed.port ? Number(parsed.port) : 6379,
+    db: Number.isInteger(db) ? db : 0,
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    ...(parsed.protocol === "rediss:" ? { tls: {} } : {}),
+  };
+  const mq = mqemitterRedis({ connectionString: url } as never) as unknown as { close(cb: () => void): void };
+  const persistence = aedesPersistenceRedis(redisOptions);
+  const channel = new EnforcementChannel(url, namespace, nodeId);
+  return {
+    mq,
+    persistence,
+    channel,
+    close: async () => {
+      await channel.close();
+      await persistence.destroy().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,26 @@
+/** The broker domain's door: the MQTT broker node, its ports, settings and metrics. */
+export { startBroker, type BrokerDeps, type BrokerLogger, type MoatBroker } from "./broker.js";
+export { DEFAULT_BROKER_SETTINGS, resolveBrokerSettings, isLoopbackHost, type BrokerSettings } from "./settings.js";
+export { MetricsRegistry, Counter, Gauge, Histogram, type BrokerMetrics } from "./metrics.js";
+export { normalizeSerial } from "./cert-auth.js";
+export { STRONG_CIPHERS } from "./listeners.js";
+export { KEY_ALGORITHMS, SECRET_ALGORITHMS } from "./jwt-auth.js";
+export { InMemoryDeviceDirectory } from "./memory-directory.js";
+export type {
+  BrokerAction,
+  BrokerDecision,
+  BrokerEvent,
+  BrokerEventSink,
+  BrokerSubject,
+  BrokerTlsMaterial,
+  Decider,
+  DeviceDirectory,
+  DeviceHmacSecret,
+  DeviceRecord,
+  DeviceStatus,
+  LastSeenEntry,
+  LastSeenWriter,
+  RegisteredPublicKey,
+  RevocationSource,
+  TlsMaterialSource,
+} from "./ports.js";

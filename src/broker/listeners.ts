@@ -1,0 +1,147 @@
+/**
+ * The broker's network listeners: MQTT over TLS (always), MQTT over secure WebSockets (optional) and
+ * plaintext MQTT on loopback only (optional, flagged as insecure).
+ */
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
+import type { IncomingMessage } from "node:http";
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
+import { createServer as createTlsServer, type SecureContextOptions, type Server as TlsServer, type TLSSocket } from "node:tls";
+import type { Duplex } from "node:stream";
+import { createWebSocketStream, WebSocketServer } from "ws";
+import { MoatError } from "../errors.js";
+import type { BrokerTlsMaterial } from "./ports.js";
+
+/**
+ * TLS 1.2 suites: ECDHE key exchange (forward secrecy) with AEAD ciphers only, ECDSA first since
+ * Moat's CA issues EC keys (BSI TR-02102-2 and Mozilla "intermediate" agree on this set).
+ * TLS 1.3 suites are all AEAD and are listed first.
+ */
+export const STRONG_CIPHERS = [
+  "TLS_AES_256_GCM_SHA384",
+  "TLS_CHACHA20_POLY1305_SHA256",
+  "TLS_AES_128_GCM_SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305",
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+].join(":");
+
+/** Node's `crl` option is deliberately not used: revocation is checked against the live view (STACK.md §4). */
+export function secureContextOptions(material: BrokerTlsMaterial): SecureContextOptions {
+  return {
+    key: material.keyPem,
+    cert: material.certPem,
+    ca: [...material.caPems],
+    minVersion: "TLSv1.2",
+    ciphers: STRONG_CIPHERS,
+    honorCipherOrder: true,
+    ecdhCurve: "X25519:P-256:P-384",
+  };
+}
+
+/** How a connection reached the broker. */
+export type ListenerName = "tls" | "wss" | "plain";
+
+export type ConnectionHandler = (stream: Duplex, listener: ListenerName, tls: TLSSocket | null, req?: IncomingMessage) => void;
+
+export interface BoundListener {
+  name: ListenerName;
+  port: number;
+  host: string;
+  close(): Promise<void>;
+  /** Applies new TLS material without dropping open connections (TLS listeners only). */
+  setSecureContext?(material: BrokerTlsMaterial): void;
+}
+
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+function listen(server: NetServer, port: number, host: string, what: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) =>
+      reject(new MoatError("BROKER_LISTEN_FAILED", `cannot listen on ${host}:${port} for ${what}: ${err.message}`, { cause: err, detail: { host, port } }));
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.off("error", onError);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: NetServer, sockets: Set<Socket>): Promise<void> {
+  return new Promise((resolve) => {
+    for (const socket of sockets) socket.destroy();
+    server.close(() => resolve());
+  });
+}
+
+function track(server: NetServer, sockets: Set<Socket>, event: "connection" | "secureConnection"): void {
+  server.on(event, (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+}
+
+/** MQTT over TLS (port 8883 by IANA). Client certificates are requested, checked after the handshake. */
+export async function listenTls(material: BrokerTlsMaterial, host: string, port: number, onConnection: ConnectionHandler, onTlsError: (err: Error) => void): Promise<BoundListener> {
+  const server: TlsServer = createTlsServer(
+    { ...secureContextOptions(material), requestCert: true, rejectUnauthorized: false, handshakeTimeout: HANDSHAKE_TIMEOUT_MS },
+    (socket) => onConnection(socket, "tls", socket),
+  );
+  const sockets = new Set<Socket>();
+  track(server, sockets, "secureConnection");
+  server.on("tlsClientError", (err) => onTlsError(err));
+  const bound = await listen(server, port, host, "MQTT over TLS");
+  return {
+    name: "tls",
+    port: bound,
+    host,
+    close: () => closeServer(server, sockets),
+    setSecureContext: (m) => server.setSecureContext(secureContextOptions(m)),
+  };
+}
+
+/** MQTT over secure WebSockets (subprotocol `mqtt`), with the same TLS and client-certificate checks. */
+export async function listenWss(material: BrokerTlsMaterial, host: string, port: number, maxPayloadBytes: number, onConnection: ConnectionHandler, onTlsError: (err: Error) => void): Promise<BoundListener> {
+  const server: HttpsServer = createHttpsServer({ ...secureContextOptions(material), requestCert: true, rejectUnauthorized: false, handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
+  const sockets = new Set<Socket>();
+  track(server, sockets, "secureConnection");
+  server.on("tlsClientError", (err) => onTlsError(err));
+  server.on("request", (_req, res) => {
+    res.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" }).end("MQTT over WebSockets only\n");
+  });
+  const wss = new WebSocketServer({
+    server,
+    // Room for the MQTT fixed header and topic on top of the payload limit.
+    maxPayload: maxPayloadBytes + 65_536,
+    handleProtocols: (protocols) => (protocols.has("mqtt") ? "mqtt" : false),
+  });
+  wss.on("connection", (ws, req) => {
+    const stream = createWebSocketStream(ws);
+    stream.on("error", () => stream.destroy());
+    onConnection(stream, "wss", req.socket as TLSSocket, req);
+  });
+  const bound = await listen(server, port, host, "MQTT over secure WebSockets");
+  return {
+    name: "wss",
+    port: bound,
+    host,
+    close: async () => {
+      for (const client of wss.clients) client.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await closeServer(server, sockets);
+    },
+    setSecureContext: (m) => server.setSecureContext(secureContextOptions(m)),
+  };
+}
+
+/** Plaintext MQTT, bound to 127.0.0.1 whatever the configured host: for local tools only. */
+export async function listenPlainLoopback(port: number, onConnection: ConnectionHandler): Promise<BoundListener> {
+  const host = "127.0.0.1";
+  const server = createNetServer((socket) => onConnection(socket, "plain", null));
+  const sockets = new Set<Socket>();
+  track(server, sockets, "connection");
+  const bound = await listen(server, port, host, "plaintext MQTT");
+  return { name: "plain", port: bound, host, close: () => closeServer(server, sockets) };
+}
