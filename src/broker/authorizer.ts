@@ -26,7 +26,7 @@ export interface AuthorizerDeps {
 
 function ruleOf(decision: BrokerDecision): Record<string, unknown> {
   const rule = decision.rule;
-  return rule ? { role: rule.role, rule: `${rule.effect ?? ""} ${rule.action ?? ""}:${rule.resource ?? ""}`.trim() } : { reason: decision.reason ?? "no-matching-rule" };
+  return rule ? { role: rule.role, rule: `${rule.effect ?? ""} ${rule.action ?? ""}:${rule.resource ?? ""}`.trim() } : { decision: decision.reason ?? "no-matching-rule" };
 }
 
 export class Authorizer {
@@ -162,7 +162,7 @@ export class Authorizer {
     if (removed.length > 0) {
       // Without a messageId aedes sends no UNSUBACK; the stored subscriptions of a persistent session
       // are removed too, so a reconnect does not bring them back.
-      client.unsubscribe({ unsubscriptions: removed } as never);
+      client.unsubscribe({ unsubscriptions: removed } as never, () => undefined);
       const broker = (client as Client & { broker?: { persistence?: { removeSubscriptions?: (c: Client, t: string[]) => Promise<unknown> } } }).broker;
       if (!client.clean) broker?.persistence?.removeSubscriptions?.(client, removed).catch(() => undefined);
       for (const topic of removed) this.deny(session, "subscribe", topic, "policy_changed", { removed: true });

@@ -179,3 +179,18 @@ export function inbox(client: MqttClient): { messages: { topic: string; payload:
 
 /** Waits a little for things that must NOT happen (a message that must not arrive). */
 export const settle = (ms = 300) => new Promise((r) => setTimeout(r, ms));
+
+/** Subscribes and returns the granted QoS per filter from the SUBACK (128 = refused), without MQTT.js turning 128 into an error. */
+export function subscribeGranted(client: MqttClient, topics: string[], qos: 0 | 1 = 0): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no SUBACK")), 5000);
+    const onPacket = (packet: { cmd: string; granted?: (number | { qos: number })[] }) => {
+      if (packet.cmd !== "suback") return;
+      client.off("packetreceive", onPacket as never);
+      clearTimeout(timer);
+      resolve((packet.granted ?? []).map((g) => (typeof g === "number" ? g : g.qos)));
+    };
+    client.on("packetreceive", onPacket as never);
+    client.subscribe(topics, { qos }, () => undefined);
+  });
+}

@@ -1,0 +1,244 @@
+/**
+ * Authorization on publish, subscribe and delivery with the real policy engine, the limits (payload,
+ * rate, denials), wills, retained messages, `$SYS`, live narrowing of sessions, bans and the
+ * loopback plaintext listener.
+ */
+import { randomBytes } from "node:crypto";
+import { SignJWT } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { requireCommand } from "../helpers/requirements.js";
+import { tempDir } from "../helpers/temp.js";
+import { closed, connectMqtt, inbox, settle, startTestBroker, subscribeGranted, type ConnectResult, type TestBroker } from "./helpers/harness.js";
+import { createTestPki, type IssuedCert, type TestPki } from "./helpers/test-pki.js";
+
+const ok = requireCommand("openssl", "openssl");
+
+function connected(result: ConnectResult) {
+  if (!result.ok) throw new Error(`connect refused: ${result.message}`);
+  return result.client;
+}
+
+describe.skipIf(!ok)("broker: authorization and limits", () => {
+  const tmp = tempDir("moat-broker-authz-");
+  let pki: TestPki;
+  let tb: TestBroker;
+  const certs = new Map<string, IssuedCert>();
+
+  const device = (id: string, extra: Parameters<TestBroker["directory"]["put"]>[0] | object = {}) => {
+    const cert = pki.device(id);
+    certs.set(id, cert);
+    tb.directory.put({ id, certSerials: [cert.serial], ...extra });
+    return cert;
+  };
+  const connectAs = (id: string, options: object = {}) => {
+    const cert = certs.get(id)!;
+    return connectMqtt(tb.port, pki, { clientId: id, cert: cert.certPem, key: cert.keyPem, ...options });
+  };
+
+  beforeAll(async () => {
+    pki = createTestPki(tmp.path);
+    tb = await startTestBroker(pki, { authFailureLimit: 1000, maxPublishDenials: 3, maxPayloadBytes: 1024, messagesPerSecond: 5, rateBurst: 5, rateDropsBeforeDisconnect: 10 });
+    tb.policy.addRole({
+      name: "sensor-reader",
+      rules: [
+        { effect: "allow", action: "subscribe", resource: "sensors/#" },
+        { effect: "allow", action: "receive", resource: "sensors/public/#" },
+      ],
+    });
+    tb.policy.addRole({ name: "sensor-writer", rules: [{ effect: "allow", action: "publish", resource: "sensors/#" }] });
+    tb.policy.addRole({
+      name: "events-watcher",
+      rules: [
+        { effect: "allow", action: "subscribe", resource: "devices/+/events/#" },
+        { effect: "allow", action: "receive", resource: "devices/+/events/#" },
+      ],
+    });
+    for (const id of ["d1", "d2", "reader", "writer", "watcher", "q1", "s1", "r1", "fast", "big"]) device(id);
+    tb.policy.assign("events-watcher", "device", "watcher");
+    for (const id of ["d1", "d2", "q1", "s1", "r1", "fast", "big"]) tb.policy.assign("device", "device", id);
+    tb.policy.assign("sensor-reader", "device", "reader");
+    tb.policy.assign("sensor-writer", "device", "writer");
+  });
+
+  afterAll(async () => {
+    await tb?.close();
+    tmp.cleanup();
+  });
+
+  it("refuses a subscription to # and to $SYS with SUBACK 0x80 and keeps the connection", async () => {
+    const client = connected(await connectAs("d1"));
+    const granted = await subscribeGranted(client, ["#", "$SYS/#", "devices/d1/commands/#"]);
+    expect(granted).toEqual([128, 128, 0]);
+    expect(client.connected).toBe(true);
+    const event = await tb.events.waitFor((e) => e.type === "acl.denied" && e.subject === "d1" && e.data?.topic === "#");
+    expect(event.data).toMatchObject({ action: "subscribe", reason: "policy" });
+    await client.endAsync();
+  });
+
+  it("never forwards a publish to another device's topic, and disconnects after the configured denials", async () => {
+    const victim = connected(await connectAs("d2"));
+    const box = inbox(victim);
+    await victim.subscribeAsync("devices/d2/commands/#", { qos: 1 });
+    const attacker = connected(await connectAs("d1"));
+    await attacker.publishAsync("devices/d2/commands/open", "1", { qos: 1 });
+    await attacker.publishAsync("devices/d2/commands/open", "2", { qos: 1 });
+    expect(attacker.connected).toBe(true);
+    const gone = closed(attacker);
+    attacker.publish("devices/d2/commands/open", "3", { qos: 0 });
+    await gone;
+    await settle();
+    expect(box.messages).toHaveLength(0);
+    expect(tb.events.of("acl.denied").filter((e) => e.subject === "d1" && e.data?.action === "publish").length).toBeGreaterThanOrEqual(3);
+    await victim.endAsync();
+  });
+
+  it("disconnects a client that publishes to $SYS", async () => {
+    const client = connected(await connectAs("d1"));
+    const gone = closed(client);
+    client.publish("$SYS/fake/heartbeat", "x");
+    await gone;
+    await tb.events.waitFor((e) => e.type === "acl.denied" && e.subject === "d1" && e.data?.reason === "reserved_topic");
+  });
+
+  it("refuses a forbidden will topic at CONNECT and accepts an allowed one", async () => {
+    const refused = await connectAs("d1", { will: { topic: "devices/d2/commands/open", payload: Buffer.from("x"), qos: 0, retain: false } });
+    expect(refused).toMatchObject({ ok: false, returnCode: 5 });
+    await tb.events.waitFor((e) => e.type === "auth.failed" && e.subject === "d1" && e.data?.reason === "will_denied");
+
+    const watcher = connected(await connectAs("watcher"));
+    const box = inbox(watcher);
+    await watcher.subscribeAsync("devices/+/events/#");
+    const good = connected(await connectAs("d1", { will: { topic: "devices/d1/events/offline", payload: Buffer.from("gone"), qos: 0, retain: false } }));
+    // An unclean end of the connection publishes the (authorized) will [MQTT-3.1.2-8].
+    good.stream.destroy();
+    expect(await box.next()).toMatchObject({ topic: "devices/d1/events/offline", payload: "gone" });
+    await watcher.endAsync();
+  });
+
+  it("does not deliver retained or live messages on topics the device may not receive", async () => {
+    const writer = connected(await connectAs("writer"));
+    await writer.publishAsync("sensors/secret/key", "s3cret", { qos: 1, retain: true });
+    await writer.publishAsync("sensors/public/temp", "21", { qos: 1, retain: true });
+    const reader = connected(await connectAs("reader"));
+    const box = inbox(reader);
+    await reader.subscribeAsync("sensors/#", { qos: 1 });
+    const first = await box.next();
+    expect(first).toMatchObject({ topic: "sensors/public/temp", payload: "21" });
+    await writer.publishAsync("sensors/secret/key", "live-secret", { qos: 1 });
+    await writer.publishAsync("sensors/public/temp", "22", { qos: 1 });
+    expect(await box.next()).toMatchObject({ topic: "sensors/public/temp", payload: "22" });
+    await settle();
+    expect(box.messages.map((m) => m.topic)).not.toContain("sensors/secret/key");
+    const event = await tb.events.waitFor((e) => e.type === "acl.denied" && e.subject === "reader" && e.data?.action === "receive");
+    expect(event.data?.topic).toBe("sensors/secret/key");
+    await writer.endAsync();
+    await reader.endAsync();
+  });
+
+  it("disconnects on a payload over the limit", async () => {
+    const client = connected(await connectAs("big"));
+    const gone = closed(client);
+    client.publish("devices/big/telemetry/blob", Buffer.alloc(2048, 1));
+    await gone;
+    const event = await tb.events.waitFor((e) => e.type === "broker.limit_exceeded" && e.subject === "big");
+    expect(event.data).toMatchObject({ limit: "payload_size", size: 2048 });
+  });
+
+  it("drops publishes over the rate limit and then disconnects", async () => {
+    const client = connected(await connectAs("fast"));
+    const gone = closed(client);
+    for (let i = 0; i < 40 && client.connected; i++) client.publish("devices/fast/telemetry/t", String(i));
+    await gone;
+    const event = await tb.events.waitFor((e) => e.type === "broker.limit_exceeded" && e.subject === "fast");
+    expect(event.data).toMatchObject({ limit: "message_rate", perSecond: 5 });
+    expect(tb.broker.metrics.denials.get({ action: "publish", reason: "rate_limited" })).toBeGreaterThan(0);
+  });
+
+  it("narrows a live session to the quarantine role when the device is quarantined", async () => {
+    const q = connected(await connectAs("q1"));
+    const box = inbox(q);
+    await q.subscribeAsync("devices/q1/commands/#", { qos: 1 });
+    const writer = connected(await connectAs("d2"));
+    tb.directory.update("q1", { status: "quarantined" });
+    tb.feed.push("device.status", "q1", { status: "quarantined" });
+    await tb.events.waitFor((e) => e.type === "acl.denied" && e.subject === "q1" && e.data?.reason === "policy_changed");
+    expect(q.connected).toBe(true);
+    // A command for q1 published by the broker side no longer reaches it (subscription removed).
+    const admin = connected(await connectAs("writer"));
+    await admin.publishAsync("devices/q1/commands/x", "1", { qos: 1 }).catch(() => undefined);
+    await settle();
+    expect(box.messages).toHaveLength(0);
+    // It may still report its status; telemetry is denied now.
+    await q.publishAsync("devices/q1/status", "quarantined-ok", { qos: 1 });
+    await q.publishAsync("devices/q1/telemetry/t", "x", { qos: 1 });
+    await tb.events.waitFor((e) => e.type === "acl.denied" && e.subject === "q1" && e.data?.topic === "devices/q1/telemetry/t");
+    expect(tb.events.events.some((e) => e.type === "acl.denied" && e.subject === "q1" && e.data?.topic === "devices/q1/status")).toBe(false);
+    await Promise.all([q.endAsync(), writer.endAsync(), admin.endAsync()]);
+  });
+
+  it("closes the session of a device that is suspended", async () => {
+    const s = connected(await connectAs("s1"));
+    await tb.events.waitFor((e) => e.type === "device.connected" && e.subject === "s1");
+    const gone = closed(s);
+    tb.directory.update("s1", { status: "suspended" });
+    tb.feed.push("device.status", "s1", { status: "suspended" });
+    await gone;
+    const event = await tb.events.waitFor((e) => e.type === "device.disconnected" && e.subject === "s1");
+    expect(event.data?.reason).toBe("device_suspended");
+  });
+
+  it("removes subscriptions that a role change no longer allows", async () => {
+    const r = connected(await connectAs("r1"));
+    expect(await subscribeGranted(r, ["devices/r1/commands/#"])).toEqual([0]);
+    tb.policy.unassign("device", "device", "r1");
+    tb.feed.push("role.assignment", "r1", { kind: "device", target: "r1", role: "device" });
+    const event = await tb.events.waitFor((e) => e.type === "acl.denied" && e.subject === "r1" && e.data?.reason === "policy_changed");
+    expect(event.data).toMatchObject({ topic: "devices/r1/commands/#", removed: true });
+    await r.endAsync();
+  });
+});
+
+describe.skipIf(!ok)("broker: temporary bans and the loopback plaintext listener", () => {
+  const tmp = tempDir("moat-broker-ban-");
+  let pki: TestPki;
+  let tb: TestBroker;
+
+  beforeAll(async () => {
+    pki = createTestPki(tmp.path);
+    tb = await startTestBroker(pki, { authFailureLimit: 3, banSeconds: 60, mqttPlainPort: 0 });
+  });
+
+  afterAll(async () => {
+    await tb?.close();
+    tmp.cleanup();
+  });
+
+  it("flags the plaintext listener and binds it to loopback only", async () => {
+    const event = await tb.events.waitFor((e) => e.type === "config.insecure_listener");
+    expect(event.data).toMatchObject({ host: "127.0.0.1", port: tb.broker.ports.plain });
+  });
+
+  it("accepts a token on the plaintext listener (no certificates there)", async () => {
+    const secret = randomBytes(32);
+    tb.directory.put({ id: "plain1", hmacSecrets: [{ secret, notAfter: null }] });
+    tb.policy.assign("device", "device", "plain1");
+    const now = Math.floor(Date.now() / 1000);
+    const password = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("plain1").setAudience("moat-mqtt").setIssuedAt(now).setExpirationTime(now + 600).sign(secret);
+    const result = await connectMqtt(tb.broker.ports.plain!, pki, { clientId: "plain1", username: "plain1", password }, "mqtt");
+    expect(result.ok).toBe(true);
+    if (result.ok) await result.client.endAsync();
+    const event = await tb.events.waitFor((e) => e.type === "device.connected" && e.subject === "plain1");
+    expect(event.data?.listener).toBe("plain");
+  });
+
+  it("bans an address after repeated failures, even for a correct credential", async () => {
+    for (let i = 0; i < 3; i++) expect(await connectMqtt(tb.port, pki, { clientId: "nobody", username: "nobody", password: "x.y.z" })).toMatchObject({ ok: false });
+    await tb.events.waitFor((e) => e.type === "auth.banned");
+    const cert = pki.device("good");
+    tb.directory.put({ id: "good", certSerials: [cert.serial] });
+    tb.policy.assign("device", "device", "good");
+    const result = await connectMqtt(tb.port, pki, { clientId: "good", cert: cert.certPem, key: cert.keyPem });
+    expect(result).toMatchObject({ ok: false, returnCode: 5 });
+    await tb.events.waitFor((e) => e.type === "auth.failed" && e.data?.reason === "banned");
+  });
+});
