@@ -145,6 +145,14 @@ export const ERROR_CODES = {
   NETWORK_TARGET_UNSUPPORTED: { status: 400, title: "The compilation target is not supported" },
   NETWORK_VLAN_NOT_FOUND: { status: 404, title: "No VLAN has that name" },
   // --- scanner ---
+  SCAN_ALLOW_INVALID: { status: 400, title: "An allowed-scope entry is not a CIDR block" },
+  SCAN_CIDR_TOO_LARGE: { status: 400, title: "A target block is larger than a /16" },
+  SCAN_NOT_FOUND: { status: 404, title: "No such scan run" },
+  SCAN_OPTIONS_INVALID: { status: 400, title: "A scan option is out of range" },
+  SCAN_PORTS_INVALID: { status: 400, title: "The port list is malformed" },
+  SCAN_TARGET_INVALID: { status: 400, title: "A target is not an IP address, host name or CIDR block" },
+  SCAN_TARGET_OUT_OF_SCOPE: { status: 403, title: "A target is outside the allowed scan scope" },
+  SCAN_TARGET_UNRESOLVED: { status: 400, title: "A target host name does not resolve" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
