@@ -10,6 +10,16 @@ export interface Kek {
   unwrap(wrapped: Buffer, aad: Buffer): Promise<Buffer>;
 }
 
+/** One KEK version a provider holds (for `moat keys status`). */
+export interface KekVersionInfo {
+  id: string;
+  version: number;
+  /** True for the version that wraps new data keys. */
+  current: boolean;
+  /** Where it lives, e.g. the KEK file or `pkcs11:<token>/<label>`. Not secret. */
+  location: string;
+}
+
 /** Where KEKs come from (file, environment, PKCS#11 token). */
 export interface KekProvider {
   readonly kind: string;
@@ -18,6 +28,15 @@ export interface KekProvider {
   /** A KEK by id and version, to open older envelopes; throws KEK_MISMATCH when unknown. */
   get(id: string, version: number): Promise<Kek>;
   close?(): Promise<void>;
+  // --- rotation (providers that can hold several versions) ---
+  /** Creates a new KEK version and makes it current. Absent when the KEK is managed outside Moat. */
+  createVersion?(): Promise<Kek>;
+  /** Every version the provider holds, oldest first. */
+  versions?(): Promise<KekVersionInfo[]>;
+  /** Deletes a non-current version; the caller has checked that nothing is wrapped by it. */
+  retire?(id: string, version: number): Promise<void>;
+  /** Re-reads the key source now (another process may have rotated). */
+  refresh?(): Promise<void>;
 }
 
 const NONCE = 12;

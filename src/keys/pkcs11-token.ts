@@ -1,0 +1,288 @@
+import { createHash, createPublicKey, randomBytes, type KeyObject } from "node:crypto";
+import pkcs11js from "pkcs11js";
+import { MoatError, type ErrorCode } from "../errors.js";
+
+/** Where the token is and how to log in. The PIN is read from a file or the environment by config, never a flag. */
+export interface Pkcs11Config {
+  /** Path of the PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so. */
+  modulePath: string;
+  /** Token label (preferred) or slot id. */
+  tokenLabel?: string | null;
+  slot?: number | null;
+  /** Returns the user PIN; called once at login. */
+  pin: () => string;
+}
+
+type Handle = Buffer;
+
+/** One loaded module per path: C_Initialize may run only once per process (PKCS#11 v2.40 §5.4). */
+const modules = new Map<string, { lib: pkcs11js.PKCS11; users: number }>();
+
+function acquireModule(path: string): pkcs11js.PKCS11 {
+  const existing = modules.get(path);
+  if (existing) {
+    existing.users += 1;
+    return existing.lib;
+  }
+  const lib = new pkcs11js.PKCS11();
+  try {
+    lib.load(path);
+    lib.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+  } catch (error) {
+    throw new MoatError("PKCS11_MODULE_FAILED", `the PKCS#11 module ${path} could not be loaded or initialised: ${(error as Error).message}`, { cause: error });
+  }
+  modules.set(path, { lib, users: 1 });
+  return lib;
+}
+
+function releaseModule(path: string): void {
+  const entry = modules.get(path);
+  if (!entry) return;
+  entry.users -= 1;
+  if (entry.users > 0) return;
+  modules.delete(path);
+  try {
+    entry.lib.C_Finalize();
+  } finally {
+    entry.lib.close();
+  }
+}
+
+function p11Error(code: ErrorCode, what: string, error: unknown): MoatError {
+  return new MoatError(code, `PKCS#11 ${what} failed: ${(error as Error).message}`, { cause: error });
+}
+
+const P256_OID_DER = Buffer.from("06082a8648ce3d030107", "hex");
+/** SubjectPublicKeyInfo prefix for an uncompressed P-256 point (RFC 5480 §2). */
+const P256_SPKI_PREFIX = Buffer.from("3059301306072a8648ce3d020106082a8648ce3d030107034200", "hex");
+
+/** The object attributes Moat reads back. */
+export interface TokenObject {
+  handle: Handle;
+  label: string;
+  id: Buffer;
+}
+
+/**
+ * A logged-in session on one token. Every key Moat creates here is a token object that is
+ * sensitive and non-extractable: wrapping, unwrapping and signing happen inside the token.
+ */
+export class Pkcs11Token {
+  private closed = false;
+
+  private constructor(
+    private readonly lib: pkcs11js.PKCS11,
+    private readonly modulePath: string,
+    private readonly session: Handle,
+    /** The token's label as configured (trimmed). */
+    readonly label: string,
+    readonly serial: string,
+  ) {}
+
+  /** Loads the module, finds the token by label or slot, opens a read-write session and logs in. */
+  static open(config: Pkcs11Config): Pkcs11Token {
+    const lib = acquireModule(config.modulePath);
+    try {
+      const { slot, label, serial } = findSlot(lib, config);
+      const session = lib.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+      try {
+        const pin = config.pin();
+        if (!pin) throw new MoatError("PKCS11_PIN_MISSING", "the PKCS#11 PIN source is empty");
+        try {
+          lib.C_Login(session, pkcs11js.CKU_USER, pin);
+        } catch (error) {
+          // Another session of this process may already be logged in (login state is per token).
+          if ((error as { code?: number }).code !== pkcs11js.CKR_USER_ALREADY_LOGGED_IN) throw p11Error("PKCS11_LOGIN_FAILED", `login to token '${label}'`, error);
+        }
+        return new Pkcs11Token(lib, config.modulePath, session, label, serial);
+      } catch (error) {
+        lib.C_CloseSession(session);
+        throw error;
+      }
+    } catch (error) {
+      releaseModule(config.modulePath);
+      if (error instanceof MoatError) throw error;
+      throw p11Error("PKCS11_OPERATION_FAILED", "opening the token session", error);
+    }
+  }
+
+  /** Finds objects of a class whose label starts with `labelPrefix`. */
+  find(objectClass: "secret" | "private" | "public", labelPrefix: string): TokenObject[] {
+    const cls = objectClass === "secret" ? pkcs11js.CKO_SECRET_KEY : objectClass === "private" ? pkcs11js.CKO_PRIVATE_KEY : pkcs11js.CKO_PUBLIC_KEY;
+    const found: TokenObject[] = [];
+    this.call("object search", () => {
+      this.lib.C_FindObjectsInit(this.session, [{ type: pkcs11js.CKA_CLASS, value: cls }]);
+      try {
+        for (;;) {
+          const batch = this.lib.C_FindObjects(this.session, 64);
+          if (batch.length === 0) break;
+          for (const handle of batch) {
+            const [label, id] = this.lib.C_GetAttributeValue(this.session, handle, [{ type: pkcs11js.CKA_LABEL }, { type: pkcs11js.CKA_ID }]);
+            const text = (label?.value as Buffer | undefined)?.toString("utf8") ?? "";
+            if (text.startsWith(labelPrefix)) found.push({ handle, label: text, id: Buffer.from((id?.value as Buffer | undefined) ?? Buffer.alloc(0)) });
+          }
+        }
+      } finally {
+        this.lib.C_FindObjectsFinal(this.session);
+      }
+    });
+    return found;
+  }
+
+  /** Generates a non-extractable AES-256 key in the token (a KEK). */
+  generateAesKey(label: string): TokenObject {
+    const id = randomBytes(8);
+    const handle = this.call("AES key generation", () =>
+      this.lib.C_GenerateKey(this.session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
+        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+        { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+        { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
+        { type: pkcs11js.CKA_TOKEN, value: true },
+        { type: pkcs11js.CKA_PRIVATE, value: true },
+        { type: pkcs11js.CKA_SENSITIVE, value: true },
+        { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+        { type: pkcs11js.CKA_ENCRYPT, value: true },
+        { type: pkcs11js.CKA_DECRYPT, value: true },
+        { type: pkcs11js.CKA_LABEL, value: label },
+        { type: pkcs11js.CKA_ID, value: id },
+      ]),
+    );
+    return { handle, label, id };
+  }
+
+  /** AES-256-GCM encryption inside the token: returns ciphertext || 16-byte tag. */
+  encryptGcm(key: Handle, iv: Buffer, aad: Buffer, plaintext: Buffer): Buffer {
+    return this.call("AES-GCM encryption", () => {
+      this.lib.C_EncryptInit(this.session, gcm(iv, aad), key);
+      return Buffer.from(this.lib.C_Encrypt(this.session, plaintext, Buffer.alloc(plaintext.length + 16)));
+    });
+  }
+
+  /** AES-256-GCM decryption inside the token; null when the tag does not verify. */
+  decryptGcm(key: Handle, iv: Buffer, aad: Buffer, sealed: Buffer): Buffer | null {
+    this.assertOpen();
+    try {
+      this.lib.C_DecryptInit(this.session, gcm(iv, aad), key);
+      return Buffer.from(this.lib.C_Decrypt(this.session, sealed, Buffer.alloc(sealed.length)));
+    } catch {
+      // SoftHSM reports a bad tag as CKR_GENERAL_ERROR, others as CKR_ENCRYPTED_DATA_INVALID: both mean "does not open".
+      return null;
+    }
+  }
+
+  /** Generates a P-256 key pair; the private half is sensitive, non-extractable and can only sign. */
+  generateP256KeyPair(label: string): { privateKey: TokenObject; publicKey: KeyObject } {
+    const id = randomBytes(8);
+    const pair = this.call("EC key generation", () =>
+      this.lib.C_GenerateKeyPair(
+        this.session,
+        { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
+        [
+          { type: pkcs11js.CKA_TOKEN, value: true },
+          { type: pkcs11js.CKA_VERIFY, value: true },
+          { type: pkcs11js.CKA_EC_PARAMS, value: P256_OID_DER },
+          { type: pkcs11js.CKA_LABEL, value: label },
+          { type: pkcs11js.CKA_ID, value: id },
+        ],
+        [
+          { type: pkcs11js.CKA_TOKEN, value: true },
+          { type: pkcs11js.CKA_PRIVATE, value: true },
+          { type: pkcs11js.CKA_SIGN, value: true },
+          { type: pkcs11js.CKA_SENSITIVE, value: true },
+          { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+          { type: pkcs11js.CKA_LABEL, value: label },
+          { type: pkcs11js.CKA_ID, value: id },
+        ],
+      ),
+    );
+    return { privateKey: { handle: pair.privateKey, label, id }, publicKey: this.p256PublicKey(pair.publicKey) };
+  }
+
+  /** The public key object of a P-256 pair as a node KeyObject. */
+  p256PublicKey(handle: Handle): KeyObject {
+    const [point] = this.call("public key read", () => this.lib.C_GetAttributeValue(this.session, handle, [{ type: pkcs11js.CKA_EC_POINT }]));
+    const der = point?.value as Buffer | undefined;
+    // CKA_EC_POINT is a DER OCTET STRING wrapping the uncompressed point 04||X||Y (65 bytes).
+    if (!der || der.length !== 67 || der[0] !== 0x04 || der[1] !== 65 || der[2] !== 0x04)
+      throw new MoatError("PKCS11_OPERATION_FAILED", "the token's EC public key is not an uncompressed P-256 point");
+    return createPublicKey({ key: Buffer.concat([P256_SPKI_PREFIX, der.subarray(2)]), format: "der", type: "spki" });
+  }
+
+  /**
+   * ECDSA P-256 over SHA-256 of `data`. SoftHSM 2.6 lacks CKM_ECDSA_SHA256, so the digest is
+   * computed here and the token signs it with CKM_ECDSA; the result is r || s (64 bytes).
+   */
+  signEcdsaSha256(key: Handle, data: Buffer): Buffer {
+    const digest = createHash("sha256").update(data).digest();
+    return this.call("ECDSA signing", () => {
+      this.lib.C_SignInit(this.session, { mechanism: pkcs11js.CKM_ECDSA }, key);
+      return Buffer.from(this.lib.C_Sign(this.session, digest, Buffer.alloc(132)));
+    });
+  }
+
+  /** Reads CKA_EXTRACTABLE / CKA_SENSITIVE, for checks and `moat keys status`. */
+  protection(handle: Handle): { extractable: boolean; sensitive: boolean } {
+    const [extractable, sensitive] = this.call("attribute read", () =>
+      this.lib.C_GetAttributeValue(this.session, handle, [{ type: pkcs11js.CKA_EXTRACTABLE }, { type: pkcs11js.CKA_SENSITIVE }]),
+    );
+    const flag = (value: unknown) => (Buffer.isBuffer(value) ? value[0] === 1 : value === true);
+    return { extractable: flag(extractable?.value), sensitive: flag(sensitive?.value) };
+  }
+
+  /** Tries to read a key's value; returns true only if the token hands it out (it must not). */
+  valueIsReadable(handle: Handle): boolean {
+    try {
+      const [value] = this.lib.C_GetAttributeValue(this.session, handle, [{ type: pkcs11js.CKA_VALUE }]);
+      return Buffer.isBuffer(value?.value) && value.value.length > 0;
+    } catch {
+      return false;
+    }
+  }
+
+  destroy(handle: Handle): void {
+    this.call("object deletion", () => this.lib.C_DestroyObject(this.session, handle));
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.lib.C_CloseSession(this.session);
+    } finally {
+      releaseModule(this.modulePath);
+    }
+  }
+
+  private call<T>(what: string, fn: () => T): T {
+    this.assertOpen();
+    try {
+      return fn();
+    } catch (error) {
+      if (error instanceof MoatError) throw error;
+      throw p11Error("PKCS11_OPERATION_FAILED", what, error);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new MoatError("PKCS11_OPERATION_FAILED", "the PKCS#11 session is closed");
+  }
+}
+
+function gcm(iv: Buffer, aad: Buffer): pkcs11js.Mechanism {
+  return { mechanism: pkcs11js.CKM_AES_GCM, parameter: { type: pkcs11js.CK_PARAMS_AES_GCM, iv, aad, ivBits: 96, tagBits: 128 } as pkcs11js.AesGCM };
+}
+
+function findSlot(lib: pkcs11js.PKCS11, config: Pkcs11Config): { slot: Handle; label: string; serial: string } {
+  const wanted = config.tokenLabel?.trim();
+  if (!wanted && (config.slot === undefined || config.slot === null))
+    throw new MoatError("PKCS11_TOKEN_NOT_FOUND", "configure keys.pkcs11TokenLabel or keys.pkcs11Slot to pick the token");
+  const seen: string[] = [];
+  for (const slot of lib.C_GetSlotList(true)) {
+    const info = lib.C_GetTokenInfo(slot);
+    const label = info.label.trim();
+    seen.push(label);
+    const slotId = slot.readUInt32LE(0);
+    if (wanted ? label === wanted : slotId === config.slot) return { slot, label, serial: info.serialNumber.trim() };
+  }
+  throw new MoatError("PKCS11_TOKEN_NOT_FOUND", `no token ${wanted ? `labelled '${wanted}'` : `in slot ${config.slot}`} (tokens present: ${seen.map((s) => `'${s}'`).join(", ") || "none"})`);
+}
