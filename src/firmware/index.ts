@@ -29,6 +29,7 @@ export {
   type ManifestExtension,
   type SignedManifest,
 } from "./manifest.js";
+export { buildManifest, defaultImageTarget, type ManifestFacts } from "./manifest-builder.js";
 export { assertSafeTargetPath } from "./target-path.js";
 export { digestImage, type ImageDigest, type ImageSource } from "./image-digest.js";
 export { FileSecurityCounter, writeFileAtomic, type SecurityCounter } from "./security-counter.js";
