@@ -1,6 +1,8 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Metadata, MetadataKind, Timestamp, type JSONObject } from "@tufjs/models";
+import { Metadata, MetadataKind, Timestamp } from "@tufjs/models";
+
+type JSONObject = Parameters<typeof Metadata.fromJSON>[1];
 import { Updater } from "tuf-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TufHttpsFetcher } from "../../src/device/tuf-https-fetcher.js";
