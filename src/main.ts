@@ -5,14 +5,16 @@
 import "reflect-metadata";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import pino, { type Logger } from "pino";
+import { buildApi } from "./api/index.js";
 import { AuditService } from "./audit/index.js";
 import type { MoatConfig } from "./config/index.js";
 import { MoatError, isMoatError } from "./errors.js";
 import { DeviceService, TokenService } from "./identity/index.js";
 import { createKekFile, Envelope, envKekProvider, fileKekProvider, KEK_FILE, type KekProvider } from "./keys/index.js";
-import { CaRegistry, DEFAULT_PUBLIC_URL, type KeyType } from "./pki/index.js";
+import { CaRegistry, DEFAULT_PUBLIC_URL, Pki, type KeyType } from "./pki/index.js";
 import { BUILTIN_ROLES, createOperatorAuthorizer, type OperatorAuthorizer } from "./policy/index.js";
-import { AuditRepository, caRegistryStore, identityStore, MetaRepository, SQLITE_FILE, Store } from "./store/index.js";
+import { AuditRepository, caRegistryStore, identityStore, MetaRepository, pkiStore, SQLITE_FILE, Store } from "./store/index.js";
 
 export interface App {
   readonly config: MoatConfig;
@@ -27,7 +29,13 @@ export interface App {
   readonly trustDomain: string;
   /** Base URL for CRL/OCSP/caIssuers links. */
   readonly publicUrl: string;
+  /** True when the database answers (readiness). */
+  ready(): Promise<boolean>;
+  /** Prometheus text from components (broker, PKI, …), appended to /metrics. */
+  readonly metricsSources: (() => Promise<string> | string)[];
   // --- services added by domains (pki, policy, broker, keys, firmware, scanner) ---
+  /** Device certificates, CRL, OCSP, EST enrollment (issue 3). */
+  readonly pki: Pki;
   close(): Promise<void>;
 }
 
@@ -41,6 +49,17 @@ function kekProviderFor(config: MoatConfig): KekProvider {
 
 function publicUrlOf(config: MoatConfig): string {
   return config.publicUrl ?? (config.pkiPort === 8080 ? DEFAULT_PUBLIC_URL : `http://127.0.0.1:${config.pkiPort}`);
+}
+
+/** `pki.groupCertDays` entries `group=days` → per-group device certificate validity. */
+function groupCertDays(entries: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const entry of entries) {
+    const match = /^([A-Za-z0-9][A-Za-z0-9._-]{0,63})=(\d{1,4})$/.exec(entry.trim());
+    if (!match) throw new MoatError("CONFIG_INVALID", `pki.groupCertDays entry ${JSON.stringify(entry)} is not group=days`);
+    out[match[1]!] = Number(match[2]);
+  }
+  return out;
 }
 
 function operatorRoleNames(): Set<string> {
@@ -77,6 +96,19 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
   const stopForwarding = store.onCommittedEvent((event) => audit.notify(event));
   const identity = identityStore(store);
   const roles = operatorRoleNames();
+  // --- pki ---
+  const pkiDevices = new DeviceService(identity);
+  const pki = new Pki({
+    store: pkiStore(store, (uow, id, actor) => pkiDevices.setStatusIn(uow, id, "active", actor, "first certificate").then(() => undefined)),
+    registry: new CaRegistry(caRegistryStore(store), envelope),
+    trustDomain,
+    publicUrl: publicUrlOf(config),
+    validity: { defaultDays: config["pki.certDays"], maxDays: config["pki.maxCertDays"], groupDays: groupCertDays(config["pki.groupCertDays"]) },
+    crlValidityMs: config["pki.crlValidityHours"] * 3_600_000,
+    rotationGraceMs: config["pki.rotationGraceHours"] * 3_600_000,
+    expiryWindowMs: config["pki.expiryWindowDays"] * 86_400_000,
+  });
+  const stopPkiFeed = store.subscribe((change) => pki.onChange(change));
   const app: App = {
     config,
     store,
@@ -89,8 +121,19 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     meta,
     trustDomain,
     publicUrl: publicUrlOf(config),
+    pki,
+    async ready() {
+      try {
+        await store.latestSeq();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    metricsSources: [],
     async close() {
       stopForwarding();
+      stopPkiFeed();
       await store.close();
     },
   };
@@ -151,4 +194,38 @@ export async function initialize(config: MoatConfig, options: InitializeOptions)
     if (!dataDirExisted) rmSync(config.dataDir, { recursive: true, force: true });
     throw error;
   }
+}
+
+export interface RunningServers {
+  apiUrl: string;
+  close(): Promise<void>;
+}
+
+/** `moat serve`: the REST API (HTTPS) and, as domains add them, PKI endpoints and the MQTT broker. */
+export async function startServers(app: App, logger: Logger): Promise<RunningServers> {
+  const config = app.config;
+  const tls = await app.ca.serverTls();
+  const api = await buildApi(app, {
+    https: { key: tls.key, cert: tls.cert, ca: tls.ca },
+    logger,
+    bodyLimitBytes: config["api.bodyLimitBytes"],
+    authFailureLimit: config["api.authFailureLimit"],
+    authFailureWindowSeconds: config["api.authFailureWindowSeconds"],
+  });
+  await api.listen({ host: config.host, port: config.apiPort });
+  const address = api.server.address();
+  const port = typeof address === "object" && address ? address.port : config.apiPort;
+  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+  const closers: (() => Promise<void>)[] = [() => api.close()];
+  // --- servers added by domains (pki endpoints, broker) ---
+  return {
+    apiUrl: `https://${host}:${port}`,
+    async close() {
+      for (const close of closers.reverse()) await close().catch((error) => logger.error({ err: error }, "error while closing"));
+    },
+  };
+}
+
+export function createLogger(config: MoatConfig): Logger {
+  return pino({ level: config.logLevel, redact: { paths: ["req.headers.authorization", "*.password", "*.token", "*.secret"], censor: "[redacted]" } }, pino.destination(2));
 }

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
@@ -66,10 +66,13 @@ export async function openDatabase(target: DatabaseTarget): Promise<OpenedDataba
       throw new MoatError("DATA_DIR_NOT_INITIALIZED", `no Moat database in ${target.dataDir}: run moat init (or point --data-dir at an initialised data dir)`);
     mkdirSync(target.dataDir, { recursive: true, mode: 0o700 });
     sqlite = new BetterSqlite3(file);
+    // The database holds sealed keys and token hashes: owner-only, like the KEK.
+    chmodSync(file, 0o600);
     sqlite.pragma("journal_mode = WAL");
     sqlite.pragma("foreign_keys = ON");
     sqlite.pragma("busy_timeout = 5000");
     sqlite.pragma("synchronous = NORMAL");
+    for (const suffix of ["-wal", "-shm"]) if (existsSync(file + suffix)) chmodSync(file + suffix, 0o600);
   } catch (error) {
     if (error instanceof MoatError) throw error;
     throw new MoatError("STORE_UNREACHABLE", `cannot open SQLite database ${file}: ${(error as Error).message}`, { cause: error });

@@ -1,0 +1,88 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { MoatError } from "../errors.js";
+import type { OperatorToken } from "../identity/index.js";
+import type { ApiServices, ApiSettings } from "./services.js";
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** The operator permission a route needs, e.g. `devices:read`. */
+    action?: string;
+    /** A route anyone may call (health, docs, EST with its own authentication, CRL/OCSP). */
+    public?: boolean;
+  }
+  interface FastifyRequest {
+    operator?: OperatorToken;
+  }
+}
+
+/** Counts bad tokens per address; past the limit the address backs off until the window ends. */
+class FailureWindow {
+  private readonly failures = new Map<string, { count: number; since: number }>();
+
+  constructor(
+    private readonly limit: number,
+    private readonly windowMs: number,
+  ) {}
+
+  blocked(address: string, now = Date.now()): number {
+    const entry = this.failures.get(address);
+    if (!entry) return 0;
+    if (now - entry.since >= this.windowMs) {
+      this.failures.delete(address);
+      return 0;
+    }
+    return entry.count >= this.limit ? Math.ceil((entry.since + this.windowMs - now) / 1000) : 0;
+  }
+
+  fail(address: string, now = Date.now()): void {
+    const entry = this.failures.get(address);
+    if (!entry || now - entry.since >= this.windowMs) this.failures.set(address, { count: 1, since: now });
+    else entry.count += 1;
+    if (this.failures.size > 100_000) this.failures.clear(); // bound memory under a spray of addresses
+  }
+}
+
+/** The actor string events record for an operator. */
+export function actorOf(request: FastifyRequest): string {
+  return request.operator ? `operator:${request.operator.name}` : "anonymous";
+}
+
+/**
+ * Every route declares `config.action` (checked against the token's role) or `config.public`.
+ * A route that declares neither is refused at start-up, so nothing is open by accident.
+ */
+export function installOperatorAuth(api: FastifyInstance, services: ApiServices, settings: ApiSettings): void {
+  const window = new FailureWindow(settings.authFailureLimit, settings.authFailureWindowSeconds * 1000);
+
+  api.addHook("onRoute", (route) => {
+    const config = route.config as { action?: string; public?: boolean } | undefined;
+    if (route.url.startsWith("/docs")) return; // swagger-ui's own routes, public documentation
+    if (!config?.public && !config?.action) throw new Error(`route ${route.method} ${route.url} declares neither config.action nor config.public`);
+  });
+
+  api.addHook("onRequest", async (request, reply) => {
+    const config = request.routeOptions.config as { action?: string; public?: boolean };
+    if (config.public || request.routeOptions.url?.startsWith("/docs")) return;
+    const address = request.ip;
+    const wait = window.blocked(address);
+    if (wait > 0) {
+      reply.header("retry-after", String(wait));
+      throw new MoatError("RATE_LIMITED", `too many failed authentications from ${address}; retry in ${wait} s`);
+    }
+    const header = request.headers.authorization;
+    if (!header) throw new MoatError("AUTH_TOKEN_MISSING", "send Authorization: Bearer <API token>");
+    const match = /^Bearer ([^\s]+)$/.exec(header);
+    try {
+      if (!match) throw new MoatError("AUTH_TOKEN_INVALID", "the Authorization header must be 'Bearer <API token>'");
+      request.operator = await services.tokens.authenticate(match[1]!);
+    } catch (error) {
+      window.fail(address);
+      await services.audit.emit({ type: "auth.failed", severity: "low", actor: "anonymous", subject: address, data: { channel: "api", route: request.routeOptions.url ?? request.url } });
+      throw error;
+    }
+    if (!services.operators.allows([request.operator.role], config.action!)) {
+      await services.audit.emit({ type: "acl.denied", severity: "low", actor: actorOf(request), subject: config.action!, data: { channel: "api", route: request.routeOptions.url } });
+      throw new MoatError("AUTH_FORBIDDEN", `role ${request.operator.role} may not ${config.action}`);
+    }
+  });
+}

@@ -1,0 +1,5 @@
+export { buildApi, type ApiOptions } from "./server.js";
+export type { ApiServices, ApiSettings } from "./services.js";
+export { problemOf, sendProblem, type Problem } from "./problem.js";
+export { actorOf } from "./auth.js";
+export { Counter, gauge, labelText } from "./metrics.js";

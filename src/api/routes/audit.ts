@@ -1,0 +1,33 @@
+import type { FastifyInstance } from "fastify";
+import type { ApiServices } from "../services.js";
+
+/** /v1/audit: the security event log and its chain verification. */
+export async function auditRoutes(api: FastifyInstance, { services }: { services: ApiServices }): Promise<void> {
+  api.get<{ Querystring: { type?: string; subject?: string; limit?: number; afterSeq?: number } }>(
+    "/v1/audit/events",
+    {
+      config: { action: "audit:read" },
+      schema: {
+        tags: ["audit"],
+        summary: "List security events, newest first",
+        querystring: {
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            type: { type: "string", maxLength: 64 },
+            subject: { type: "string", maxLength: 256 },
+            limit: { type: "integer", minimum: 1, maximum: 1000 },
+            afterSeq: { type: "integer", minimum: 0 },
+          },
+        },
+      },
+    },
+    async (request) => services.audit.list(request.query),
+  );
+
+  api.get(
+    "/v1/audit/verify",
+    { config: { action: "audit:read" }, schema: { tags: ["audit"], summary: "Verify the audit hash chain" } },
+    async () => services.audit.verify(),
+  );
+}

@@ -1,0 +1,122 @@
+import type { FastifyInstance } from "fastify";
+import { DEVICE_STATUSES, type DeviceStatus } from "../../identity/index.js";
+import { actorOf } from "../auth.js";
+import type { ApiServices } from "../services.js";
+
+const attributes = { type: "object", additionalProperties: { type: "string", maxLength: 256 }, maxProperties: 64 } as const;
+const device = {
+  type: "object",
+  properties: {
+    id: { type: "string" },
+    name: { type: "string" },
+    group: { type: ["string", "null"] },
+    role: { type: "string" },
+    status: { type: "string", enum: [...DEVICE_STATUSES] },
+    attributes,
+    createdAt: { type: "string" },
+    updatedAt: { type: "string" },
+    lastSeenAt: { type: ["string", "null"] },
+    lastSeenAddress: { type: ["string", "null"] },
+  },
+} as const;
+const idParam = { type: "object", required: ["id"], properties: { id: { type: "string", maxLength: 128 } } } as const;
+
+/** /v1/devices: the device registry. */
+export async function deviceRoutes(api: FastifyInstance, { services }: { services: ApiServices }): Promise<void> {
+  api.post<{ Body: { id: string; name?: string; group?: string | null; role?: string; status?: "pending" | "active"; attributes?: Record<string, string> } }>(
+    "/v1/devices",
+    {
+      config: { action: "devices:write" },
+      schema: {
+        tags: ["devices"],
+        summary: "Register a device",
+        body: {
+          type: "object",
+          required: ["id"],
+          additionalProperties: false,
+          properties: {
+            id: { type: "string", maxLength: 128 },
+            name: { type: "string", maxLength: 200 },
+            group: { type: ["string", "null"], maxLength: 64 },
+            role: { type: "string", maxLength: 64 },
+            status: { type: "string", enum: ["pending", "active"] },
+            attributes,
+          },
+        },
+        response: { 201: device },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await services.devices.create(request.body, actorOf(request))),
+  );
+
+  api.get<{ Querystring: { status?: DeviceStatus; group?: string; role?: string; search?: string; limit?: number; after?: string } }>(
+    "/v1/devices",
+    {
+      config: { action: "devices:read" },
+      schema: {
+        tags: ["devices"],
+        summary: "List devices (keyset pagination: pass `next` as `after`)",
+        querystring: {
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            status: { type: "string", enum: [...DEVICE_STATUSES] },
+            group: { type: "string", maxLength: 64 },
+            role: { type: "string", maxLength: 64 },
+            search: { type: "string", maxLength: 128 },
+            limit: { type: "integer", minimum: 1, maximum: 1000 },
+            after: { type: "string", maxLength: 128 },
+          },
+        },
+        response: { 200: { type: "object", properties: { devices: { type: "array", items: device }, next: { type: ["string", "null"] } } } },
+      },
+    },
+    async (request) => services.devices.list(request.query),
+  );
+
+  api.get<{ Params: { id: string } }>(
+    "/v1/devices/:id",
+    { config: { action: "devices:read" }, schema: { tags: ["devices"], summary: "Get a device", params: idParam, response: { 200: device } } },
+    async (request) => services.devices.get(request.params.id),
+  );
+
+  api.patch<{ Params: { id: string }; Body: { name?: string; group?: string | null; role?: string; attributes?: Record<string, string> } }>(
+    "/v1/devices/:id",
+    {
+      config: { action: "devices:write" },
+      schema: {
+        tags: ["devices"],
+        summary: "Update name, group, role or attributes",
+        params: idParam,
+        body: {
+          type: "object",
+          additionalProperties: false,
+          minProperties: 1,
+          properties: { name: { type: "string", maxLength: 200 }, group: { type: ["string", "null"], maxLength: 64 }, role: { type: "string", maxLength: 64 }, attributes },
+        },
+        response: { 200: device },
+      },
+    },
+    async (request) => services.devices.update(request.params.id, request.body, actorOf(request)),
+  );
+
+  api.post<{ Params: { id: string }; Body: { status: DeviceStatus; reason?: string } }>(
+    "/v1/devices/:id/status",
+    {
+      config: { action: "devices:write" },
+      schema: {
+        tags: ["devices"],
+        summary: "Change status (activate, suspend, quarantine, decommission)",
+        params: idParam,
+        body: {
+          type: "object",
+          required: ["status"],
+          additionalProperties: false,
+          properties: { status: { type: "string", enum: [...DEVICE_STATUSES] }, reason: { type: "string", maxLength: 500 } },
+        },
+        response: { 200: device },
+      },
+    },
+    async (request) => services.devices.setStatus(request.params.id, request.body.status, actorOf(request), request.body.reason),
+  );
+}

@@ -1,0 +1,24 @@
+import type { AuditService } from "../audit/index.js";
+import type { DeviceService, TokenService } from "../identity/index.js";
+import type { CaRegistry } from "../pki/index.js";
+import type { OperatorAuthorizer } from "../policy/index.js";
+
+/** What the API needs from the application (main.ts's App satisfies it). The API holds no business logic. */
+export interface ApiServices {
+  readonly devices: DeviceService;
+  readonly tokens: TokenService;
+  readonly audit: AuditService;
+  readonly operators: OperatorAuthorizer;
+  readonly ca: CaRegistry;
+  /** True when the database answers. */
+  ready(): Promise<boolean>;
+  /** Extra Prometheus exposition text from other components (broker, PKI, …). */
+  readonly metricsSources: (() => Promise<string> | string)[];
+  // --- services added by domains (pki, policy, broker, keys, firmware, scanner) ---
+}
+
+export interface ApiSettings {
+  bodyLimitBytes: number;
+  authFailureLimit: number;
+  authFailureWindowSeconds: number;
+}

@@ -1,0 +1,113 @@
+import { Command, Option } from "commander";
+import { DEVICE_STATUSES, type DeviceRecord, type DeviceStatus } from "../../identity/index.js";
+import { cliActor, withApp } from "../context.js";
+import { printJson, printRecord, printTable } from "../output.js";
+import { collectKeyValue, parseInteger } from "../parse.js";
+
+const COLUMNS = [
+  { header: "id", value: (d: DeviceRecord) => d.id },
+  { header: "name", value: (d: DeviceRecord) => d.name },
+  { header: "group", value: (d: DeviceRecord) => d.group },
+  { header: "role", value: (d: DeviceRecord) => d.role },
+  { header: "status", value: (d: DeviceRecord) => d.status },
+  { header: "last seen", value: (d: DeviceRecord) => d.lastSeenAt },
+];
+
+function show(device: DeviceRecord, json?: boolean): void {
+  if (json) printJson(device);
+  else printRecord({ ...device, attributes: device.attributes });
+}
+
+const STATUS_VERBS: [string, DeviceStatus, string][] = [
+  ["activate", "active", "allow the device to connect"],
+  ["suspend", "suspended", "block the device until it is activated again"],
+  ["quarantine", "quarantined", "restrict the device to the quarantine role"],
+  ["decommission", "decommissioned", "retire the device for good (cannot be undone)"],
+];
+
+/** `moat device …`: the device registry. */
+export function register(program: Command): void {
+  const device = program.command("device").description("the device registry");
+
+  device
+    .command("add <id>")
+    .description("register a device (status pending until its first certificate, unless --active)")
+    .option("--name <name>", "display name (default: the id)")
+    .option("--group <group>", "device group")
+    .option("--role <role>", "role (default: device)")
+    .option("--attr <key=value>", "attribute (repeatable)", collectKeyValue)
+    .option("--active", "start as active instead of pending")
+    .option("--json", "print the device as JSON")
+    .addHelpText("after", "\nExample:\n  moat device add sensor-0042 --group boilers --attr floor=3\n")
+    .action(async (id: string, o: { name?: string; group?: string; role?: string; attr?: Record<string, string>; active?: boolean; json?: boolean }, command: Command) =>
+      withApp(command, async (app) => {
+        const created = await app.devices.create(
+          { id, ...(o.name ? { name: o.name } : {}), group: o.group ?? null, ...(o.role ? { role: o.role } : {}), attributes: o.attr ?? {}, status: o.active ? "active" : "pending" },
+          cliActor(),
+        );
+        show(created, o.json);
+      }),
+    );
+
+  device
+    .command("list")
+    .description("list devices")
+    .addOption(new Option("--status <status>", "only this status").choices([...DEVICE_STATUSES]))
+    .option("--group <group>", "only this group")
+    .option("--role <role>", "only this role")
+    .option("--search <text>", "id or name contains")
+    .option("--limit <n>", "page size (max 1000)", parseInteger, 100)
+    .option("--after <id>", "start after this id (the `next` of the previous page)")
+    .option("--json", "print JSON ({devices, next})")
+    .addHelpText("after", "\nExample:\n  moat device list --status active --group boilers --json\n")
+    .action(async (o: { status?: DeviceStatus; group?: string; role?: string; search?: string; limit: number; after?: string; json?: boolean }, command: Command) =>
+      withApp(command, async (app) => {
+        const page = await app.devices.list(o);
+        if (o.json) printJson(page);
+        else {
+          printTable(page.devices, COLUMNS);
+          if (page.next) process.stderr.write(`more: --after ${page.next}\n`);
+        }
+      }),
+    );
+
+  device
+    .command("show <id>")
+    .description("show one device")
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExample:\n  moat device show sensor-0042\n")
+    .action(async (id: string, o: { json?: boolean }, command: Command) => withApp(command, async (app) => show(await app.devices.get(id), o.json)));
+
+  device
+    .command("update <id>")
+    .description("change name, group, role or attributes (attributes given replace all attributes)")
+    .option("--name <name>", "display name")
+    .option("--group <group>", "device group ('' to clear)")
+    .option("--role <role>", "role")
+    .option("--attr <key=value>", "attribute (repeatable; replaces the attribute set)", collectKeyValue)
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExample:\n  moat device update sensor-0042 --group chillers --attr floor=4\n")
+    .action(async (id: string, o: { name?: string; group?: string; role?: string; attr?: Record<string, string>; json?: boolean }, command: Command) =>
+      withApp(command, async (app) => {
+        const patch = {
+          ...(o.name !== undefined ? { name: o.name } : {}),
+          ...(o.group !== undefined ? { group: o.group === "" ? null : o.group } : {}),
+          ...(o.role !== undefined ? { role: o.role } : {}),
+          ...(o.attr !== undefined ? { attributes: o.attr } : {}),
+        };
+        show(await app.devices.update(id, patch, cliActor()), o.json);
+      }),
+    );
+
+  for (const [verb, status, what] of STATUS_VERBS) {
+    device
+      .command(`${verb} <id>`)
+      .description(what)
+      .option("--reason <text>", "why (recorded in the audit log)")
+      .option("--json", "print JSON")
+      .addHelpText("after", `\nExample:\n  moat device ${verb} sensor-0042 --reason "ticket 123"\n`)
+      .action(async (id: string, o: { reason?: string; json?: boolean }, command: Command) =>
+        withApp(command, async (app) => show(await app.devices.setStatus(id, status, cliActor(), o.reason), o.json)),
+      );
+  }
+}
