@@ -137,7 +137,7 @@ export const ERROR_CODES = {
   TUF_THRESHOLD_INVALID: { status: 400, title: "The TUF key threshold cannot be met by the keys given" },
   TUF_UPDATE_FAILED: { status: 502, title: "The TUF update was refused (metadata or target failed verification)" },
   // --- network segmentation ---
-  NETWORK_FILE_UNREADABLE: { status: 400, title: "The policy, MUD or inventory file cannot be read" },
+  NETWORK_FILE_ACCESS: { status: 400, title: "A policy, MUD, inventory or output file cannot be read or written" },
   NETWORK_FLOW_INVALID: { status: 400, title: "The flow to check is not valid" },
   NETWORK_INVENTORY_INVALID: { status: 400, title: "The device inventory is malformed" },
   NETWORK_MUD_INVALID: { status: 400, title: "The MUD file is malformed" },

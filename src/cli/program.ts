@@ -5,6 +5,7 @@ import { register as registerDevice } from "./commands/device.js";
 import { register as registerSystem } from "./commands/system.js";
 import { register as registerToken } from "./commands/token.js";
 // --- command groups added by domains: import here, register below ---
+import { register as registerSegment } from "./commands/segment.js";
 
 export const VERSION = "0.1.0";
 
@@ -25,5 +26,6 @@ export function buildProgram(): Command {
   registerAudit(program);
   registerCa(program);
   // --- command groups added by domains ---
+  registerSegment(program);
   return program;
 }

@@ -14,3 +14,4 @@ export { hasErrors, type Diagnostic, type NamedNetwork, type Policy, type Resolv
 export { MAX_POLICY_BYTES } from "./policy-parse.js";
 export { FlowSimulator, parseFlow, type DecidingRule, type DecisionStep, type Flow, type FlowDecision } from "./simulate.js";
 export { KNOWN_SERVICES, PLAINTEXT_PORTS } from "./services.js";
+export { readTextFile, writeFileAtomic } from "./files.js";

@@ -118,7 +118,10 @@ export function register(program: Command): void {
       emit(compileNftables(loadPolicy(readPolicy(file), file)), o.out);
     });
 
-  const mud = segment.command("mud").description("RFC 8520 Manufacturer Usage Description profiles");
+  const mud = segment
+    .command("mud")
+    .description("RFC 8520 Manufacturer Usage Description profiles")
+    .addHelpText("after", "\nExample:\n  moat segment mud import thermostat.mud.json --group thermostats --json\n");
   mud
     .command("import <file>")
     .description("turn a MUD file's access lists into rules for the VLAN holding a group's devices")
