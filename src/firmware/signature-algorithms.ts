@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from "node:crypto";
 import { ml_dsa65 } from "@noble/post-quantum/ml-dsa.js";
 import { MoatError } from "../errors.js";
 
@@ -118,7 +118,7 @@ export function signMessage(alg: SignatureAlgorithm, privateKey: Uint8Array, mes
       const key = exact(privateKey, 2 * SEED, "hybrid private key");
       const bound = Buffer.concat([HYBRID_PREFIX, message]);
       const ed = sign(null, bound, ed25519Private(key.subarray(0, SEED)));
-      const pq = ml_dsa65.sign(bound, ml_dsa65.keygen(key.subarray(SEED)).secretKey, { context: MLDSA_CONTEXT });
+      const pq = ml_dsa65.sign(bound, mldsaSecret(key.subarray(SEED)), { context: MLDSA_CONTEXT });
       return Buffer.concat([ed, Buffer.from(pq)]);
     }
   }
@@ -162,6 +162,18 @@ export function verifyMessage(alg: SignatureAlgorithm, publicKey: Uint8Array, me
   }
 }
 
+/** ML-DSA key expansion from the seed (FIPS 204 Algorithm 6) is as costly as a signature, so it is cached too. */
+const mldsaCache = new Map<string, Uint8Array>();
+function mldsaSecret(seed: Uint8Array): Uint8Array {
+  const id = createHash("sha256").update(seed).digest("base64");
+  const hit = mldsaCache.get(id);
+  if (hit) return hit;
+  const secret = ml_dsa65.keygen(seed).secretKey;
+  if (mldsaCache.size >= 8) mldsaCache.delete(mldsaCache.keys().next().value!);
+  mldsaCache.set(id, secret);
+  return secret;
+}
+
 function exact(bytes: Uint8Array, length: number, what: string): Buffer {
   if (bytes.length !== length) throw new MoatError("FIRMWARE_KEY_MALFORMED", `${what} must be ${length} bytes, got ${bytes.length}`);
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -171,23 +183,46 @@ function ed25519PublicFromSeed(seed: Uint8Array): Buffer {
   return createPublicKey(ed25519Private(seed)).export({ format: "der", type: "spki" }).subarray(ED25519_SPKI_PREFIX.length);
 }
 
+/**
+ * Parsed keys are cached: importing a DER key costs more than an Ed25519 signature. The cache is
+ * small and keyed by a hash of the key bytes, so private key material is not kept as a map key.
+ */
+const KEY_CACHE_SIZE = 64;
+const keyCache = new Map<string, KeyObject>();
+
+function cached(kind: string, bytes: Uint8Array, parse: () => KeyObject): KeyObject {
+  const id = `${kind}:${createHash("sha256").update(bytes).digest("base64")}`;
+  const hit = keyCache.get(id);
+  if (hit) return hit;
+  const key = parse();
+  if (keyCache.size >= KEY_CACHE_SIZE) keyCache.delete(keyCache.keys().next().value!);
+  keyCache.set(id, key);
+  return key;
+}
+
 function ed25519Private(seed: Uint8Array): KeyObject {
-  return createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: "der", type: "pkcs8" });
+  return cached("ed-priv", seed, () => createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: "der", type: "pkcs8" }));
 }
 
 function ed25519Public(raw: Uint8Array): KeyObject {
-  return parseKey(() => createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: "der", type: "spki" }), "ed25519 public key");
+  return cached("ed-pub", raw, () =>
+    parseKey(() => createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: "der", type: "spki" }), "ed25519 public key"),
+  );
 }
 
 function p256Public(point: Uint8Array): KeyObject {
-  return parseKey(() => createPublicKey({ key: Buffer.concat([P256_SPKI_PREFIX, point]), format: "der", type: "spki" }), "P-256 public key");
+  return cached("p256-pub", point, () =>
+    parseKey(() => createPublicKey({ key: Buffer.concat([P256_SPKI_PREFIX, point]), format: "der", type: "spki" }), "P-256 public key"),
+  );
 }
 
 function p256Private(pkcs8: Uint8Array): KeyObject {
-  const key = parseKey(() => createPrivateKey({ key: Buffer.from(pkcs8), format: "der", type: "pkcs8" }), "P-256 private key");
-  if (key.asymmetricKeyType !== "ec" || key.asymmetricKeyDetails?.namedCurve !== "prime256v1")
-    throw new MoatError("FIRMWARE_KEY_MALFORMED", "the ecdsa-p256 private key is not a P-256 key");
-  return key;
+  return cached("p256-priv", pkcs8, () => {
+    const key = parseKey(() => createPrivateKey({ key: Buffer.from(pkcs8), format: "der", type: "pkcs8" }), "P-256 private key");
+    if (key.asymmetricKeyType !== "ec" || key.asymmetricKeyDetails?.namedCurve !== "prime256v1")
+      throw new MoatError("FIRMWARE_KEY_MALFORMED", "the ecdsa-p256 private key is not a P-256 key");
+    return key;
+  });
 }
 
 function parseKey(parse: () => KeyObject, what: string): KeyObject {
