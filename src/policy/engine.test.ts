@@ -201,3 +201,24 @@ describe("decide: $-topics [MQTT-4.7.2-1]", () => {
     expect(e.decide({ id: "s" }, "subscribe", "$SYS/#").allow).toBe(false);
   });
 });
+
+describe("decide: wide trie nodes (more literal children than the in-place arrays hold)", () => {
+  const rules = [
+    ...Array.from({ length: 30 }, (_, i) => ({ effect: "allow" as const, action: "publish", resource: `k${i}/x` })),
+    ...Array.from({ length: 12 }, (_, i) => ({ effect: "allow" as const, action: "subscribe", resource: `k${i}/+/y` })),
+    { effect: "allow" as const, action: "subscribe", resource: "$k/#" },
+    { effect: "deny" as const, action: "publish", resource: "k7/x" },
+  ];
+  const snapshot = { roles: [{ name: "wide", rules }], assignments: [{ role: "wide", kind: "device" as const, target: "w" }] };
+  const e = compilePolicy(snapshot);
+  it("agrees with the reference on names and filters", async () => {
+    const { referenceDecide } = await import("./reference.js");
+    const who = { id: "w" };
+    for (const topic of ["k0/x", "k29/x", "k30/x", "k7/x", "k3/x/y", "$k/x"])
+      expect(e.decide(who, "publish", topic)).toEqual(referenceDecide(snapshot, who, "publish", topic));
+    for (const filter of ["k3/a/y", "k3/+/y", "k11/#", "#", "+/+/y", "$k/#", "$k/+", "k20/a/y"])
+      expect(e.decide(who, "subscribe", filter)).toEqual(referenceDecide(snapshot, who, "subscribe", filter));
+    expect(e.decide(who, "publish", "k29/x").allow).toBe(true);
+    expect(e.decide(who, "subscribe", "$k/+").allow).toBe(true);
+  });
+});

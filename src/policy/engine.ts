@@ -15,7 +15,7 @@ import {
 import { parseFilterTemplate, substituteFilter } from "./resource-template.js";
 import { validateRole } from "./rule.js";
 import { filterCovers, hasWildcard, topicFilterProblem, topicNameProblem } from "./topic.js";
-import { type CompiledRule, MatchAccumulator, TopicTrie } from "./topic-trie.js";
+import { type CompiledRule, MatchAccumulator, TopicTrie, TrieInterner } from "./topic-trie.js";
 
 /** Everything a decision depends on: the roles and who holds them. */
 export interface PolicySnapshot {
@@ -25,7 +25,43 @@ export interface PolicySnapshot {
 
 interface CompiledRole {
   readonly definition: RoleDefinition;
-  readonly tries: Readonly<Record<DeviceAction, TopicTrie | null>>;
+  readonly publish: TopicTrie | null;
+  readonly subscribe: TopicTrie | null;
+  readonly receive: TopicTrie | null;
+}
+
+/** Role names as held (for explanations) and the compiled roles among them (unknown names grant nothing). */
+interface RoleSet {
+  readonly names: readonly string[];
+  readonly compiled: readonly CompiledRole[];
+}
+
+const NO_ROLES: RoleSet = Object.freeze({ names: Object.freeze([]), compiled: Object.freeze([]) });
+
+function roleSet(names: string[], compiled: ReadonlyMap<string, CompiledRole>): RoleSet {
+  const held: CompiledRole[] = [];
+  for (const name of names) {
+    const role = compiled.get(name);
+    if (role !== undefined) held.push(role);
+  }
+  return Object.freeze({ names: Object.freeze(names), compiled: Object.freeze(held) });
+}
+
+function indexAssignments(
+  assignments: readonly Assignment[],
+  kind: "device" | "group",
+  compiled: ReadonlyMap<string, CompiledRole>,
+): Map<string, RoleSet> {
+  const names = new Map<string, string[]>();
+  for (const assignment of assignments) {
+    if (assignment.kind !== kind) continue;
+    const list = names.get(assignment.target);
+    if (list === undefined) names.set(assignment.target, [assignment.role]);
+    else if (!list.includes(assignment.role)) list.push(assignment.role);
+  }
+  const index = new Map<string, RoleSet>();
+  for (const [target, list] of names) index.set(target, roleSet(list, compiled));
+  return index;
 }
 
 /** A compiled, immutable policy. Rebuild it (compilePolicy) when roles or assignments change. */
@@ -43,12 +79,12 @@ export interface PolicyEngine {
   readonly ruleCount: number;
 }
 
-const EMPTY: readonly string[] = Object.freeze([]);
-const QUARANTINE_ONLY: readonly string[] = Object.freeze([QUARANTINE_ROLE]);
+const MAX_CACHED_UNIONS = 100_000;
 
 /** Compiles roles and assignments into an engine. Throws `POLICY_RULE_INVALID` for a bad rule. */
 export function compilePolicy(snapshot: PolicySnapshot): PolicyEngine {
   const compiled = new Map<string, CompiledRole>();
+  const interner = new TrieInterner();
   let ordinal = 0;
   let ruleCount = 0;
   for (const raw of snapshot.roles) {
@@ -57,53 +93,58 @@ export function compilePolicy(snapshot: PolicySnapshot): PolicyEngine {
     definition.rules.forEach((rule, index) => {
       ordinal++;
       if (!isDeviceAction(rule.action)) return;
-      const trie = (tries[rule.action] ??= new TopicTrie());
+      const trie = (tries[rule.action] ??= new TopicTrie(interner));
       const explanation = Object.freeze({ role: definition.name, index, effect: rule.effect, action: rule.action, resource: rule.resource });
       const template = parseFilterTemplate(rule.resource);
       const entry: CompiledRule = { ordinal, effect: rule.effect, role: definition.name, index, rule, template, explanation };
       trie.insert(entry);
       ruleCount++;
     });
-    compiled.set(definition.name, { definition, tries });
+    compiled.set(definition.name, { definition, ...tries });
   }
 
-  const byDevice = new Map<string, string[]>();
-  const byGroup = new Map<string, string[]>();
-  for (const { role, kind, target } of snapshot.assignments) {
-    const index = kind === "device" ? byDevice : kind === "group" ? byGroup : null;
-    if (index === null) continue;
-    const list = index.get(target);
-    if (list === undefined) index.set(target, [role]);
-    else if (!list.includes(role)) list.push(role);
-  }
+  const byDevice = indexAssignments(snapshot.assignments, "device", compiled);
+  const byGroup = indexAssignments(snapshot.assignments, "group", compiled);
+  const quarantineOnly = roleSet([QUARANTINE_ROLE], compiled);
+  // Unions of a device's own and its group's roles, computed once per (device, group) and reused.
+  const unions = new Map<string, { group: string; set: RoleSet }>();
 
-  function rolesOf(subject: DeviceSubject): readonly string[] {
-    if (subject.status === QUARANTINED_STATUS) return QUARANTINE_ONLY;
+  function roleSetOf(subject: DeviceSubject): RoleSet {
+    if (subject.status === QUARANTINED_STATUS) return quarantineOnly;
     const own = byDevice.get(subject.id);
-    const group = subject.group === null || subject.group === undefined ? undefined : byGroup.get(subject.group);
-    if (group === undefined) return own ?? EMPTY;
+    const groupName = subject.group;
+    const group = groupName === null || groupName === undefined ? undefined : byGroup.get(groupName);
+    if (group === undefined) return own ?? NO_ROLES;
     if (own === undefined) return group;
-    const union = own.slice();
-    for (const role of group) if (!union.includes(role)) union.push(role);
-    return union;
+    const cached = unions.get(subject.id);
+    if (cached !== undefined && cached.group === groupName) return cached.set;
+    const names = own.names.slice();
+    for (const role of group.names) if (!names.includes(role)) names.push(role);
+    const set = roleSet(names, compiled);
+    if (unions.size >= MAX_CACHED_UNIONS) unions.clear();
+    unions.set(subject.id, { group: groupName!, set });
+    return set;
   }
 
   // decide() is synchronous and never re-entered, so one accumulator serves every call.
   const acc = new MatchAccumulator();
 
   function decide(subject: DeviceSubject, action: DeviceAction, topic: string): Decision {
-    const roles = rolesOf(subject);
+    const set = roleSetOf(subject);
+    const roles = set.names;
     const isSubscribe = action === "subscribe";
     if (typeof topic !== "string" || (isSubscribe ? topicFilterProblem(topic) : topicNameProblem(topic)) !== null)
       return { allow: false, rule: null, reason: "invalid-topic", roles };
     if (roles.length === 0) return { allow: false, rule: null, reason: "no-roles", roles };
     acc.reset(isSubscribe && hasWildcard(topic));
     const levels = isSubscribe ? topic.split("/") : null;
-    for (let r = 0; r < roles.length; r++) {
-      const trie = compiled.get(roles[r]!)?.tries[action];
-      if (trie === undefined || trie === null) continue;
-      if (levels === null) trie.matchName(topic, subject, acc);
-      else trie.matchFilter(levels, subject, acc);
+    const held = set.compiled;
+    for (let r = 0; r < held.length; r++) {
+      const role = held[r]!;
+      const trie = action === "publish" ? role.publish : isSubscribe ? role.subscribe : role.receive;
+      if (trie === null) continue;
+      if (levels !== null) trie.matchFilter(levels, subject, acc);
+      else trie.matchName(topic, subject, acc);
     }
     if (acc.deny !== null) return { allow: false, rule: acc.deny.explanation, reason: "rule", roles };
     if (acc.candidates !== null) {
@@ -121,7 +162,7 @@ export function compilePolicy(snapshot: PolicySnapshot): PolicyEngine {
   const roleNames = Object.freeze([...compiled.keys()]);
   return {
     decide,
-    rolesOf,
+    rolesOf: (subject) => roleSetOf(subject).names,
     role: (name) => compiled.get(name)?.definition,
     roleNames,
     ruleCount,
