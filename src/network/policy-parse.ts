@@ -305,7 +305,7 @@ export function parsePolicyText(text: string): { policy: Policy; diagnostics: Di
     return { policy: empty, diagnostics: ctx.diagnostics };
   }
   const doc = parseDocument(text, { lineCounter: ctx.lines, uniqueKeys: true, prettyErrors: false, version: "1.2" });
-  for (const e of doc.errors) error(ctx, "yaml-syntax", e.linePos?.[0]?.line ?? 0, `YAML: ${e.message.split("\n")[0]}`);
+  for (const e of doc.errors) error(ctx, "yaml-syntax", e.linePos?.[0]?.line ?? ctx.lines.linePos(e.pos[0]).line, `YAML: ${e.message.split("\n")[0]}`);
   if (doc.errors.length > 0) return { policy: empty, diagnostics: ctx.diagnostics };
   // Anchors and aliases are refused: they can expand a small file into a huge one and hide what a rule says.
   visit(doc, {
