@@ -80,8 +80,10 @@ export function installOperatorAuth(api: FastifyInstance, services: ApiServices,
       await services.audit.emit({ type: "auth.failed", severity: "low", actor: "anonymous", subject: address, data: { channel: "api", route: request.routeOptions.url ?? request.url } });
       throw error;
     }
-    if (!services.operators.allows([request.operator.role], config.action!)) {
-      await services.audit.emit({ type: "acl.denied", severity: "low", actor: actorOf(request), subject: config.action!, data: { channel: "api", route: request.routeOptions.url } });
+    // No action means no route matched: an authenticated caller gets the 404, nobody else learns routes.
+    if (config.action === undefined) return;
+    if (!services.operators.allows([request.operator.role], config.action)) {
+      await services.audit.emit({ type: "acl.denied", severity: "low", actor: actorOf(request), subject: config.action, data: { channel: "api", route: request.routeOptions.url } });
       throw new MoatError("AUTH_FORBIDDEN", `role ${request.operator.role} may not ${config.action}`);
     }
   });

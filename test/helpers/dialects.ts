@@ -57,7 +57,8 @@ export async function createTestDatabase(dialect: "sqlite" | "postgres"): Promis
   await admin.end();
   return {
     dataDir: dir.path,
-    databaseUrl: PG_URL,
+    // search_path in the URL, so child processes (the CLI) given MOAT_DATABASE_URL land in the same schema.
+    databaseUrl: `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`,
     pgSchema: schema,
     openStore: async () => {
       const store = await Store.open({ dataDir: dir.path, databaseUrl: PG_URL, pgSchema: schema, feedPollMs: 50 });
