@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { MoatError } from "../errors.js";
-import { singleKekProvider, softwareKek, type KekProvider } from "./kek.js";
+import { softwareKek, type Kek, type KekProvider, type KekVersionInfo } from "./kek.js";
 
 export const KEK_FILE = "kek.key";
 
@@ -10,6 +10,55 @@ function decodeKek(text: string, source: string): Buffer {
   const trimmed = text.trim();
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed)) throw new MoatError("KEK_INVALID", `the KEK in ${source} is not base64`);
   return Buffer.from(trimmed, "base64");
+}
+
+/**
+ * Parses a KEK ring: either one bare base64 line (version 1, as `moat init` writes it) or lines
+ * `v<N> <base64>` (after rotation). Blank lines and `#` comments are ignored.
+ */
+export function parseKekRing(text: string, source: string): Map<number, Buffer> {
+  const ring = new Map<number, Buffer>();
+  const lines = text.split("\n").map((line) => line.trim()).filter((line) => line && !line.startsWith("#"));
+  if (lines.length === 1 && !lines[0]!.includes(" ") && !/^v\d+:/.test(lines[0]!)) {
+    ring.set(1, decodeKek(lines[0]!, source));
+    return ring;
+  }
+  for (const line of lines) {
+    const match = /^v(\d{1,9})[ :](\S+)$/.exec(line.replace(/\s+/g, " "));
+    if (!match) throw new MoatError("KEK_INVALID", `${source}: a KEK line must be 'v<N> <base64>'`);
+    const version = Number(match[1]);
+    if (version < 1 || ring.has(version)) throw new MoatError("KEK_INVALID", `${source}: KEK version ${version} is invalid or repeated`);
+    ring.set(version, decodeKek(match[2]!, source));
+  }
+  if (ring.size === 0) throw new MoatError("KEK_INVALID", `${source} holds no KEK`);
+  return ring;
+}
+
+function formatKekRing(ring: Map<number, Buffer>): string {
+  const lines = [...ring.entries()].sort((a, b) => a[0] - b[0]).map(([version, key]) => `v${version} ${key.toString("base64")}`);
+  return `# Moat key-encryption keys; the highest version wraps new data keys. Keep this file secret (mode 600).\n${lines.join("\n")}\n`;
+}
+
+/** Writes `text` to `path` atomically with mode 0600: temp file, fsync, rename, fsync the folder. */
+function writeSecretFileAtomic(path: string, text: string): void {
+  const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const fd = openSync(temp, "wx", 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } catch (error) {
+    closeSync(fd);
+    rmSync(temp, { force: true });
+    throw error;
+  }
+  closeSync(fd);
+  renameSync(temp, path);
+  const dirFd = openSync(dirname(path), "r");
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
 }
 
 /**
@@ -28,23 +77,128 @@ export function createKekFile(dataDir: string): string {
   return path;
 }
 
-/** The KEK file in the data dir. Missing → KEK_MISSING; readable by others → KEK_INVALID. */
-export function fileKekProvider(dataDir: string): KekProvider {
-  const path = join(dataDir, KEK_FILE);
+function readKekFile(path: string): { ring: Map<number, Buffer>; mtimeMs: number } {
   if (!existsSync(path)) throw new MoatError("KEK_MISSING", `the KEK file ${path} is missing (set MOAT_MASTER_KEY if the KEK is kept elsewhere); nothing was decrypted`);
   const fd = openSync(path, "r");
-  let text: string;
   try {
-    const mode = fstatSync(fd).mode & 0o777;
+    const stat = fstatSync(fd);
+    const mode = stat.mode & 0o777;
     if (mode & 0o077) throw new MoatError("KEK_INVALID", `the KEK file ${path} has mode ${mode.toString(8)}; it must be 600 (chmod 600 ${path})`);
-    text = readFileSync(fd, "utf8");
+    return { ring: parseKekRing(readFileSync(fd, "utf8"), path), mtimeMs: stat.mtimeMs };
   } finally {
     closeSync(fd);
   }
-  return singleKekProvider("file", softwareKek(decodeKek(text, path), "file"));
 }
 
-/** The KEK from MOAT_MASTER_KEY (base64 of 32 bytes). */
+/** How often `current()` looks for a rotation done by another process. */
+const RECHECK_MS = 1000;
+
+/** A provider over a ring of software KEK versions (file or environment). */
+class SoftwareRingProvider implements KekProvider {
+  private keks: Kek[] = [];
+  private checkedAt = 0;
+  private mtimeMs = -1;
+
+  constructor(
+    readonly kind: string,
+    private readonly location: string,
+    private readonly load: () => { ring: Map<number, Buffer>; mtimeMs: number },
+    private readonly save: ((ring: Map<number, Buffer>) => void) | null,
+  ) {
+    this.reload(true);
+  }
+
+  async current(): Promise<Kek> {
+    if (Date.now() - this.checkedAt > RECHECK_MS) this.reload(false);
+    return this.keks.at(-1)!;
+  }
+
+  async get(id: string, version: number): Promise<Kek> {
+    let kek = this.find(id, version);
+    if (!kek) {
+      this.reload(true);
+      kek = this.find(id, version);
+    }
+    if (!kek) {
+      const held = this.keks.map((k) => `${k.id} v${k.version}`).join(", ");
+      throw new MoatError("KEK_MISMATCH", `this envelope was wrapped by KEK ${id} v${version}, but the configured KEKs are ${held}`);
+    }
+    return kek;
+  }
+
+  async versions(): Promise<KekVersionInfo[]> {
+    this.reload(true);
+    const latest = this.keks.at(-1);
+    return this.keks.map((kek) => ({ id: kek.id, version: kek.version, current: kek === latest, location: this.location }));
+  }
+
+  async refresh(): Promise<void> {
+    this.reload(true);
+  }
+
+  get createVersion(): (() => Promise<Kek>) | undefined {
+    const save = this.save;
+    if (!save) return undefined;
+    return async () => {
+      const { ring } = this.load();
+      const next = Math.max(...ring.keys()) + 1;
+      ring.set(next, randomBytes(32));
+      save(ring);
+      this.reload(true);
+      return this.keks.at(-1)!;
+    };
+  }
+
+  get retire(): ((id: string, version: number) => Promise<void>) | undefined {
+    const save = this.save;
+    if (!save) return undefined;
+    return async (id: string, version: number) => {
+      const { ring } = this.load();
+      const key = ring.get(version);
+      if (!key || softwareKek(key, this.kind, version).id !== id) return;
+      if (version === Math.max(...ring.keys())) throw new MoatError("KEK_VERSION_IN_USE", `KEK v${version} is the current version and cannot be retired`);
+      ring.delete(version);
+      save(ring);
+      key.fill(0);
+      this.reload(true);
+    };
+  }
+
+  private find(id: string, version: number): Kek | undefined {
+    return this.keks.find((kek) => kek.id === id && kek.version === version);
+  }
+
+  private reload(force: boolean): void {
+    this.checkedAt = Date.now();
+    if (!force && this.save) {
+      // Cheap change check for the file: only re-read when it was replaced.
+      try {
+        if (statSync(this.location).mtimeMs === this.mtimeMs) return;
+      } catch {
+        /* fall through to the full read, which reports the problem */
+      }
+    }
+    const { ring, mtimeMs } = this.load();
+    this.mtimeMs = mtimeMs;
+    this.keks = [...ring.entries()].sort((a, b) => a[0] - b[0]).map(([version, key]) => softwareKek(key, this.kind, version));
+  }
+}
+
+/**
+ * The KEK file in the data dir. Missing → KEK_MISSING; readable by others → KEK_INVALID. It holds one
+ * or more versions; `createVersion` (rotation) and `retire` rewrite it atomically with mode 0600.
+ */
+export function fileKekProvider(dataDir: string): KekProvider {
+  const path = join(dataDir, KEK_FILE);
+  return new SoftwareRingProvider("file", path, () => readKekFile(path), (ring) => writeSecretFileAtomic(path, formatKekRing(ring)));
+}
+
+/**
+ * The KEK from MOAT_MASTER_KEY: base64 of 32 bytes, or `v1:<base64>,v2:<base64>` while rotating.
+ * Moat cannot add versions to the environment: the operator adds `v<N+1>:<new key>`, restarts, and
+ * runs `moat keys rotate` to rewrap onto it.
+ */
 export function envKekProvider(masterKey: string): KekProvider {
-  return singleKekProvider("env", softwareKek(decodeKek(masterKey, "MOAT_MASTER_KEY"), "env"));
+  const ring = parseKekRing(masterKey.split(",").join("\n"), "MOAT_MASTER_KEY");
+  return new SoftwareRingProvider("env", "MOAT_MASTER_KEY", () => ({ ring: new Map(ring), mtimeMs: 0 }), null);
 }

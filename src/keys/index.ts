@@ -1,6 +1,17 @@
-export { Envelope, parseEnvelopeHeader, type EnvelopeHeader } from "./envelope.js";
+export { Envelope, parseEnvelopeHeader, looksLikeEnvelope, type EnvelopeHeader } from "./envelope.js";
 export { softwareKek, singleKekProvider, type Kek, type KekProvider, type KekVersionInfo } from "./kek.js";
-export { createKekFile, fileKekProvider, envKekProvider, KEK_FILE } from "./file-provider.js";
+export { createKekFile, fileKekProvider, envKekProvider, parseKekRing, KEK_FILE } from "./file-provider.js";
 export { Pkcs11Token, type Pkcs11Config } from "./pkcs11-token.js";
 export { Pkcs11KekProvider, createTokenCaKey, loadTokenCaKey, KEK_LABEL_PREFIX, CA_KEY_LABEL_PREFIX } from "./pkcs11-provider.js";
 export type { CaKeySigner } from "./ca-signer.js";
+export {
+  KekRotation,
+  envelopePrefix,
+  type SealedBlob,
+  type SealedBlobStore,
+  type RotationState,
+  type RotationStateStore,
+  type RotationReport,
+  type KekStatusReport,
+  type KekUsage,
+} from "./rotation.js";

@@ -6,3 +6,4 @@ export { MetaRepository } from "./repositories/meta.js";
 export type { Database } from "./schema.js";
 export { identityStore, KyselyDeviceRepository, KyselyTokenRepository } from "./repositories/identity.js";
 export { caRegistryStore, KyselyCaKeyRepository } from "./repositories/ca-registry.js";
+export { KyselySealedBlobStore } from "./repositories/sealed-blobs.js";

@@ -79,6 +79,43 @@ export interface CaCertificatesTable {
   created_at: string;
 }
 
+// --- firmware ---
+export interface FirmwareKeysTable {
+  name: string;
+  /** root | signing | tuf-root | tuf-targets | tuf-snapshot | tuf-timestamp */
+  purpose: string;
+  alg: string;
+  key_id: string;
+  public_key: Buffer;
+  /** Envelope-sealed private key (aad `firmware-key:<name>`); null for an offline root. */
+  sealed_private_key: Buffer | null;
+  /** Root-signed key certificate (JSON) of a signing key. */
+  certificate: string | null;
+  issuer: string | null;
+  not_before: string | null;
+  not_after: string | null;
+  revoked_at: string | null;
+  revocation_reason: string | null;
+  created_at: string;
+}
+
+export interface FirmwareRevocationListsTable {
+  version: number;
+  /** The root-signed revocation list (JSON). */
+  document: string;
+  created_at: string;
+}
+
+export interface OtaCampaignsTable {
+  id: string;
+  device_group: string;
+  status: string;
+  /** The whole campaign state (JSON), devices included. */
+  data: string;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
   meta: MetaTable;
   devices: DevicesTable;
@@ -92,5 +129,8 @@ export interface Database {
   // --- broker ---
   // --- keys ---
   // --- firmware ---
+  firmware_keys: FirmwareKeysTable;
+  firmware_revocation_lists: FirmwareRevocationListsTable;
+  ota_campaigns: OtaCampaignsTable;
   // --- scanner ---
 }

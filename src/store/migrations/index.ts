@@ -1,5 +1,6 @@
 import { foundation } from "./0001_foundation.js";
 import { caRegistry } from "./0002_ca_registry.js";
+import { firmware } from "./0050_firmware.js";
 import type { MoatMigration } from "./types.js";
 
 /** Every migration, by name; names sort in the order they run. Add yours at your domain's line. */
@@ -11,6 +12,7 @@ export const MIGRATIONS: Record<string, MoatMigration> = {
   // --- broker (0030) ---
   // --- keys (0040) ---
   // --- firmware (0050) ---
+  "0050_firmware": firmware,
   // --- network (0060) ---
   // --- scanner (0070) ---
 };
