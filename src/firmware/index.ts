@@ -66,3 +66,19 @@ export {
   type OtaMessage,
   type OtaNotification,
 } from "./campaign.js";
+// Server-side services: they depend on storage only through the ports below (no store import).
+export type {
+  CampaignRepository,
+  FirmwareKeyPurpose,
+  FirmwareKeyRecord,
+  FirmwareKeyRepository,
+  FirmwareStore,
+  FirmwareUnitOfWork,
+  GroupDirectory,
+  OtaNotifier,
+  RevocationListRepository,
+  SecretSealer,
+} from "./ports.js";
+export { FirmwareKeyService, firmwareKeyAad, type FirmwareKeyView } from "./firmware-key-service.js";
+export { TufService, type TufInitOptions } from "./tuf-service.js";
+export { CampaignService, UNDELIVERED, type ReleaseInput } from "./campaign-service.js";

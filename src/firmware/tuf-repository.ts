@@ -187,12 +187,17 @@ export class TufRepository {
    * signed by a threshold of the current root keys and, for a root rotation, of the new ones too.
    * Metadata of the rotated role is re-signed with the new keys at once.
    */
-  async rotateKeys(role: TufRole, replacement: TufRoleKeys, now = new Date()): Promise<number> {
+  async rotateKeys(role: TufRole, replacement: { keys: Key[]; threshold?: number }, now = new Date()): Promise<number> {
     return this.locked(async () => {
       const state = await this.load();
       const current = state.root.signed;
       const roles = Object.fromEntries(
-        TUF_ROLES.map((name) => [name, name === role ? replacement : { keys: current.roles[name]!.keyIDs.map((id) => current.keys[id]!), threshold: current.roles[name]!.threshold }]),
+        TUF_ROLES.map((name) => [
+          name,
+          name === role
+            ? { keys: replacement.keys, threshold: replacement.threshold ?? Math.min(current.roles[name]!.threshold, replacement.keys.length) }
+            : { keys: current.roles[name]!.keyIDs.map((id) => current.keys[id]!), threshold: current.roles[name]!.threshold },
+        ]),
       ) as Record<TufRole, TufRoleKeys>;
       const root = new Metadata(buildRoot(current.version + 1, expiry(now, this.expiries.root), roles));
       await this.signRoot(root, [current, root.signed]);

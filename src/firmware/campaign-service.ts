@@ -1,0 +1,159 @@
+import { randomBytes } from "node:crypto";
+import { MoatError } from "../errors.js";
+import {
+  abortCampaign,
+  createCampaign,
+  parseFailureRate,
+  parseStages,
+  pauseCampaign,
+  reportDeviceStatus,
+  resumeCampaign,
+  summarizeCampaign,
+  type Campaign,
+  type CampaignTransition,
+  type OtaNotification,
+} from "./campaign.js";
+import type { FirmwareKeyService } from "./firmware-key-service.js";
+import type { FirmwareStore, FirmwareUnitOfWork, GroupDirectory, OtaNotifier } from "./ports.js";
+import type { TufService } from "./tuf-service.js";
+
+export interface ReleaseInput {
+  /** The image file and its signed manifest (file contents). */
+  image: string;
+  manifest: string;
+  group: string;
+  stages?: string | number[];
+  maxFailureRate?: string | number;
+  actor: string;
+}
+
+/** A notifier used until the MQTT broker is wired: it delivers nothing, and says so. */
+export const UNDELIVERED: OtaNotifier = {
+  async notify() {
+    // Nothing to do: `pendingNotifications` lets the broker catch up once it is connected.
+  },
+};
+
+/**
+ * OTA campaigns: the pure state machine (campaign.ts) persisted in the store, with every transition
+ * written as a security event in the same transaction, and device messages sent after commit.
+ * Status intake (`report`) is the method the broker calls for messages on a device's status topic.
+ */
+export class CampaignService {
+  constructor(
+    private readonly deps: {
+      store: FirmwareStore;
+      keys: FirmwareKeyService;
+      tuf: TufService;
+      groups: GroupDirectory;
+      notifier?: OtaNotifier;
+      clock?: () => Date;
+    },
+  ) {}
+
+  private notifier: OtaNotifier | undefined;
+
+  /** Connects the device channel (the broker) once it exists. */
+  setNotifier(notifier: OtaNotifier): void {
+    this.notifier = notifier;
+  }
+
+  /**
+   * Releases an image to a group: verifies the manifest against this installation's own roots and
+   * the image against it, publishes both as TUF targets, then opens the first stage.
+   */
+  async release(input: ReleaseInput): Promise<Campaign> {
+    const stages = parseStages(typeof input.stages === "string" ? input.stages : (input.stages ?? [5, 25, 100]));
+    const maxFailureRate = parseFailureRate(input.maxFailureRate ?? 5);
+    const verified = await this.deps.keys.verify(input.image, input.manifest);
+    const devices = await this.deps.groups.devicesInGroup(input.group);
+    if (devices.length === 0) throw new MoatError("OTA_GROUP_EMPTY", `group "${input.group}" has no devices`);
+    const targets = await this.deps.tuf.publishRelease(input.image, input.manifest, input.actor);
+    const { manifest } = verified;
+    const step = createCampaign({
+      id: `ota-${randomBytes(6).toString("hex")}`,
+      group: input.group,
+      deviceIds: devices,
+      release: { hardwareId: manifest.hardwareId, version: manifest.version, securityVersion: manifest.securityVersion, ...targets },
+      stages,
+      maxFailureRate,
+      now: this.now(),
+    });
+    await this.deps.store.transact(async (uow) => {
+      await uow.campaigns.insert(step.campaign);
+      await this.record(uow, step, input.actor);
+    });
+    await this.deliver(step.notifications);
+    return step.campaign;
+  }
+
+  /** Status intake: a device reports `downloading`, `verified`, `installed`, `booted`, `failed:<reason>` or `rolled-back`. */
+  async report(campaignId: string, deviceId: string, status: string): Promise<Campaign> {
+    return this.apply(campaignId, `device:${deviceId}`, (campaign) => reportDeviceStatus(campaign, deviceId, status, this.now()));
+  }
+
+  async pause(id: string, actor: string): Promise<Campaign> {
+    return this.apply(id, actor, (campaign) => pauseCampaign(campaign, this.now(), actor));
+  }
+
+  async resume(id: string, actor: string): Promise<Campaign> {
+    return this.apply(id, actor, (campaign) => resumeCampaign(campaign, this.now(), actor));
+  }
+
+  async abort(id: string, actor: string): Promise<Campaign> {
+    return this.apply(id, actor, (campaign) => abortCampaign(campaign, this.now(), actor));
+  }
+
+  async get(id: string): Promise<Campaign> {
+    const campaign = await this.deps.store.campaigns.get(id);
+    if (!campaign) throw new MoatError("OTA_CAMPAIGN_NOT_FOUND", `no OTA campaign ${id}`);
+    return campaign;
+  }
+
+  async list(filter: { status?: string; limit?: number } = {}): Promise<Campaign[]> {
+    return this.deps.store.campaigns.list(filter);
+  }
+
+  /** The status view of `moat ota status`. */
+  async status(id: string) {
+    const campaign = await this.get(id);
+    return { ...summarizeCampaign(campaign), campaign };
+  }
+
+  /** Update messages owed to devices told but not yet reporting (for re-delivery once the broker is up). */
+  async pendingNotifications(id: string): Promise<OtaNotification[]> {
+    const campaign = await this.get(id);
+    if (campaign.status !== "running" && campaign.status !== "paused") return [];
+    return campaign.devices
+      .filter((d) => d.status === "notified")
+      .map((d) => ({ deviceId: d.deviceId, message: { type: "ota.update", campaignId: campaign.id, ...campaign.release } }));
+  }
+
+  private async apply(id: string, actor: string, change: (campaign: Campaign) => CampaignTransition): Promise<Campaign> {
+    const step = await this.deps.store.transact(async (uow) => {
+      const current = await uow.campaigns.get(id, { forUpdate: true });
+      if (!current) throw new MoatError("OTA_CAMPAIGN_NOT_FOUND", `no OTA campaign ${id}`);
+      const next = change(current);
+      if (next.events.length === 0) return next;
+      await uow.campaigns.update(next.campaign);
+      await this.record(uow, next, actor);
+      return next;
+    });
+    await this.deliver(step.notifications);
+    return step.campaign;
+  }
+
+  private async record(uow: FirmwareUnitOfWork, step: CampaignTransition, actor: string): Promise<void> {
+    for (const event of step.events) await uow.events.append({ type: event.type, severity: event.severity, actor, subject: event.subject, data: event.data });
+  }
+
+  private async deliver(notifications: OtaNotification[]): Promise<void> {
+    const notifier = this.notifier ?? this.deps.notifier ?? UNDELIVERED;
+    // One device's unreachable channel must not stop the others; the campaign state is already committed.
+    await Promise.allSettled(notifications.map((n) => notifier.notify(n.deviceId, n.message)));
+  }
+
+  private now(): Date {
+    return (this.deps.clock ?? (() => new Date()))();
+  }
+}
