@@ -11,6 +11,8 @@ import { AuditService } from "./audit/index.js";
 import type { MoatConfig } from "./config/index.js";
 import { MoatError, isMoatError } from "./errors.js";
 import { DeviceService, TokenService } from "./identity/index.js";
+import { CampaignService, FirmwareKeyService, TufService, type FirmwareServices } from "./firmware/index.js";
+import { firmwareStore } from "./store/index.js";
 import { createKekFile, Envelope, envKekProvider, fileKekProvider, KEK_FILE, type KekProvider } from "./keys/index.js";
 import { CaRegistry, DEFAULT_PUBLIC_URL, Pki, type KeyType } from "./pki/index.js";
 import { BUILTIN_ROLES, createOperatorAuthorizer, type OperatorAuthorizer } from "./policy/index.js";
@@ -36,6 +38,8 @@ export interface App {
   // --- services added by domains (pki, policy, broker, keys, firmware, scanner) ---
   /** Device certificates, CRL, OCSP, EST enrollment (issue 3). */
   readonly pki: Pki;
+  /** Firmware signing keys, the TUF repository and OTA campaigns (issue 7). */
+  readonly firmware: FirmwareServices;
   close(): Promise<void>;
 }
 
@@ -109,6 +113,28 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     expiryWindowMs: config["pki.expiryWindowDays"] * 86_400_000,
   });
   const stopPkiFeed = store.subscribe((change) => pki.onChange(change));
+  // --- firmware: keys sealed by the envelope, TUF repository in <data dir>/tuf, campaigns over the registry ---
+  const firmwarePort = firmwareStore(store);
+  const firmwareKeys = new FirmwareKeyService(firmwarePort, envelope);
+  const tuf = new TufService(join(config.dataDir, "tuf"), firmwarePort, envelope);
+  const groupDevices = new DeviceService(identity);
+  const campaigns = new CampaignService({
+    store: firmwarePort,
+    keys: firmwareKeys,
+    tuf,
+    groups: {
+      async devicesInGroup(group) {
+        const ids: string[] = [];
+        for (let after: string | undefined; ; ) {
+          const page = await groupDevices.list({ group, limit: 1000, ...(after ? { after } : {}) });
+          // Only active devices take part: pending ones have no credentials yet, suspended ones must not update.
+          ids.push(...page.devices.filter((d) => d.status === "active").map((d) => d.id));
+          if (!page.next) return ids;
+          after = page.next;
+        }
+      },
+    },
+  });
   const app: App = {
     config,
     store,
@@ -122,6 +148,7 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     trustDomain,
     publicUrl: publicUrlOf(config),
     pki,
+    firmware: { keys: firmwareKeys, tuf, campaigns },
     async ready() {
       try {
         await store.latestSeq();
@@ -218,6 +245,15 @@ export async function startServers(app: App, logger: Logger): Promise<RunningSer
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   const closers: (() => Promise<void>)[] = [() => api.close()];
   // --- servers added by domains (pki endpoints, broker) ---
+  // Firmware: re-sign TUF timestamp/snapshot before they expire (the /tuf/ handler also refreshes on demand).
+  const tufRefresh = setInterval(() => {
+    app.firmware.tuf
+      .isInitialized()
+      .then((initialized) => (initialized ? app.firmware.tuf.refresh() : undefined))
+      .catch((error: unknown) => logger.error({ err: error }, "TUF refresh failed"));
+  }, 10 * 60_000);
+  tufRefresh.unref();
+  closers.push(async () => clearInterval(tufRefresh));
   return {
     apiUrl: `https://${host}:${port}`,
     async close() {

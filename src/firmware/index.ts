@@ -82,3 +82,10 @@ export type {
 export { FirmwareKeyService, firmwareKeyAad, type FirmwareKeyView } from "./firmware-key-service.js";
 export { TufService, type TufInitOptions } from "./tuf-service.js";
 export { CampaignService, UNDELIVERED, type ReleaseInput } from "./campaign-service.js";
+
+/** The firmware services an App exposes (built in main.ts). */
+export interface FirmwareServices {
+  readonly keys: import("./firmware-key-service.js").FirmwareKeyService;
+  readonly tuf: import("./tuf-service.js").TufService;
+  readonly campaigns: import("./campaign-service.js").CampaignService;
+}
