@@ -21,7 +21,7 @@ export { DEFAULT_PORT_SPEC, IOT_PORTS, parsePortSpec, type PortSet } from "./por
 export { FINDING_RULES, SEVERITY_ORDER, type FindingId, type FindingRule } from "./finding-rules.js";
 export { DEFAULT_CREDENTIALS, type Credential } from "./default-credentials.js";
 export { defaultTransport, type ScanTransport } from "./transport.js";
-export { defaultConnector, nativeConnector, socketConnector, scanTcpPorts, type PortConnector, type PortVerdict } from "./tcp-connect-scan.js";
+export { defaultConnector, nativeConnector, socketConnector, scanTcpPorts, type PortConnector, type PortProbeSession, type PortVerdict } from "./tcp-connect-scan.js";
 export { Pacer } from "./pacer.js";
 export { formatScanTable } from "./report-table.js";
 export { toSarif } from "./report-sarif.js";

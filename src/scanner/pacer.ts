@@ -35,6 +35,16 @@ export class Pacer {
     });
   }
 
+  /** Takes a slot and a token now if both are free and nobody is queued; never waits. */
+  tryAcquire(): boolean {
+    if (this.options.signal.aborted || this.waiters.length > 0) return false;
+    return this.tryTake();
+  }
+
+  get aborted(): boolean {
+    return this.options.signal.aborted;
+  }
+
   release(): void {
     this.active--;
     this.pump();

@@ -114,7 +114,6 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
       pacer,
       connector: transport.connector,
       timeoutMs: portTimeoutMs,
-      concurrency,
       onProgress: (done) => {
         portsDone = done;
         if (done % 256 === 0 || done === hosts.length * ports.tcp.length) progress("ports", done, portTotal);

@@ -24,9 +24,9 @@ function countingTransport(): ScanTransport & { sockets: () => number } {
     sockets: () => sockets,
     connector: {
       kind: "counting",
-      probe: (...args) => {
-        sockets++;
-        return real.connector.probe(...args);
+      open: (timeoutMs) => {
+        const session = real.connector.open(timeoutMs);
+        return { probe: (...args) => (sockets++, session.probe(...args)), close: () => session.close() };
       },
     },
     connectTcp: (options) => (sockets++, real.connectTcp(options)),
