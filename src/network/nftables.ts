@@ -35,12 +35,15 @@ function setBlock(name: string, cidrs: readonly Cidr[], comment: string): string
 class Names {
   readonly networkSet = new Map<string, string>();
   readonly vlanSet = new Map<number, string>();
+  /** VLAN name → set name, for rules naming a VLAN as peer. */
+  readonly vlanSetByName = new Map<string, string>();
 
   constructor(policy: ResolvedPolicy) {
     const taken = new Set<string>(["all_vlans"]);
     for (const vlan of policy.vlans) {
       const name = `vlan_${vlan.id}`;
       this.vlanSet.set(vlan.id, name);
+      this.vlanSetByName.set(vlan.name, name);
       taken.add(name);
     }
     for (const network of [...policy.networks.keys()].sort()) {
@@ -52,12 +55,12 @@ class Names {
   }
 
   /** `@set` for one named peer, else an inline anonymous set of the blocks. */
-  peerMatch(policy: ResolvedPolicy, peers: readonly ResolvedPeer[], cidrs: readonly Cidr[]): string | null {
+  peerMatch(peers: readonly ResolvedPeer[], cidrs: readonly Cidr[]): string | null {
     if (cidrs.some((c) => c.prefix === 0)) return null;
     if (peers.length === 1) {
       const peer = peers[0]!;
       if (peer.kind === "network") return `@${this.networkSet.get(peer.text)}`;
-      if (peer.kind === "vlan") return `@${this.vlanSet.get(policy.vlans.find((v) => v.name === peer.text)!.id)}`;
+      if (peer.kind === "vlan") return `@${this.vlanSetByName.get(peer.text)}`;
     }
     const list = normalizeCidrs(cidrs).map(formatCidr);
     return list.length === 1 ? list[0]! : `{ ${list.join(", ")} }`;
@@ -75,11 +78,11 @@ function serviceMatch(rule: ResolvedRule): string {
 function ruleLine(policy: ResolvedPolicy, names: Names, rule: ResolvedRule, dropPrefix: string): string {
   const parts: string[] = [];
   if (rule.fromPeers !== null) {
-    const match = names.peerMatch(policy, rule.fromPeers, rule.fromCidrs!);
+    const match = names.peerMatch(rule.fromPeers, rule.fromCidrs!);
     if (match) parts.push(`ip saddr ${match}`);
   }
   if (rule.toPeers !== null) {
-    const match = names.peerMatch(policy, rule.toPeers, rule.toCidrs!);
+    const match = names.peerMatch(rule.toPeers, rule.toCidrs!);
     if (match) parts.push(`ip daddr ${match}`);
   }
   const service = serviceMatch(rule);
