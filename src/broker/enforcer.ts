@@ -102,6 +102,9 @@ export class Enforcer {
         return this.revalidate(deviceId);
       }
       case "device.updated":
+        // The role may have changed: the policy follows the same feed, so look again shortly.
+        this.scheduleRecheck();
+        return this.revalidate(stringOf(data.deviceId) ?? change.subject);
       case "device.deleted":
       case "credential.changed":
       case "cert.issued":
@@ -196,6 +199,11 @@ export class Enforcer {
     this.noteChange(null);
     let affected = 0;
     for (const session of this.deps.sessions.all()) if (this.deps.authorizer.pruneSubscriptions(session).length > 0) affected += 1;
+    this.scheduleRecheck();
+    return affected;
+  }
+
+  private scheduleRecheck(): void {
     if (!this.recheckTimer) {
       this.recheckTimer = setTimeout(() => {
         this.recheckTimer = null;
@@ -203,7 +211,6 @@ export class Enforcer {
       }, POLICY_RECHECK_MS);
       this.recheckTimer.unref();
     }
-    return affected;
   }
 
   stop(): void {

@@ -24,3 +24,4 @@ export type {
   RevocationSource,
   TlsMaterialSource,
 } from "./ports.js";
+export { MoatDeviceDirectory, type DeviceRegistryPort, type DeviceCertificatesPort, type DeviceCredentialsPort } from "./moat-directory.js";

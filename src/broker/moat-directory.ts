@@ -1,0 +1,70 @@
+/**
+ * The broker's device directory over Moat's own services: the identity registry (status, group,
+ * attributes), the PKI certificate store (current certificates and their public keys) and the device
+ * credential store (registered JWT keys and HMAC secrets). Narrow structural ports keep the broker
+ * independent of how those services are built.
+ */
+import { X509Certificate } from "node:crypto";
+import { isMoatError } from "../errors.js";
+import { normalizeSerial } from "./cert-auth.js";
+import type { DeviceDirectory, DeviceHmacSecret, DeviceRecord, RegisteredPublicKey } from "./ports.js";
+
+/** The identity registry, as the broker reads it. */
+export interface DeviceRegistryPort {
+  /** Throws `DEVICE_NOT_FOUND` (or returns undefined) for an unknown device. */
+  get(id: string): Promise<{ id: string; status: string; group: string | null; attributes: Record<string, string> } | undefined>;
+}
+
+/** The PKI certificate store, as the broker reads it. */
+export interface DeviceCertificatesPort {
+  /** Certificates valid now and not revoked. */
+  list(filter: { deviceId: string; status: "active" }): Promise<{ serialHex: string; certificateDer: Buffer | Uint8Array }[]>;
+}
+
+/** Registered JWT credentials of a device. */
+export interface DeviceCredentialsPort {
+  publicKeys(deviceId: string): Promise<RegisteredPublicKey[]>;
+  hmacSecrets(deviceId: string): Promise<DeviceHmacSecret[]>;
+}
+
+export class MoatDeviceDirectory implements DeviceDirectory {
+  constructor(
+    private readonly registry: DeviceRegistryPort,
+    private readonly certificates: DeviceCertificatesPort,
+    private readonly credentials: DeviceCredentialsPort | null,
+  ) {}
+
+  async get(deviceId: string): Promise<DeviceRecord | null> {
+    let device: Awaited<ReturnType<DeviceRegistryPort["get"]>>;
+    try {
+      device = await this.registry.get(deviceId);
+    } catch (error) {
+      if (isMoatError(error, "DEVICE_NOT_FOUND") || isMoatError(error, "DEVICE_ID_INVALID")) return null;
+      throw error;
+    }
+    if (!device) return null;
+    const [certs, keys, secrets] = await Promise.all([
+      this.certificates.list({ deviceId, status: "active" }),
+      this.credentials?.publicKeys(deviceId) ?? [],
+      this.credentials?.hmacSecrets(deviceId) ?? [],
+    ]);
+    const publicKeys: RegisteredPublicKey[] = [...keys];
+    for (const cert of certs) {
+      try {
+        const parsed = new X509Certificate(cert.certificateDer);
+        publicKeys.push({ pem: parsed.publicKey.export({ format: "pem", type: "spki" }).toString(), source: "certificate", id: `cert:${normalizeSerial(cert.serialHex)}` });
+      } catch {
+        // A certificate that does not parse contributes no key.
+      }
+    }
+    return {
+      id: device.id,
+      status: device.status,
+      group: device.group,
+      attributes: device.attributes,
+      publicKeys,
+      hmacSecrets: secrets,
+      certSerials: certs.map((c) => normalizeSerial(c.serialHex)),
+    };
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The broker inside `moat serve` (startServers) on a real installation: devices from the registry,
+ * certificates from Moat's PKI, events in the audit log, and changes made by a separate `moat` CLI
+ * process on the same SQLite data dir closing live sessions through the change feed.
+ */
+import { spawn } from "node:child_process";
+import { createPrivateKey } from "node:crypto";
+import { createServer, type AddressInfo } from "node:net";
+import mqtt, { type MqttClient } from "mqtt";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startMqttBroker, type App } from "../../src/main.js";
+import { createTestApp, type TestApp } from "../helpers/app.js";
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Runs the moat CLI as its own process (same data dir), without blocking this process's event loop. */
+function moatCli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/bin.ts", ...args], { cwd: process.cwd(), stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+describe("broker in moat serve, driven by the real registry, PKI and change feed", () => {
+  let t: TestApp;
+  let app: App;
+  let mqttNode: Awaited<ReturnType<typeof startMqttBroker>>;
+  let mqttPort: number;
+  let chain: string;
+
+  async function deviceWithCert(id: string): Promise<{ cert: string; key: string; serial: string }> {
+    await app.devices.create({ id }, "test");
+    const issued = await app.pki.certificates.issueWithGeneratedKey({ deviceId: id, actor: "test" });
+    const key = createPrivateKey({ key: issued.privateKeyPkcs8Der, format: "der", type: "pkcs8" }).export({ format: "pem", type: "pkcs8" }).toString();
+    return { cert: issued.certificatePem, key, serial: issued.serialHex };
+  }
+
+  function connect(id: string, material: { cert: string; key: string }): Promise<MqttClient> {
+    return mqtt.connectAsync(`mqtts://localhost:${mqttPort}`, { ca: chain, cert: material.cert, key: material.key, clientId: id, protocolVersion: 4, reconnectPeriod: 0, rejectUnauthorized: true });
+  }
+
+  const closed = (client: MqttClient) => new Promise<void>((resolve) => client.once("close", () => resolve()));
+
+  beforeAll(async () => {
+    mqttPort = await freePort();
+    t = await createTestApp("sqlite", { "broker.mqttPort": mqttPort, apiPort: 0, pkiPort: 0 });
+    app = t.app;
+    chain = await app.ca.chainPem();
+    // Load the issuing CA before the first issuance: a cold issuer cache is read inside the issuing
+    // transaction, which waits forever on SQLite's single connection (reported to the PKI owner).
+    await app.pki.issuers.current();
+    mqttNode = await startMqttBroker(app, pino({ level: "silent" }));
+    app.metricsSources.push(() => mqttNode.broker.metrics.registry.render());
+  });
+
+  afterAll(async () => {
+    await mqttNode?.close();
+    await t?.cleanup();
+  });
+
+  it("accepts a device with a Moat-issued certificate, enforces its role and records the connection", async () => {
+    const material = await deviceWithCert("int-1");
+    const client = await connect("int-1", material);
+    await client.publishAsync("devices/int-1/telemetry/temp", "20", { qos: 1 });
+    const granted = await client.subscribeAsync("devices/int-1/commands/#", { qos: 1 });
+    expect(granted[0]!.qos).toBe(1);
+    await client.endAsync();
+    const events = await app.audit.list({ subject: "int-1" });
+    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(["device.connected"]));
+    expect(events.find((e) => e.type === "device.connected")?.data).toMatchObject({ method: "mtls", serial: expect.any(String) });
+  });
+
+  it("closes a live session when `moat device suspend` runs in another process", async () => {
+    const material = await deviceWithCert("int-2");
+    const client = await connect("int-2", material);
+    const gone = closed(client);
+    const result = await moatCli(["device", "suspend", "int-2", ...t.cliArgs]);
+    expect(result.status, result.stderr).toBe(0);
+    await gone;
+    const disconnected = (await app.audit.list({ subject: "int-2", type: "device.disconnected" }))[0];
+    expect(disconnected?.data).toMatchObject({ reason: "device_suspended" });
+    // And it cannot come back while suspended.
+    await expect(connect("int-2", material)).rejects.toThrow(/not authori[sz]ed/i);
+  });
+
+  it("closes a live session when `moat cert revoke` runs in another process", async () => {
+    const material = await deviceWithCert("int-3");
+    const client = await connect("int-3", material);
+    const gone = closed(client);
+    const result = await moatCli(["cert", "revoke", material.serial, "--reason", "keyCompromise", ...t.cliArgs]);
+    expect(result.status, result.stderr).toBe(0);
+    await gone;
+    const disconnected = (await app.audit.list({ subject: "int-3", type: "device.disconnected" }))[0];
+    expect(disconnected?.data).toMatchObject({ reason: "cert_revoked" });
+    await expect(connect("int-3", material)).rejects.toThrow(/not authori[sz]ed/i);
+    const failed = await app.audit.list({ subject: "int-3", type: "auth.failed" });
+    expect(failed[0]?.data).toMatchObject({ reason: "cert_revoked" });
+  });
+
+  it("serves the broker's metrics through the app's metrics sources", async () => {
+    const text = (await Promise.all(app.metricsSources.map((source) => source()))).join("\n");
+    expect(text).toMatch(/^moat_mqtt_connects_total\{method="mtls"\} [1-9]/m);
+    expect(text).toMatch(/^moat_mqtt_sessions_closed_total\{cause="device_suspended"\} 1$/m);
+    expect(text).toMatch(/^# TYPE moat_mqtt_enforcement_seconds histogram$/m);
+  });
+});
