@@ -15,3 +15,5 @@ export {
   type KekStatusReport,
   type KekUsage,
 } from "./rotation.js";
+export { kekProviderFromConfig, pkcs11ConfigFrom, readPinFile, type KeysConfig } from "./configured-provider.js";
+export { DataProtection, MAX_PROTECTED_BYTES } from "./data-protection.js";
