@@ -13,10 +13,10 @@ import { MoatError, isMoatError } from "./errors.js";
 import { DeviceService, TokenService } from "./identity/index.js";
 import { CampaignService, FirmwareKeyService, TufService, type FirmwareServices } from "./firmware/index.js";
 import { firmwareStore } from "./store/index.js";
-import { createKekFile, Envelope, envKekProvider, fileKekProvider, KEK_FILE, type KekProvider } from "./keys/index.js";
+import { createKekFile, DataProtection, Envelope, KEK_FILE, KekRotation, kekProviderFromConfig, type KekProvider } from "./keys/index.js";
 import { CaRegistry, DEFAULT_PUBLIC_URL, Pki, type KeyType } from "./pki/index.js";
 import { BUILTIN_ROLES, createOperatorAuthorizer, type OperatorAuthorizer } from "./policy/index.js";
-import { AuditRepository, caRegistryStore, identityStore, MetaRepository, pkiStore, SQLITE_FILE, Store } from "./store/index.js";
+import { AuditRepository, caRegistryStore, identityStore, KyselySealedBlobStore, MetaRepository, pkiStore, SQLITE_FILE, Store } from "./store/index.js";
 
 export interface App {
   readonly config: MoatConfig;
@@ -38,6 +38,10 @@ export interface App {
   // --- services added by domains (pki, policy, broker, keys, firmware, scanner) ---
   /** Device certificates, CRL, OCSP, EST enrollment (issue 3). */
   readonly pki: Pki;
+  /** Encryption at rest for applications: records and files under the KEK provider (issue 6). */
+  readonly dataProtection: DataProtection;
+  /** KEK rotation, status and retirement over every envelope in the store (issue 6). */
+  readonly kekRotation: KekRotation;
   /** Firmware signing keys, the TUF repository and OTA campaigns (issue 7). */
   readonly firmware: FirmwareServices;
   close(): Promise<void>;
@@ -46,9 +50,14 @@ export interface App {
 const KEK_CHECK_PLAINTEXT = "moat-kek-check-v1";
 const KEK_CHECK_AAD = "meta:kek-check";
 
-function kekProviderFor(config: MoatConfig): KekProvider {
-  if (config.masterKey) return envKekProvider(config.masterKey);
-  return fileKekProvider(config.dataDir);
+/** The KEK provider: file (default), env (MOAT_MASTER_KEY) or a PKCS#11 token (keys.provider=pkcs11). */
+function kekProviderFor(config: MoatConfig, options: { create?: boolean } = {}): KekProvider {
+  return kekProviderFromConfig(config, options);
+}
+
+/** Whether the KEK lives in the data dir's kek.key (not in the environment or a token). */
+function usesKekFile(config: MoatConfig): boolean {
+  return !config.masterKey && config["keys.provider"] === "file";
 }
 
 function publicUrlOf(config: MoatConfig): string {
@@ -149,6 +158,14 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     publicUrl: publicUrlOf(config),
     pki,
     firmware: { keys: firmwareKeys, tuf, campaigns },
+    dataProtection: new DataProtection(envelope),
+    kekRotation: new KekRotation(envelope, new KyselySealedBlobStore(store.db, store.dialect), {
+      load: async () => {
+        const text = await meta.get("kek_rotation");
+        return text ? JSON.parse(text) : null;
+      },
+      save: (state) => meta.set("kek_rotation", state ? JSON.stringify(state) : ""),
+    }),
     async ready() {
       try {
         await store.latestSeq();
@@ -162,6 +179,7 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
       stopForwarding();
       stopPkiFeed();
       await store.close();
+      await envelope.kekProvider.close?.();
     },
   };
   return app;
@@ -188,7 +206,7 @@ export interface InitializeResult {
 export async function initialize(config: MoatConfig, options: InitializeOptions): Promise<InitializeResult> {
   const kekPath = join(config.dataDir, KEK_FILE);
   const sqlitePath = join(config.dataDir, SQLITE_FILE);
-  if (!config.masterKey && existsSync(kekPath))
+  if (usesKekFile(config) && existsSync(kekPath))
     throw new MoatError("DATA_DIR_ALREADY_INITIALIZED", `${config.dataDir} already holds a KEK (${KEK_FILE}); moat init changed nothing`);
   if (!config.databaseUrl && existsSync(sqlitePath))
     throw new MoatError("DATA_DIR_ALREADY_INITIALIZED", `${config.dataDir} already holds a database (${SQLITE_FILE}); moat init changed nothing`);
@@ -203,8 +221,8 @@ export async function initialize(config: MoatConfig, options: InitializeOptions)
     await store.migrate();
     const meta = new MetaRepository(store.db);
     if (await meta.get("trust_domain")) throw new MoatError("DATA_DIR_ALREADY_INITIALIZED", `the database (${store.describe}) is already initialised; moat init changed nothing`);
-    if (!config.masterKey) created.push(createKekFile(config.dataDir));
-    const envelope = new Envelope(kekProviderFor(config));
+    if (usesKekFile(config)) created.push(createKekFile(config.dataDir));
+    const envelope = new Envelope(kekProviderFor(config, { create: true }));
     const app = wire(config, store, envelope, meta, options.trustDomain);
     await app.ca.initialize({ keyType: options.keyType, trustDomain: options.trustDomain, hostnames: options.hostnames, publicUrl: app.publicUrl }, "init");
     // --- policy: seed built-in roles ---

@@ -8,6 +8,9 @@ import { register as registerToken } from "./commands/token.js";
 import { register as registerFirmware } from "./commands/firmware.js";
 import { register as registerOta } from "./commands/ota.js";
 import { register as registerSegment } from "./commands/segment.js";
+import { register as registerKeys } from "./commands/keys.js";
+import { register as registerData } from "./commands/data.js";
+import { register as registerE2e } from "./commands/e2e.js";
 
 export const VERSION = "0.1.0";
 
@@ -31,5 +34,8 @@ export function buildProgram(): Command {
   registerFirmware(program);
   registerOta(program);
   registerSegment(program);
+  registerKeys(program);
+  registerData(program);
+  registerE2e(program);
   return program;
 }
