@@ -76,6 +76,7 @@ export const ERROR_CODES = {
   ROLE_ASSIGNMENT_NOT_FOUND: { status: 404, title: "No such role assignment" },
   ROLE_BUILTIN: { status: 409, title: "Built-in roles cannot be changed or deleted" },
   ROLE_EXISTS: { status: 409, title: "A role with this name already exists" },
+  ROLE_IN_USE: { status: 409, title: "The role is still a device's or token's registry role" },
   ROLE_NAME_INVALID: { status: 400, title: "The role name is not valid" },
   ROLE_NOT_FOUND: { status: 404, title: "No such role" },
   // --- broker ---

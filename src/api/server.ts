@@ -9,6 +9,7 @@ import { auditRoutes } from "./routes/audit.js";
 import { deviceRoutes } from "./routes/devices.js";
 import { healthRoutes } from "./routes/health.js";
 import { operatorRoutes } from "./routes/operators.js";
+import { roleRoutes } from "./routes/roles.js";
 import { tufRoutes } from "./routes/tuf.js";
 import type { ApiServices, ApiSettings } from "./services.js";
 
@@ -73,6 +74,7 @@ export async function buildApi(services: ApiServices, options: ApiOptions): Prom
   await api.register(operatorRoutes, { services });
   await api.register(auditRoutes, { services });
   // --- domain routes (pki, policy, broker, keys, firmware, scanner) ---
+  await api.register(roleRoutes, { services });
   await api.register(tufRoutes, { services });
   await api.ready();
   return api;

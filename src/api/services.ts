@@ -1,7 +1,7 @@
 import type { AuditService } from "../audit/index.js";
 import type { DeviceService, TokenService } from "../identity/index.js";
 import type { CaRegistry } from "../pki/index.js";
-import type { OperatorAuthorizer } from "../policy/index.js";
+import type { OperatorAuthorizer, PolicyService } from "../policy/index.js";
 import type { FirmwareServices } from "../firmware/index.js";
 
 /** What the API needs from the application (main.ts's App satisfies it). The API holds no business logic. */
@@ -16,6 +16,8 @@ export interface ApiServices {
   /** Extra Prometheus exposition text from other components (broker, PKI, …). */
   readonly metricsSources: (() => Promise<string> | string)[];
   // --- services added by domains (pki, policy, broker, keys, firmware, scanner) ---
+  /** Roles, assignments, the policy simulator and lint (issue 4). */
+  readonly policy: PolicyService;
   /** Firmware keys, TUF repository and OTA campaigns. */
   readonly firmware: FirmwareServices;
 }

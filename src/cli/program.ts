@@ -5,6 +5,8 @@ import { register as registerDevice } from "./commands/device.js";
 import { register as registerSystem } from "./commands/system.js";
 import { register as registerToken } from "./commands/token.js";
 // --- command groups added by domains: import here, register below ---
+import { register as registerPolicy } from "./commands/policy.js";
+import { register as registerRole } from "./commands/role.js";
 import { register as registerFirmware } from "./commands/firmware.js";
 import { register as registerOta } from "./commands/ota.js";
 import { register as registerSegment } from "./commands/segment.js";
@@ -31,6 +33,8 @@ export function buildProgram(): Command {
   registerAudit(program);
   registerCa(program);
   // --- command groups added by domains ---
+  registerRole(program);
+  registerPolicy(program);
   registerFirmware(program);
   registerOta(program);
   registerSegment(program);

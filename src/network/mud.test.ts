@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MUD_EXAMPLE_PATH } from "../../test/network-fixtures.js";
 import { importMud } from "./mud.js";
@@ -119,5 +120,45 @@ describe("importing RFC 8520 MUD files", () => {
     expect(ports({ operator: "gte", port: 49152 })).toEqual([{ from: 49152, to: 65535 }]);
     expect(ports({ operator: "neq", port: 23 })).toEqual([{ from: 1, to: 22 }, { from: 24, to: 65535 }]);
     expect(ports({ "lower-port": 8000, "upper-port": 8010 })).toEqual([{ from: 8000, to: 8010 }]);
+  });
+});
+
+describe("hostile MUD input", () => {
+  it("fails only with NETWORK_MUD_INVALID, whatever the JSON", () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.json(), fc.string({ maxLength: 100 })), (text) => {
+        try {
+          importMud(text, "g");
+        } catch (error) {
+          expect((error as { code?: string }).code).toBe("NETWORK_MUD_INVALID");
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("a valid file with any one value replaced still fails only with NETWORK_MUD_INVALID", () => {
+    const paths: (string | number)[][] = [];
+    const walk = (value: unknown, path: (string | number)[]) => {
+      paths.push(path);
+      if (value && typeof value === "object") for (const [k, v] of Object.entries(value)) walk(v, [...path, Array.isArray(value) ? Number(k) : k]);
+    };
+    walk(JSON.parse(mudText), []);
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: paths.length - 1 }), fc.jsonValue(), (i, replacement) => {
+        const doc = JSON.parse(mudText);
+        const path = paths[i]!;
+        let parent = doc;
+        for (const key of path.slice(0, -1)) parent = parent[key];
+        parent[path[path.length - 1]!] = replacement;
+        try {
+          const imported = importMud(JSON.stringify(doc), "g");
+          for (const rule of imported.rules) expect(["allow", "deny"]).toContain(rule.action);
+        } catch (error) {
+          expect((error as { code?: string }).code).toBe("NETWORK_MUD_INVALID");
+        }
+      }),
+      { numRuns: 400 },
+    );
   });
 });

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { formatCidr } from "./address.js";
 import { SEED_POLICY } from "../../test/network-fixtures.js";
@@ -98,5 +99,18 @@ describe("parsing the seed's policy file", () => {
   it("refuses an oversized file without parsing it", () => {
     const { diagnostics } = parsePolicyText("#".repeat(8 * 1024 * 1024 + 1));
     expect(diagnostics.map((d) => d.kind)).toEqual(["file-too-large"]);
+  });
+});
+
+describe("hostile input", () => {
+  it("never throws, whatever the text (errors become diagnostics)", () => {
+    const yamlish = fc.array(fc.constantFrom("vlans:", "  - id: 1", "    name: a", "    subnet: 10.0.0.0/24", "    firewall_rules:", "      - allow: ", "{", "[", "*x", "&x", ": :", "  ", "\t", "- deny: all", "networks:", "  a: 1.2.3.4"), { maxLength: 12 });
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ maxLength: 200 }), yamlish.map((lines) => lines.join("\n"))), (text) => {
+        const { diagnostics } = parsePolicyText(text);
+        for (const d of diagnostics) expect(typeof d.line).toBe("number");
+      }),
+      { numRuns: 300 },
+    );
   });
 });

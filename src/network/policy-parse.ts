@@ -178,13 +178,12 @@ function readStructuredRule(ctx: Context, map: YAMLMap, line: number): { action:
       return null;
     }
   }
-  if (service !== null && /^(all|any)$/i.test(service)) {
-    if (ports !== null) {
-      error(ctx, "rule-invalid", line, `service "${service}" means every port; it takes no ports`);
-      return null;
-    }
+  const everything = service !== null && /^(all|any)$/i.test(service);
+  if (everything && ports !== null) {
+    error(ctx, "rule-invalid", line, `service "${service}" means every port; it takes no ports`);
+    return null;
   }
-  const completed = service !== null && /^(all|any)$/i.test(service) ? completeService(null, null, proto) : completeService(service, ports, proto);
+  const completed = completeService(everything ? null : service, ports, proto);
   if (!completed.ok) {
     error(ctx, "rule-invalid", line, completed.reason);
     return null;

@@ -7,3 +7,4 @@ export type { Database } from "./schema.js";
 export { identityStore, KyselyDeviceRepository, KyselyTokenRepository } from "./repositories/identity.js";
 export { caRegistryStore, KyselyCaKeyRepository } from "./repositories/ca-registry.js";
 export { KyselySealedBlobStore } from "./repositories/sealed-blobs.js";
+export { policyStore, KyselyAssignmentRepository, KyselyPolicySubjects, KyselyRoleRepository } from "./repositories/policy.js";

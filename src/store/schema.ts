@@ -116,6 +116,27 @@ export interface OtaCampaignsTable {
   updated_at: string;
 }
 
+// --- policy ---
+export interface RolesTable {
+  name: string;
+  description: string;
+  /** JSON array of { effect, action, resource }. */
+  rules: string;
+  /** 0/1: built-in roles are seeded by `moat init`; their rules come from code. */
+  builtin: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface RoleAssignmentsTable {
+  role: string;
+  /** device | group | token */
+  kind: string;
+  target: string;
+  created_at: string;
+  created_by: string;
+}
+
 export interface Database {
   meta: MetaTable;
   devices: DevicesTable;
@@ -126,6 +147,8 @@ export interface Database {
   ca_certificates: CaCertificatesTable;
   // --- pki ---
   // --- policy ---
+  roles: RolesTable;
+  role_assignments: RoleAssignmentsTable;
   // --- broker ---
   // --- keys ---
   // --- firmware ---

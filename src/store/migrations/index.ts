@@ -1,6 +1,7 @@
 import { foundation } from "./0001_foundation.js";
 import { caRegistry } from "./0002_ca_registry.js";
 import { firmware } from "./0050_firmware.js";
+import { policy } from "./0020_policy.js";
 import type { MoatMigration } from "./types.js";
 
 /** Every migration, by name; names sort in the order they run. Add yours at your domain's line. */
@@ -9,6 +10,7 @@ export const MIGRATIONS: Record<string, MoatMigration> = {
   "0002_ca_registry": caRegistry,
   // --- pki (0010) ---
   // --- policy (0020) ---
+  "0020_policy": policy,
   // --- broker (0030) ---
   // --- keys (0040) ---
   // --- firmware (0050) ---
