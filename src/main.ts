@@ -12,10 +12,10 @@ import type { MoatConfig } from "./config/index.js";
 import { MoatError, isMoatError } from "./errors.js";
 import { DeviceService, TokenService } from "./identity/index.js";
 import { CampaignService, FirmwareKeyService, TufService, type FirmwareServices } from "./firmware/index.js";
-import { firmwareStore } from "./store/index.js";
+import { firmwareStore, policyStore } from "./store/index.js";
 import { createKekFile, DataProtection, Envelope, KEK_FILE, KekRotation, kekProviderFromConfig, type KekProvider } from "./keys/index.js";
 import { CaRegistry, DEFAULT_PUBLIC_URL, Pki, type KeyType } from "./pki/index.js";
-import { BUILTIN_ROLES, createOperatorAuthorizer, type OperatorAuthorizer } from "./policy/index.js";
+import { PolicyService, type OperatorAuthorizer } from "./policy/index.js";
 import { AuditRepository, caRegistryStore, identityStore, KyselySealedBlobStore, MetaRepository, pkiStore, SQLITE_FILE, Store } from "./store/index.js";
 
 export interface App {
@@ -36,6 +36,8 @@ export interface App {
   /** Prometheus text from components (broker, PKI, …), appended to /metrics. */
   readonly metricsSources: (() => Promise<string> | string)[];
   // --- services added by domains (pki, policy, broker, keys, firmware, scanner) ---
+  /** Roles, assignments, device and operator decisions (issue 4); also the broker's Decider and the API's OperatorAuthorizer. */
+  readonly policy: PolicyService;
   /** Device certificates, CRL, OCSP, EST enrollment (issue 3). */
   readonly pki: Pki;
   /** Encryption at rest for applications: records and files under the KEK provider (issue 6). */
@@ -75,10 +77,6 @@ function groupCertDays(entries: readonly string[]): Record<string, number> {
   return out;
 }
 
-function operatorRoleNames(): Set<string> {
-  return new Set(BUILTIN_ROLES.filter((role) => role.rules.some((rule) => rule.action.includes(":") || rule.action === "*")).map((role) => role.name));
-}
-
 /** Opens an initialised installation and wires every service. */
 export async function createApp(config: MoatConfig): Promise<App> {
   const store = await Store.open({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, mustExist: true, feedPollMs: config["feed.pollMs"] });
@@ -96,7 +94,10 @@ export async function createApp(config: MoatConfig): Promise<App> {
         throw new MoatError("KEK_MISMATCH", "the configured KEK does not open this installation's secrets (wrong kek.key or MOAT_MASTER_KEY); nothing was decrypted", { cause: error });
       throw error;
     }
-    return wire(config, store, envelope, meta, trustDomain);
+    const app = wire(config, store, envelope, meta, trustDomain);
+    // The API authorises with the compiled roles, so they are loaded before anything is served.
+    await app.policy.reload();
+    return app;
   } catch (error) {
     await store.close();
     throw error;
@@ -108,7 +109,9 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
   // Events appended inside domain transactions reach live listeners once committed.
   const stopForwarding = store.onCommittedEvent((event) => audit.notify(event));
   const identity = identityStore(store);
-  const roles = operatorRoleNames();
+  // --- policy: roles and assignments in the store, compiled in memory, recompiled from the change feed ---
+  const policy = new PolicyService(policyStore(store));
+  const stopPolicyFeed = store.subscribe((change) => policy.onChange(change));
   // --- pki ---
   const pkiDevices = new DeviceService(identity);
   const pki = new Pki({
@@ -150,8 +153,9 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     envelope,
     audit,
     devices: new DeviceService(identity),
-    tokens: new TokenService(identity, (role) => roles.has(role)),
-    operators: createOperatorAuthorizer(BUILTIN_ROLES),
+    tokens: new TokenService(identity, (role) => policy.isOperatorRole(role)),
+    operators: policy,
+    policy,
     ca: new CaRegistry(caRegistryStore(store), envelope),
     meta,
     trustDomain,
@@ -178,6 +182,7 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     async close() {
       stopForwarding();
       stopPkiFeed();
+      stopPolicyFeed();
       await store.close();
       await envelope.kekProvider.close?.();
     },
@@ -226,6 +231,7 @@ export async function initialize(config: MoatConfig, options: InitializeOptions)
     const app = wire(config, store, envelope, meta, options.trustDomain);
     await app.ca.initialize({ keyType: options.keyType, trustDomain: options.trustDomain, hostnames: options.hostnames, publicUrl: app.publicUrl }, "init");
     // --- policy: seed built-in roles ---
+    await app.policy.seedBuiltins("init");
     const { token } = await app.tokens.create({ name: "admin", role: "admin" }, "init");
     await meta.set("kek_check", (await envelope.seal(Buffer.from(KEK_CHECK_PLAINTEXT), KEK_CHECK_AAD)).toString("base64"));
     await meta.set("initialized_at", new Date().toISOString());

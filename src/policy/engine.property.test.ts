@@ -38,6 +38,7 @@ const subject: fc.Arbitrary<DeviceSubject> = fc.record({
   certCn: fc.option(value, { nil: null }),
   attributes: fc.record({ room: value }),
   status: fc.constantFrom("active", "quarantined"),
+  roles: fc.subarray(["r0", "r1", "r3", "ghost"]),
 });
 
 describe("compiled engine agrees with the plain reference matcher", () => {

@@ -222,3 +222,12 @@ describe("decide: wide trie nodes (more literal children than the in-place array
     expect(e.decide(who, "subscribe", "$k/+").allow).toBe(true);
   });
 });
+
+describe("decide: roles the caller supplies", () => {
+  it("are united with the compiled assignments, first, and ignored under quarantine", () => {
+    expect(engine.rolesOf({ ...d1, roles: ["device"] })).toEqual(["device", "sensor", "line"]);
+    expect(engine.decide({ id: "d9", roles: ["device"] }, "publish", "devices/d9/telemetry/x")).toMatchObject({ allow: true, roles: ["device"] });
+    expect(engine.rolesOf({ id: "d9", roles: ["device"], status: "quarantined" })).toEqual(["quarantine"]);
+    expect(engine.rolesOf({ ...d1, roles: ["sensor"] })).toEqual(["sensor", "line"]);
+  });
+});

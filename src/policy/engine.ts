@@ -111,6 +111,15 @@ export function compilePolicy(snapshot: PolicySnapshot): PolicyEngine {
 
   function roleSetOf(subject: DeviceSubject): RoleSet {
     if (subject.status === QUARANTINED_STATUS) return quarantineOnly;
+    const known = assignedRoleSet(subject);
+    const extra = subject.roles;
+    if (extra === undefined || extra.every((role) => known.names.includes(role))) return known;
+    const names = [...new Set(extra)];
+    for (const role of known.names) if (!names.includes(role)) names.push(role);
+    return roleSet(names, compiled);
+  }
+
+  function assignedRoleSet(subject: DeviceSubject): RoleSet {
     const own = byDevice.get(subject.id);
     const groupName = subject.group;
     const group = groupName === null || groupName === undefined ? undefined : byGroup.get(groupName);

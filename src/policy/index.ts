@@ -32,3 +32,16 @@ export {
   isBuiltinRoleName,
 } from "./builtin-roles.js";
 export { type LintCode, type LintFinding, type LintOptions, type LintSeverity, lintPolicy } from "./lint.js";
+export type {
+  AssignmentFilter,
+  AssignmentRecord,
+  AssignmentRepository,
+  PolicyDevice,
+  PolicyEventAppender,
+  PolicyStore,
+  PolicySubjects,
+  PolicyUnitOfWork,
+  RoleRecord,
+  RoleRepository,
+} from "./ports.js";
+export { type AssignmentTarget, type Permission, type PolicyCheck, PolicyService, type RoleView } from "./service.js";

@@ -52,6 +52,11 @@ export interface DeviceSubject {
   attributes?: Readonly<Record<string, string>>;
   /** Common name of the client certificate the device connected with, for `${cert.cn}`. */
   certCn?: string | null;
+  /**
+   * Roles the caller already knows the device holds (e.g. its registry role, read with the device), united
+   * with the compiled assignments. A quarantined device still gets only `quarantine`.
+   */
+  roles?: readonly string[];
 }
 
 /** The rule that decided, for explanations (`moat policy check`). */

@@ -41,7 +41,7 @@ describe("rule specs (CLI form)", () => {
 });
 
 describe("role definitions", () => {
-  it.each(["", "-x", "a b", "a/b", "x".repeat(65), "role\u0000"])("rejects role name %j", (name) => {
+  it.each(["", "-x", "1x", "Admin", "a.b", "a b", "a/b", "x".repeat(65), "role\u0000"])("rejects role name %j", (name) => {
     expect(() => assertRoleName(name)).toThrowError(expect.objectContaining({ code: "ROLE_NAME_INVALID" }));
   });
 

@@ -3,17 +3,18 @@ import { MoatError } from "../errors.js";
 import { type Effect, type RoleDefinition, type Rule, isDeviceAction } from "./model.js";
 import { parseFilterTemplate } from "./resource-template.js";
 
-const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** The same shape the device registry accepts for a device's role. */
+const ROLE_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
 const OPERATOR_ACTION = /^(?:\*|(?:\*|[a-z][a-z0-9-]{0,31}):(?:\*|[a-z][a-z0-9-]{0,31}))$/;
 /** A concrete operator action as routes declare it: no wildcards. */
 const CONCRETE_OPERATOR_ACTION = /^[a-z][a-z0-9-]{0,31}:[a-z][a-z0-9-]{0,31}$/;
 const MAX_RULES_PER_ROLE = 1_000;
 const MAX_DESCRIPTION = 500;
 
-/** Throws `ROLE_NAME_INVALID` unless the name is 1–64 of `[A-Za-z0-9._-]`, starting with a letter or digit. */
+/** Throws `ROLE_NAME_INVALID` unless the name is 1–64 of `[a-z0-9_-]`, starting with a letter. */
 export function assertRoleName(name: string): void {
   if (!ROLE_NAME.test(name))
-    throw new MoatError("ROLE_NAME_INVALID", `Role name '${name}' is not valid; use 1-64 of [A-Za-z0-9._-], starting with a letter or digit`, {
+    throw new MoatError("ROLE_NAME_INVALID", `Role name '${name}' is not valid; use 1-64 of lower-case letters, digits, _ and -, starting with a letter`, {
       detail: { role: name },
     });
 }
