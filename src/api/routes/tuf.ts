@@ -31,18 +31,18 @@ function campaignView(campaign: Campaign) {
  */
 export async function tufRoutes(api: FastifyInstance, { services }: { services: ApiServices }): Promise<void> {
   const handler = services.firmware.tuf.handler("/tuf/");
-  for (const method of ["GET", "HEAD"] as const)
-    api.route({
-      method,
-      url: "/tuf/*",
-      config: { public: true },
-      schema: { hide: true },
-      handler: async (request, reply) => {
-        reply.hijack();
-        const handled = await handler(request.raw, reply.raw);
-        if (!handled) reply.raw.writeHead(404).end();
-      },
-    });
+  // Fastify answers HEAD for GET routes itself.
+  api.route({
+    method: "GET",
+    url: "/tuf/*",
+    config: { public: true },
+    schema: { hide: true },
+    handler: async (request, reply) => {
+      reply.hijack();
+      const handled = await handler(request.raw, reply.raw);
+      if (!handled) reply.raw.writeHead(404).end();
+    },
+  });
 
   api.get(
     "/v1/firmware/keys",
