@@ -25,3 +25,5 @@ export { defaultConnector, nativeConnector, socketConnector, scanTcpPorts, type 
 export { Pacer } from "./pacer.js";
 export { formatScanTable } from "./report-table.js";
 export { toSarif } from "./report-sarif.js";
+export { ScanService, toScanResult, addressSpellings, type ScanServiceSettings, type StoredScan } from "./scan-service.js";
+export type { DeviceAddressLookup, ScanRepository, ScanRunRecord, ScanRunSummary, ScannerStore, ScannerUnitOfWork, StoredFinding } from "./ports.js";

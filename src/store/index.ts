@@ -8,3 +8,4 @@ export { identityStore, KyselyDeviceRepository, KyselyTokenRepository } from "./
 export { caRegistryStore, KyselyCaKeyRepository } from "./repositories/ca-registry.js";
 export { KyselySealedBlobStore } from "./repositories/sealed-blobs.js";
 export { policyStore, KyselyAssignmentRepository, KyselyPolicySubjects, KyselyRoleRepository } from "./repositories/policy.js";
+export { scannerStore, KyselyScanRepository, KyselyDeviceAddressLookup } from "./repositories/scanner.js";

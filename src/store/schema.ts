@@ -137,6 +137,43 @@ export interface RoleAssignmentsTable {
   created_by: string;
 }
 
+// --- scanner ---
+export interface ScanRunsTable {
+  id: string;
+  started_at: string;
+  finished_at: string;
+  status: string;
+  /** JSON array of the targets as given. */
+  targets: string;
+  port_spec: string;
+  actor: string;
+  critical_count: number;
+  high_count: number;
+  medium_count: number;
+  low_count: number;
+  info_count: number;
+  open_ports: number;
+  /** JSON: the run's hosts, ports and services (findings are rows of scan_findings). */
+  result: string;
+}
+
+export interface ScanFindingsTable {
+  run_id: string;
+  ordinal: number;
+  rule_id: string;
+  severity: string;
+  title: string;
+  evidence: string;
+  remediation: string;
+  /** JSON arrays. */
+  owasp: string;
+  etsi: string;
+  address: string;
+  port: number;
+  transport: string;
+  device_id: string | null;
+}
+
 export interface Database {
   meta: MetaTable;
   devices: DevicesTable;
@@ -156,4 +193,6 @@ export interface Database {
   firmware_revocation_lists: FirmwareRevocationListsTable;
   ota_campaigns: OtaCampaignsTable;
   // --- scanner ---
+  scan_runs: ScanRunsTable;
+  scan_findings: ScanFindingsTable;
 }

@@ -2,6 +2,7 @@ import { foundation } from "./0001_foundation.js";
 import { caRegistry } from "./0002_ca_registry.js";
 import { firmware } from "./0050_firmware.js";
 import { policy } from "./0020_policy.js";
+import { scanner } from "./0070_scanner.js";
 import type { MoatMigration } from "./types.js";
 
 /** Every migration, by name; names sort in the order they run. Add yours at your domain's line. */
@@ -17,4 +18,5 @@ export const MIGRATIONS: Record<string, MoatMigration> = {
   "0050_firmware": firmware,
   // --- network (0060) ---
   // --- scanner (0070) ---
+  "0070_scanner": scanner,
 };
