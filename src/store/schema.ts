@@ -174,6 +174,26 @@ export interface ScanFindingsTable {
   device_id: string | null;
 }
 
+// --- broker ---
+/** Public keys a device may sign its MQTT JWTs with (`moat device key add`). */
+export interface DeviceKeysTable {
+  device_id: string;
+  key_id: string;
+  spki_pem: string;
+  created_at: string;
+  created_by: string;
+}
+
+/** Per-device HMAC secrets for HS256 MQTT JWTs, sealed by the KEK envelope. */
+export interface DeviceSecretsTable {
+  device_id: string;
+  secret_id: string;
+  sealed: Buffer;
+  created_at: string;
+  /** Null for the current secret; end of the grace period for the previous one. */
+  not_after: string | null;
+}
+
 export interface Database {
   meta: MetaTable;
   devices: DevicesTable;
@@ -187,6 +207,8 @@ export interface Database {
   roles: RolesTable;
   role_assignments: RoleAssignmentsTable;
   // --- broker ---
+  device_keys: DeviceKeysTable;
+  device_secrets: DeviceSecretsTable;
   // --- keys ---
   // --- firmware ---
   firmware_keys: FirmwareKeysTable;

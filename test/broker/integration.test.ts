@@ -4,7 +4,10 @@
  * process on the same SQLite data dir closing live sessions through the change feed.
  */
 import { spawn } from "node:child_process";
-import { createPrivateKey } from "node:crypto";
+import { createPrivateKey, generateKeyPairSync } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { SignJWT } from "jose";
 import { createServer, type AddressInfo } from "node:net";
 import mqtt, { type MqttClient } from "mqtt";
 import pino from "pino";
@@ -106,6 +109,36 @@ describe("broker in moat serve, driven by the real registry, PKI and change feed
     await expect(connect("int-3", material)).rejects.toThrow(/not authori[sz]ed/i);
     const failed = await app.audit.list({ subject: "int-3", type: "auth.failed" });
     expect(failed[0]?.data).toMatchObject({ reason: "cert_revoked" });
+  });
+
+  it("accepts tokens made with credentials from `moat device secret rotate` and `moat device key add`, and ends them on rotation", async () => {
+    await app.devices.create({ id: "int-4", status: "active" }, "test");
+    const rotated = await moatCli(["device", "secret", "rotate", "int-4", "--json", ...t.cliArgs]);
+    expect(rotated.status, rotated.stderr).toBe(0);
+    const secret = Buffer.from((JSON.parse(rotated.stdout) as { secret: string }).secret, "base64url");
+    const now = Math.floor(Date.now() / 1000);
+    const hs = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("int-4").setAudience("moat-mqtt").setIssuedAt(now).setExpirationTime(now + 600).sign(secret);
+    const viaSecret = await mqtt.connectAsync(`mqtts://localhost:${mqttPort}`, { ca: chain, clientId: "int-4", username: "int-4", password: hs, protocolVersion: 4, reconnectPeriod: 0 });
+    await viaSecret.publishAsync("devices/int-4/telemetry/t", "1", { qos: 1 });
+
+    const pair = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const pubFile = join(t.database.dataDir, "int-4.pub");
+    writeFileSync(pubFile, pair.publicKey.export({ format: "pem", type: "spki" }));
+    const added = await moatCli(["device", "key", "add", "int-4", "--pubkey", pubFile, ...t.cliArgs]);
+    expect(added.stdout).toMatch(/^key:[0-9a-f]{16}$/m);
+    const es = await new SignJWT({}).setProtectedHeader({ alg: "ES256" }).setSubject("int-4").setAudience("moat-mqtt").setIssuedAt(now).setExpirationTime(now + 600).sign(pair.privateKey);
+    // Same client id: this session takes over the secret-based one [MQTT-3.1.4-2].
+    const gone = closed(viaSecret);
+    const viaKey = await mqtt.connectAsync(`mqtts://localhost:${mqttPort}`, { ca: chain, clientId: "int-4", username: "int-4", password: es, protocolVersion: 4, reconnectPeriod: 0 });
+    await gone;
+    await viaKey.endAsync();
+
+    // A second rotation with no grace ends the old secret at once: its token is refused, and says why.
+    const again = await moatCli(["device", "secret", "rotate", "int-4", "--grace-seconds", "0", ...t.cliArgs]);
+    expect(again.status, again.stderr).toBe(0);
+    await expect(mqtt.connectAsync(`mqtts://localhost:${mqttPort}`, { ca: chain, clientId: "int-4", username: "int-4", password: hs, protocolVersion: 4, reconnectPeriod: 0 })).rejects.toThrow(/bad user ?name or password/i);
+    const failed = await app.audit.list({ subject: "int-4", type: "auth.failed" });
+    expect(failed.map((e) => e.data.reason)).toContain("token_secret_grace_expired");
   });
 
   it("serves the broker's metrics through the app's metrics sources", async () => {

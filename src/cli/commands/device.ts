@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import { DEVICE_STATUSES, type DeviceRecord, type DeviceStatus } from "../../identity/index.js";
 import { cliActor, withApp } from "../context.js";
@@ -110,4 +111,56 @@ export function register(program: Command): void {
         withApp(command, async (app) => show(await app.devices.setStatus(id, status, cliActor(), o.reason), o.json)),
       );
   }
+
+  // --- broker: device JWT credentials (issue 5) ---
+  const key = device.command("key").description("public keys a device signs its MQTT tokens with (ES256 / EdDSA)");
+  key
+    .command("add <id>")
+    .description("register a public key (PEM or DER SPKI; EC P-256 or Ed25519) for device-signed MQTT JWTs")
+    .requiredOption("--pubkey <file>", "the public key file")
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExample:\n  openssl pkey -in device.key -pubout -out device.pub\n  moat device key add sensor-0042 --pubkey device.pub\n")
+    .action(async (id: string, o: { pubkey: string; json?: boolean }, command: Command) =>
+      withApp(command, async (app) => {
+        const added = await app.deviceCredentials.addKey(id, readFileSync(o.pubkey), cliActor());
+        if (o.json) printJson({ deviceId: added.deviceId, keyId: added.keyId, createdAt: added.createdAt });
+        else process.stdout.write(`${added.keyId}\n`);
+      }),
+    );
+  key
+    .command("list <id>")
+    .description("list the device's registered public keys")
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExample:\n  moat device key list sensor-0042 --json\n")
+    .action(async (id: string, o: { json?: boolean }, command: Command) =>
+      withApp(command, async (app) => {
+        const keys = await app.deviceCredentials.listKeys(id);
+        if (o.json) printJson(keys);
+        else printTable(keys, [{ header: "key id", value: (k) => k.keyId }, { header: "added", value: (k) => k.createdAt }, { header: "by", value: (k) => k.createdBy }]);
+      }),
+    );
+  key
+    .command("remove <id> <keyId>")
+    .description("remove a registered key (live sessions that used it are closed)")
+    .addHelpText("after", "\nExample:\n  moat device key remove sensor-0042 key:3f2a9c0d11e4b7a8\n")
+    .action(async (id: string, keyId: string, _o: object, command: Command) => withApp(command, (app) => app.deviceCredentials.removeKey(id, keyId, cliActor())));
+
+  device
+    .command("secret")
+    .description("the device's HMAC secret for HS256 MQTT tokens")
+    .command("rotate <id>")
+    .description("make a new secret current and print it once; the previous one keeps working for the grace period")
+    .option("--grace-seconds <n>", "how long the previous secret keeps working (default: broker.secretGraceSeconds, 3600)", parseInteger)
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExample:\n  moat device secret rotate sensor-0042 --grace-seconds 600\n")
+    .action(async (id: string, o: { graceSeconds?: number; json?: boolean }, command: Command) =>
+      withApp(command, async (app) => {
+        const rotated = await app.deviceCredentials.rotateSecret(id, o.graceSeconds ?? app.config["broker.secretGraceSeconds"], cliActor());
+        if (o.json) printJson(rotated);
+        else {
+          process.stdout.write(`${rotated.secret}\n`);
+          process.stderr.write(`secret ${rotated.secretId} for ${id} (base64url; shown once, store it on the device)` + (rotated.previousValidUntil ? `; the previous secret works until ${rotated.previousValidUntil}` : "") + "\n");
+        }
+      }),
+    );
 }

@@ -2,6 +2,7 @@ import { foundation } from "./0001_foundation.js";
 import { caRegistry } from "./0002_ca_registry.js";
 import { firmware } from "./0050_firmware.js";
 import { policy } from "./0020_policy.js";
+import { broker } from "./0030_broker.js";
 import { scanner } from "./0070_scanner.js";
 import type { MoatMigration } from "./types.js";
 
@@ -13,6 +14,7 @@ export const MIGRATIONS: Record<string, MoatMigration> = {
   // --- policy (0020) ---
   "0020_policy": policy,
   // --- broker (0030) ---
+  "0030_broker": broker,
   // --- keys (0040) ---
   // --- firmware (0050) ---
   "0050_firmware": firmware,
