@@ -1,4 +1,4 @@
-import { type Command, InvalidArgumentError } from "commander";
+import type { Command } from "commander";
 import { type AssignmentTarget, type RoleView, type Rule, formatRule, parseRuleSpec } from "../../policy/index.js";
 import { cliActor, withApp } from "../context.js";
 import { printJson, printRecord, printTable } from "../output.js";
@@ -11,9 +11,9 @@ interface TargetOptions {
 }
 
 /** Exactly one of --device, --group, --token; anything else is a usage error (exit 2). */
-function targetOf(o: TargetOptions): AssignmentTarget {
+function targetOf(o: TargetOptions, command: Command): AssignmentTarget {
   const given = (["device", "group", "token"] as const).filter((kind) => o[kind] !== undefined);
-  if (given.length !== 1) throw new InvalidArgumentError("give exactly one of --device ID, --group NAME or --token NAME");
+  if (given.length !== 1) command.error("error: give exactly one of --device ID, --group NAME or --token NAME", { exitCode: 2, code: "moat.usage" });
   const kind = given[0]!;
   return { kind, target: o[kind]! };
 }
@@ -111,7 +111,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat role assign sensor --group boilers\n  moat role assign auditor --token ci-pipeline\n")
     .action(async (name: string, o: TargetOptions & { json?: boolean }, command: Command) => {
-      const target = targetOf(o);
+      const target = targetOf(o, command);
       await withApp(command, async (app) => {
         const { assignment, created } = await app.policy.assignRole(name, target, cliActor());
         if (o.json) printJson({ ...assignment, created });
@@ -123,7 +123,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat role unassign sensor --device sensor-1\n")
     .action(async (name: string, o: TargetOptions & { json?: boolean }, command: Command) => {
-      const target = targetOf(o);
+      const target = targetOf(o, command);
       await withApp(command, async (app) => {
         await app.policy.unassignRole(name, target, cliActor());
         if (o.json) printJson({ role: name, ...target, removed: true });
