@@ -12,6 +12,6 @@ export { compileNftables, NFT_TABLE } from "./nftables.js";
 export { analyzePolicy, loadPolicy, type PolicyAnalysis } from "./policy-load.js";
 export { hasErrors, type Diagnostic, type NamedNetwork, type Policy, type ResolvedPolicy, type ResolvedRule, type ResolvedVlan, type Rule, type Vlan } from "./policy-model.js";
 export { MAX_POLICY_BYTES } from "./policy-parse.js";
-export { FlowSimulator, parseFlow, type DecidingRule, type DecisionStep, type Flow, type FlowDecision } from "./simulate.js";
+export { explainDecision, FlowSimulator, parseFlow, type DecidingRule, type DecisionStep, type Flow, type FlowDecision } from "./simulate.js";
 export { KNOWN_SERVICES, PLAINTEXT_PORTS } from "./services.js";
 export { readTextFile, writeFileAtomic } from "./files.js";

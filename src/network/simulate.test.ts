@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { EXAMPLE_POLICY_PATH } from "../../test/network-fixtures.js";
 import { isMoatError } from "../errors.js";
 import { loadPolicy } from "./policy-load.js";
-import { FlowSimulator, parseFlow } from "./simulate.js";
+import { explainDecision, FlowSimulator, parseFlow } from "./simulate.js";
 
 const simulator = new FlowSimulator(loadPolicy(readFileSync(EXAMPLE_POLICY_PATH, "utf8")));
 const decide = (from: string, to: string, port: number, proto: "tcp" | "udp" = "tcp") => simulator.decide(parseFlow({ from, to, port, proto }));
@@ -14,6 +14,9 @@ describe("simulating flows through the example policy", () => {
     expect(d.decision).toBe("allow");
     expect(d.decidingRule).toMatchObject({ vlan: "iot-sensors", index: 1, line: 16, text: "allow: mqtt (1883, 8883)" });
     expect(d.steps).toHaveLength(1);
+    expect(explainDecision(d, parseFlow({ from: "192.168.10.5", to: "192.168.40.10", port: 8883 }))).toBe(
+      'allowed by VLAN iot-sensors egress rule 1 "allow: mqtt (1883, 8883)" (line 16)',
+    );
   });
 
   it("sensors cannot SSH to a gateway: their own 'deny: all' decides", () => {
@@ -27,7 +30,9 @@ describe("simulating flows through the example policy", () => {
     expect(d.decision).toBe("deny");
     expect(d.steps.map((s) => [s.vlan, s.direction, s.verdict])).toEqual([["iot-sensors", "egress", "allow"], ["iot-gateways", "ingress", "deny"]]);
     expect(d.decidingRule).toBeNull();
-    expect(d.reason).toMatch(/default deny/);
+    expect(explainDecision(d, parseFlow({ from: "192.168.10.5", to: "192.168.20.10", port: 8883 }))).toBe(
+      "denied by VLAN iot-gateways ingress: no rule matched (default deny)",
+    );
   });
 
   it("admin reaches any port in management and SSH on gateways; nothing else on gateways", () => {
@@ -46,6 +51,7 @@ describe("simulating flows through the example policy", () => {
   it("a flow touching no VLAN is denied", () => {
     const d = decide("10.0.0.7", "192.168.40.10", 8883);
     expect(d).toMatchObject({ decision: "deny", srcVlan: null, dstVlan: null, decidingRule: null });
+    expect(explainDecision(d, parseFlow({ from: "10.0.0.7", to: "192.168.40.10", port: 8883 }))).toBe("neither 10.0.0.7 nor 192.168.40.10 is in a VLAN: default deny");
   });
 
   it("rejects malformed flows with NETWORK_FLOW_INVALID", () => {

@@ -35,7 +35,6 @@ export interface FlowDecision {
   readonly steps: readonly DecisionStep[];
   readonly srcVlan: string | null;
   readonly dstVlan: string | null;
-  readonly reason: string;
 }
 
 /** Parses the CLI's flow arguments (NETWORK_FLOW_INVALID on bad input). */
@@ -71,46 +70,75 @@ function describe(rule: ResolvedRule): DecidingRule {
  */
 export class FlowSimulator {
   /** VLANs sorted by subnet start, for a binary search (valid policies have no overlaps). */
-  private readonly sorted: readonly ResolvedVlan[];
+  private readonly sorted: readonly Chains[];
 
   constructor(policy: ResolvedPolicy) {
-    this.sorted = [...policy.vlans].sort((a, b) => a.subnet.base - b.subnet.base);
+    const chains = (list: readonly ResolvedRule[]) => list.map((rule) => ({ rule, described: describe(rule) }));
+    this.sorted = [...policy.vlans]
+      .sort((a, b) => a.subnet.base - b.subnet.base)
+      .map((vlan) => ({ vlan, first: vlan.subnet.base, last: lastAddress(vlan.subnet), egress: chains(vlan.egress), ingress: chains(vlan.ingress) }));
   }
 
-  /** The VLAN whose subnet holds the address, or null. */
-  vlanOf(address: number): ResolvedVlan | null {
+  private chainsOf(address: number): Chains | null {
     let low = 0;
     let high = this.sorted.length - 1;
     while (low <= high) {
       const mid = (low + high) >>> 1;
-      const vlan = this.sorted[mid]!;
-      if (address < vlan.subnet.base) high = mid - 1;
-      else if (address > lastAddress(vlan.subnet)) low = mid + 1;
-      else return vlan;
+      const entry = this.sorted[mid]!;
+      if (address < entry.first) high = mid - 1;
+      else if (address > entry.last) low = mid + 1;
+      else return entry;
     }
     return null;
   }
 
-  decide(flow: Flow): FlowDecision {
-    const srcVlan = this.vlanOf(flow.src);
-    const dstVlan = this.vlanOf(flow.dst);
-    const base = { srcVlan: srcVlan?.name ?? null, dstVlan: dstVlan?.name ?? null };
-    if (!srcVlan && !dstVlan)
-      return { ...base, decision: "deny", decidingRule: null, steps: [], reason: `neither ${formatIpv4(flow.src)} nor ${formatIpv4(flow.dst)} is in a VLAN: default deny` };
-    const steps: DecisionStep[] = [];
-    for (const [vlan, direction] of [[srcVlan, "egress"], [dstVlan, "ingress"]] as const) {
-      if (!vlan) continue;
-      const list = direction === "egress" ? vlan.egress : vlan.ingress;
-      const rule = list.find((r) => ruleMatches(r, flow)) ?? null;
-      const verdict = rule?.action ?? "deny";
-      steps.push({ vlan: vlan.name, vlanId: vlan.id, direction, verdict, rule: rule ? describe(rule) : null });
-      if (verdict === "deny") {
-        const why = rule ? `rule ${rule.index} "${rule.text}" (line ${rule.line})` : `no ${direction} rule matched (default deny)`;
-        return { ...base, decision: "deny", decidingRule: rule ? describe(rule) : null, steps, reason: `denied by VLAN ${vlan.name} ${direction}: ${why}` };
-      }
-    }
-    const last = steps[steps.length - 1]!;
-    const reason = steps.map((s) => `VLAN ${s.vlan} ${s.direction} rule ${s.rule!.index} "${s.rule!.text}" (line ${s.rule!.line})`).join(", then ");
-    return { ...base, decision: "allow", decidingRule: last.rule, steps, reason: `allowed by ${reason}` };
+  /** The VLAN whose subnet holds the address, or null. */
+  vlanOf(address: number): ResolvedVlan | null {
+    return this.chainsOf(address)?.vlan ?? null;
   }
+
+  decide(flow: Flow): FlowDecision {
+    const srcVlan = this.chainsOf(flow.src);
+    const dstVlan = this.chainsOf(flow.dst);
+    const srcName = srcVlan?.vlan.name ?? null;
+    const dstName = dstVlan?.vlan.name ?? null;
+    if (!srcVlan && !dstVlan) return { decision: "deny", decidingRule: null, steps: [], srcVlan: srcName, dstVlan: dstName };
+    const steps: DecisionStep[] = [];
+    if (srcVlan) {
+      const step = evaluate(srcVlan, "egress", flow);
+      steps.push(step);
+      if (step.verdict === "deny") return { decision: "deny", decidingRule: step.rule, steps, srcVlan: srcName, dstVlan: dstName };
+    }
+    if (dstVlan) {
+      const step = evaluate(dstVlan, "ingress", flow);
+      steps.push(step);
+      if (step.verdict === "deny") return { decision: "deny", decidingRule: step.rule, steps, srcVlan: srcName, dstVlan: dstName };
+    }
+    return { decision: "allow", decidingRule: steps[steps.length - 1]!.rule, steps, srcVlan: srcName, dstVlan: dstName };
+  }
+}
+
+/** A VLAN's address range and its rules in order, each with its description made once. */
+interface Chains {
+  readonly vlan: ResolvedVlan;
+  readonly first: number;
+  readonly last: number;
+  readonly egress: readonly { rule: ResolvedRule; described: DecidingRule }[];
+  readonly ingress: readonly { rule: ResolvedRule; described: DecidingRule }[];
+}
+
+function evaluate(chains: Chains, direction: "egress" | "ingress", flow: Flow): DecisionStep {
+  const { vlan } = chains;
+  for (const { rule, described } of chains[direction])
+    if (ruleMatches(rule, flow)) return { vlan: vlan.name, vlanId: vlan.id, direction, verdict: rule.action, rule: described };
+  return { vlan: vlan.name, vlanId: vlan.id, direction, verdict: "deny", rule: null };
+}
+
+/** One sentence saying why: the deciding rule with its line, or the default deny. */
+export function explainDecision(decision: FlowDecision, flow: Flow): string {
+  if (decision.steps.length === 0) return `neither ${formatIpv4(flow.src)} nor ${formatIpv4(flow.dst)} is in a VLAN: default deny`;
+  const text = (s: DecisionStep) => `VLAN ${s.vlan} ${s.direction} rule ${s.rule!.index} "${s.rule!.text}" (line ${s.rule!.line})`;
+  if (decision.decision === "allow") return `allowed by ${decision.steps.map(text).join(", then ")}`;
+  const last = decision.steps[decision.steps.length - 1]!;
+  return `denied by ${last.rule ? text(last) : `VLAN ${last.vlan} ${last.direction}: no rule matched (default deny)`}`;
 }

@@ -5,6 +5,7 @@ import {
   buildMatrix,
   checkDevicePlacement,
   compileNftables,
+  explainDecision,
   FlowSimulator,
   formatMatrix,
   formatMatrixGrid,
@@ -91,8 +92,9 @@ export function register(program: Command): void {
     .action((file: string, o: { from: string; to: string; port: string; proto: string; json?: boolean }) => {
       const flow = parseFlow(o);
       const decision = new FlowSimulator(loadPolicy(readPolicy(file), file)).decide(flow);
-      if (o.json) printJson({ from: o.from, to: o.to, port: flow.port, proto: flow.proto, ...decision });
-      else process.stdout.write(`${decision.decision.toUpperCase()} ${o.from} -> ${o.to}:${flow.port}/${flow.proto}: ${decision.reason}\n`);
+      const reason = explainDecision(decision, flow);
+      if (o.json) printJson({ from: o.from, to: o.to, port: flow.port, proto: flow.proto, ...decision, reason });
+      else process.stdout.write(`${decision.decision.toUpperCase()} ${o.from} -> ${o.to}:${flow.port}/${flow.proto}: ${reason}\n`);
     });
 
   segment
