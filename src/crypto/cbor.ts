@@ -47,3 +47,27 @@ export function decodeCanonicalCbor(bytes: Uint8Array, what: string, code: Error
     throw new MoatError(code, `${what} is not in CBOR preferred serialization (duplicate map keys, indefinite or non-minimal lengths)`);
   return value;
 }
+
+/** The head of a CBOR item of major type `major` with argument `length` (RFC 8949 §3, preferred form). */
+function head(major: number, length: number): Buffer {
+  const type = major << 5;
+  if (length < 24) return Buffer.from([type | length]);
+  if (length < 0x100) return Buffer.from([type | 24, length]);
+  if (length < 0x10000) return Buffer.from([type | 25, length >> 8, length & 0xff]);
+  const out = Buffer.alloc(5);
+  out[0] = type | 26;
+  out.writeUInt32BE(length, 1);
+  return out;
+}
+
+/**
+ * Encodes `[text, bstr, bstr, ...]`, the shape of COSE's Enc_structure and Sig_structure
+ * (RFC 9052 §4.4, §5.3), without a general encoder: these are built for every message.
+ * The bytes are identical to `encodeCbor([text, ...bstrs])`.
+ */
+export function encodeContextStructure(context: string, ...byteStrings: Uint8Array[]): Buffer {
+  const text = Buffer.from(context, "utf8");
+  const parts: Uint8Array[] = [head(4, 1 + byteStrings.length), head(3, text.length), text];
+  for (const bytes of byteStrings) parts.push(head(2, bytes.length), bytes);
+  return Buffer.concat(parts);
+}

@@ -187,3 +187,15 @@ describe("PayloadSealer / PayloadOpener with key rotation by kid", () => {
     expect(codeOf(() => senderRing.add("gen-2", randomBytes(32)))).toBe("CRYPTO_KEY_INVALID");
   });
 });
+
+describe("hand-built context structures", () => {
+  it("encode exactly as the general CBOR encoder does, for short and long byte strings", async () => {
+    const { encodeContextStructure } = await import("./cbor.js");
+    for (const size of [0, 1, 23, 24, 255, 256, 70_000]) {
+      const a = randomBytes(size);
+      const b = randomBytes(size % 7);
+      expect(encodeContextStructure("Encrypt0", a, b).equals(encodeCbor(["Encrypt0", a, b]))).toBe(true);
+      expect(encodeContextStructure("Signature1", b, a, a).equals(encodeCbor(["Signature1", b, a, a]))).toBe(true);
+    }
+  });
+});

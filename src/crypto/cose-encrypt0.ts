@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { aes256GcmOpen, aes256GcmSeal } from "./aead.js";
-import { CborTag, encodeCbor } from "./cbor.js";
+import { CborTag, encodeCbor, encodeContextStructure } from "./cbor.js";
 import {
   checkCrit,
   checkTopicHint,
@@ -114,7 +114,7 @@ export function decrypt0(message: Uint8Array, options: Decrypt0Options): Decrypt
 
 /** Enc_structure = ["Encrypt0", protected, external_aad] (RFC 9052 §5.3). */
 function encStructure(protectedBytes: Buffer, externalAad: Buffer): Buffer {
-  return encodeCbor(["Encrypt0", protectedBytes, externalAad]);
+  return encodeContextStructure("Encrypt0", protectedBytes, externalAad);
 }
 
 export function printableKid(kid: Buffer): string {

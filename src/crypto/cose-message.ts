@@ -107,9 +107,19 @@ export function externalAadBytes(aad: Uint8Array | string | undefined): Buffer {
   return typeof aad === "string" ? Buffer.from(aad, "utf8") : Buffer.from(aad);
 }
 
+const hintCache = new Map<string, Buffer>();
+const HINT_CACHE_SIZE = 256;
+
 /** First 8 bytes of SHA-256 of the external AAD (the topic), for the topic hint header. */
 export function topicHint(aad: Buffer): Buffer {
-  return createHash("sha256").update(aad).digest().subarray(0, TOPIC_HINT_BYTES);
+  // A device publishes to few topics: remember the last few hints instead of hashing every message.
+  const cacheKey = aad.toString("latin1");
+  const cached = hintCache.get(cacheKey);
+  if (cached) return cached;
+  const hint = createHash("sha256").update(aad).digest().subarray(0, TOPIC_HINT_BYTES);
+  if (hintCache.size >= HINT_CACHE_SIZE) hintCache.delete(hintCache.keys().next().value!);
+  hintCache.set(cacheKey, hint);
+  return hint;
 }
 
 /** Compares the message's topic hint (if any) with the receiver's topic. */

@@ -1,5 +1,5 @@
 import { sign as nodeSign, verify as nodeVerify, type KeyObject } from "node:crypto";
-import { CborTag, encodeCbor } from "./cbor.js";
+import { CborTag, encodeCbor, encodeContextStructure } from "./cbor.js";
 import { algOf, checkCrit, checkTopicHint, encodeProtected, externalAadBytes, kidOf, parseCose, sequenceOf, sequenceValue, topicHint, type HeaderMap } from "./cose-message.js";
 import { ALG, COSE_TAG, HEADER } from "./cose-constants.js";
 import { printableKid } from "./cose-encrypt0.js";
@@ -101,7 +101,7 @@ export function verify1(message: Uint8Array, options: Verify1Options): Verified 
 
 /** Sig_structure = ["Signature1", body_protected, external_aad, payload] (RFC 9052 §4.4). */
 function sigStructure(protectedBytes: Buffer, aad: Buffer, payload: Buffer): Buffer {
-  return encodeCbor(["Signature1", protectedBytes, aad, payload]);
+  return encodeContextStructure("Signature1", protectedBytes, aad, payload);
 }
 
 function signBytes(alg: SignatureAlg, key: KeyObject, data: Buffer): Buffer {
