@@ -89,3 +89,4 @@ export interface FirmwareServices {
   readonly tuf: import("./tuf-service.js").TufService;
   readonly campaigns: import("./campaign-service.js").CampaignService;
 }
+export { encodeOtaMessage, mqttOtaNotifier, otaTopic, parseOtaStatusMessage, statusTopic, type OtaStatusMessage } from "./ota-messages.js";
