@@ -16,6 +16,8 @@ import { firmwareStore, policyStore } from "./store/index.js";
 import { createKekFile, DataProtection, Envelope, KEK_FILE, KekRotation, kekProviderFromConfig, type KekProvider } from "./keys/index.js";
 import { CaRegistry, DEFAULT_PUBLIC_URL, Pki, type KeyType } from "./pki/index.js";
 import { PolicyService, type OperatorAuthorizer } from "./policy/index.js";
+import { ScanService } from "./scanner/index.js";
+import { scannerStore } from "./store/index.js";
 import { AuditRepository, caRegistryStore, identityStore, KyselySealedBlobStore, MetaRepository, pkiStore, SQLITE_FILE, Store } from "./store/index.js";
 
 export interface App {
@@ -46,6 +48,8 @@ export interface App {
   readonly kekRotation: KekRotation;
   /** Firmware signing keys, the TUF repository and OTA campaigns (issue 7). */
   readonly firmware: FirmwareServices;
+  /** Port scans, service checks and their stored findings (issue 9). */
+  readonly scans: ScanService;
   close(): Promise<void>;
 }
 
@@ -162,6 +166,7 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     publicUrl: publicUrlOf(config),
     pki,
     firmware: { keys: firmwareKeys, tuf, campaigns },
+    scans: new ScanService(scannerStore(store), { allowedTargets: config["scanner.allowedTargets"] }),
     dataProtection: new DataProtection(envelope),
     kekRotation: new KekRotation(envelope, new KyselySealedBlobStore(store.db, store.dialect), {
       load: async () => {

@@ -5,6 +5,7 @@ import { register as registerDevice } from "./commands/device.js";
 import { register as registerSystem } from "./commands/system.js";
 import { register as registerToken } from "./commands/token.js";
 // --- command groups added by domains: import here, register below ---
+import { register as registerScan } from "./commands/scan.js";
 import { register as registerPolicy } from "./commands/policy.js";
 import { register as registerRole } from "./commands/role.js";
 import { register as registerFirmware } from "./commands/firmware.js";
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerAudit(program);
   registerCa(program);
   // --- command groups added by domains ---
+  registerScan(program);
   registerRole(program);
   registerPolicy(program);
   registerFirmware(program);
