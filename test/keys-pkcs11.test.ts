@@ -155,6 +155,7 @@ describe.skipIf(!ok)("PKCS#11 provider on a SoftHSM2 token made by this test", (
     // The signature is DER (X.509), and node verifies it against the token's public key too.
     const data = Buffer.from("crl tbs bytes");
     expect(nodeVerify("sha256", data, loaded.publicKey, await loaded.sign(data))).toBe(true);
+    expect(nodeVerify("sha256", data, loaded.publicKey, loaded.signSync(data))).toBe(true);
   });
 
   it("reports a wrong PIN, an unknown token and a missing key with their own codes", () => {

@@ -14,4 +14,9 @@ export interface CaKeySigner {
   readonly location: string;
   /** The signatureValue for ecdsa-with-SHA256 over `data`: a DER Ecdsa-Sig-Value (RFC 3279 §2.2.3). */
   sign(data: Buffer): Promise<Buffer>;
+  /**
+   * The same, synchronously (PKCS#11 calls are synchronous), for code paths that sign inline the
+   * way `node:crypto.sign` does, e.g. the PKI's `signWith(keyType, key, data)`.
+   */
+  signSync(data: Buffer): Buffer;
 }

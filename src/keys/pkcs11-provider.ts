@@ -161,5 +161,8 @@ function tokenSigner(token: Pkcs11Token, privateKey: TokenObject, publicKey: CaK
     async sign(data) {
       return ecdsaRawToDer(token.signEcdsaSha256(privateKey.handle, data));
     },
+    signSync(data) {
+      return ecdsaRawToDer(token.signEcdsaSha256(privateKey.handle, data));
+    },
   };
 }
