@@ -112,6 +112,10 @@ forEachDialect("firmware services over the store", (dialect) => {
     const types = (await t.app.audit.list({ limit: 1000 })).filter((e) => e.type.startsWith("ota.campaign.")).map((e) => e.type);
     expect(types).toEqual(expect.arrayContaining(["ota.campaign.created", "ota.campaign.stage-opened", "ota.campaign.paused", "ota.campaign.resumed", "ota.campaign.aborted"]));
     expect(await code(t.app.firmware.campaigns.release({ image, manifest, group: "nobody-here", actor }))).toBe("OTA_GROUP_EMPTY");
+    // A release whose image does not match its manifest is refused and recorded.
+    const other = writeImage(dir.path, `other-${dialect}.bin`, 30_000);
+    expect(await code(t.app.firmware.campaigns.release({ image: other, manifest, group: "lab", actor }))).toBe("FIRMWARE_DIGEST_MISMATCH");
+    expect((await t.app.audit.list({ type: "firmware.rejected" })).map((e) => e.data.code)).toEqual(["FIRMWARE_DIGEST_MISMATCH"]);
   });
 });
 

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { MoatError } from "../errors.js";
+import { MoatError, isMoatError } from "../errors.js";
 import {
   abortCampaign,
   createCampaign,
@@ -65,7 +65,18 @@ export class CampaignService {
   async release(input: ReleaseInput): Promise<Campaign> {
     const stages = parseStages(typeof input.stages === "string" ? input.stages : (input.stages ?? [5, 25, 100]));
     const maxFailureRate = parseFailureRate(input.maxFailureRate ?? 5);
-    const verified = await this.deps.keys.verify(input.image, input.manifest);
+    let verified: Awaited<ReturnType<FirmwareKeyService["verify"]>>;
+    try {
+      verified = await this.deps.keys.verify(input.image, input.manifest);
+    } catch (error) {
+      if (isMoatError(error)) {
+        const code = error.code;
+        await this.deps.store.transact((uow) =>
+          uow.events.append({ type: "firmware.rejected", severity: "medium", actor: input.actor, subject: input.group, data: { code, reason: error.message, stage: "release" } }),
+        );
+      }
+      throw error;
+    }
     const devices = await this.deps.groups.devicesInGroup(input.group);
     if (devices.length === 0) throw new MoatError("OTA_GROUP_EMPTY", `group "${input.group}" has no devices`);
     const targets = await this.deps.tuf.publishRelease(input.image, input.manifest, input.actor);
