@@ -45,6 +45,7 @@ export const SETTINGS = {
   "pki.maxCertDays": { type: { kind: "int", min: 1, max: 3650 }, default: 397, description: "Longest validity a request may ask for" },
   "pki.crlValidityHours": { type: { kind: "int", min: 1, max: 24 * 30 }, default: 24, description: "CRL nextUpdate - thisUpdate" },
   "pki.expiryWindowDays": { type: { kind: "int", min: 1, max: 365 }, default: 30, description: "Warn about certificates expiring within this window" },
+  "pki.groupCertDays": { type: { kind: "list" }, default: [], description: "Per-group device certificate validity, entries group=days" },
   "pki.rotationGraceHours": { type: { kind: "int", min: 0, max: 24 * 30 }, default: 24, description: "How long a rotated-out certificate stays valid" },
   // --- broker ---
   "broker.mqttPort": { type: { kind: "port" }, default: 8883, description: "MQTT over TLS" },

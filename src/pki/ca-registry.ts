@@ -3,7 +3,9 @@ import type { EventAppender } from "../audit/index.js";
 import { MoatError } from "../errors.js";
 import type { Envelope } from "../keys/index.js";
 import type { ChangeWriter, Transactional } from "../ports.js";
-import { createCaHierarchy, type CaMaterial } from "./ca-hierarchy.js";
+import { randomBytes } from "node:crypto";
+import { createCaHierarchy, createIssuingCa, type CaMaterial } from "./ca-hierarchy.js";
+import { loadIssuer } from "./issuer.js";
 import type { KeyType } from "./key-types.js";
 import { issueServerCertificate } from "./server-certificate.js";
 
@@ -148,9 +150,9 @@ export class CaRegistry {
   /** The PKCS#8 DER private key of a stored certificate, unsealed in memory only. */
   async privateKeyDer(serialHex: string): Promise<Buffer> {
     const record = await this.store.cas.get(serialHex);
-    if (!record) throw new MoatError("NOT_FOUND", `no stored certificate with serial ${serialHex}`);
+    if (!record) throw new MoatError("PKI_CA_NOT_FOUND", `no stored CA certificate with serial ${serialHex}`);
     const sealed = await this.store.cas.sealedKey(serialHex);
-    if (!sealed) throw new MoatError("NOT_FOUND", `the key of ${record.role} certificate ${serialHex} is not held here (offline)`);
+    if (!sealed) throw new MoatError("PKI_ROOT_KEY_OFFLINE", `the key of ${record.role} certificate ${serialHex} is not held here (offline)`);
     return this.sealer.open(sealed, caKeyAad(record.role, serialHex));
   }
 
@@ -164,5 +166,65 @@ export class CaRegistry {
     const key = (await this.privateKey(server.serialHex)).export({ format: "pem", type: "pkcs8" }) as string;
     const issuing = await this.active("issuing");
     return { key, cert: server.certificatePem.trimEnd() + "\n" + issuing.certificatePem.trimEnd() + "\n", ca: await this.chainPem() };
+  }
+
+  /** The root certificate (PEM), for `moat ca export-root`. */
+  async rootPem(): Promise<string> {
+    return (await this.active("root")).certificatePem;
+  }
+
+  /**
+   * `moat ca rotate-issuer`: a new issuing CA signed by the root becomes active. The old one stays
+   * stored with its key, so its certificates remain verifiable, revocable and answered by OCSP/CRL
+   * until they expire. Needs the root key: held here, or given (`--root-key`) when the root is offline.
+   */
+  async rotateIssuer(options: { trustDomain: string; publicUrl?: string; rootKeyPkcs8Der?: Buffer }, actor: string): Promise<StoredCertificate> {
+    const root = await this.active("root");
+    const rootKey = options.rootKeyPkcs8Der ?? (root.hasKey ? await this.privateKeyDer(root.serialHex) : undefined);
+    if (!rootKey) throw new MoatError("PKI_ROOT_KEY_OFFLINE", "the root key is offline: pass it with --root-key FILE (or bring it back with moat ca online-root)");
+    loadIssuer({ certificatePem: root.certificatePem, privateKeyPkcs8Der: rootKey, keyType: root.keyType });
+    const previous = await this.active("issuing");
+    const issuing = await createIssuingCa({
+      root: { certificatePem: root.certificatePem, privateKeyPkcs8Der: rootKey, keyType: root.keyType },
+      trustDomain: options.trustDomain,
+      commonName: `Moat Issuing CA ${randomBytes(3).toString("hex")}`,
+      ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
+    });
+    const record = this.recordOf(issuing, "issuing", new Date().toISOString());
+    const sealed = await this.sealer.seal(issuing.privateKeyPkcs8Der, caKeyAad("issuing", issuing.serialHex));
+    await this.store.transact(async (uow) => {
+      await uow.cas.setActive(previous.serialHex, false);
+      await uow.cas.insert(record, sealed);
+      await uow.events.append({ type: "ca.issuer_rotated", severity: "medium", actor, subject: record.subject, data: { previous: previous.serialHex, issuing: record.serialHex } });
+      await uow.changes.append({ kind: "ca.changed", subject: record.serialHex, data: { role: "issuing", previous: previous.serialHex } });
+    });
+    return record;
+  }
+
+  /** `moat ca offline-root`: forgets the sealed root key (the caller has written it elsewhere first). */
+  async forgetRootKey(actor: string): Promise<StoredCertificate> {
+    const root = await this.active("root");
+    if (!root.hasKey) throw new MoatError("PKI_ROOT_KEY_OFFLINE", "the root key is already offline");
+    await this.store.transact(async (uow) => {
+      await uow.cas.setSealedKey(root.serialHex, null);
+      await uow.events.append({ type: "ca.root_offline", severity: "medium", actor, subject: root.subject, data: { root: root.serialHex } });
+    });
+    return { ...root, hasKey: false };
+  }
+
+  /** `moat ca online-root --key FILE`: seals the root key again after checking it matches the root certificate. */
+  async restoreRootKey(pkcs8Der: Buffer, actor: string): Promise<StoredCertificate> {
+    const root = await this.active("root");
+    try {
+      loadIssuer({ certificatePem: root.certificatePem, privateKeyPkcs8Der: pkcs8Der, keyType: root.keyType });
+    } catch (cause) {
+      throw new MoatError("PKI_CA_INVALID", "that key does not belong to the root certificate", { cause });
+    }
+    const sealed = await this.sealer.seal(pkcs8Der, caKeyAad("root", root.serialHex));
+    await this.store.transact(async (uow) => {
+      await uow.cas.setSealedKey(root.serialHex, sealed);
+      await uow.events.append({ type: "ca.root_online", severity: "medium", actor, subject: root.subject, data: { root: root.serialHex } });
+    });
+    return { ...root, hasKey: true };
   }
 }

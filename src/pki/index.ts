@@ -24,3 +24,27 @@ export {
   type Sealer,
   type InitializeCaOptions,
 } from "./ca-registry.js";
+export { Pki, type PkiOptions } from "./pki-service.js";
+export { CertificateService, normalizeSerialHex, assertSubjectNamesDevice, type IssuedCertificate, type IssueRequest } from "./certificate-service.js";
+export { CrlService } from "./crl-service.js";
+export { OcspService } from "./ocsp-service.js";
+export { EnrollmentService, DEFAULT_ENROLL_TOKEN_TTL_MS } from "./enrollment-service.js";
+export { IssuerCache } from "./issuer-cache.js";
+export { parseDuration } from "./duration.js";
+export { generateKey, type GeneratedKey } from "./key-types.js";
+export type {
+  CertificateRecord,
+  CertificateFilter,
+  CertificateRepository,
+  RevokedEntry,
+  CrlState,
+  CrlRepository,
+  EnrollmentTokenRecord,
+  EnrollmentTokenRepository,
+  ManufacturerCaRecord,
+  ManufacturerCaRepository,
+  PkiDevice,
+  PkiDevicePort,
+  PkiUnitOfWork,
+  PkiStore,
+} from "./ports.js";

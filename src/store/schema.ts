@@ -79,6 +79,54 @@ export interface CaCertificatesTable {
   created_at: string;
 }
 
+// --- pki ---
+export interface CertificatesTable {
+  serial: string;
+  device_id: string;
+  issuer_serial: string;
+  subject: string;
+  fingerprint: string;
+  key_kind: string;
+  not_before: string;
+  not_after: string;
+  /** active | revoked (expired and superseded are derived). */
+  status: string;
+  revoked_at: string | null;
+  revocation_reason: string | null;
+  superseded_by: string | null;
+  revoke_after: string | null;
+  expiry_notified_at: string | null;
+  created_at: string;
+  certificate_der: Buffer;
+}
+
+export interface CrlsTable {
+  ca_serial: string;
+  crl_number: number;
+  this_update: string;
+  next_update: string;
+  crl_der: Buffer;
+}
+
+export interface EnrollmentTokensTable {
+  id: string;
+  device_id: string;
+  /** SHA-256 of the secret part, hex. */
+  secret_hash: string;
+  created_at: string;
+  created_by: string;
+  expires_at: string;
+  used_at: string | null;
+}
+
+export interface ManufacturerCasTable {
+  fingerprint: string;
+  subject: string;
+  certificate_pem: string;
+  not_after: string;
+  created_at: string;
+}
+
 // --- firmware ---
 export interface FirmwareKeysTable {
   name: string;
@@ -203,6 +251,10 @@ export interface Database {
   change_feed: ChangeFeedTable;
   ca_certificates: CaCertificatesTable;
   // --- pki ---
+  certificates: CertificatesTable;
+  crls: CrlsTable;
+  enrollment_tokens: EnrollmentTokensTable;
+  manufacturer_cas: ManufacturerCasTable;
   // --- policy ---
   roles: RolesTable;
   role_assignments: RoleAssignmentsTable;

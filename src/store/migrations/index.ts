@@ -1,5 +1,6 @@
 import { foundation } from "./0001_foundation.js";
 import { caRegistry } from "./0002_ca_registry.js";
+import { pki } from "./0010_pki.js";
 import { firmware } from "./0050_firmware.js";
 import { policy } from "./0020_policy.js";
 import { broker } from "./0030_broker.js";
@@ -11,6 +12,7 @@ export const MIGRATIONS: Record<string, MoatMigration> = {
   "0001_foundation": foundation,
   "0002_ca_registry": caRegistry,
   // --- pki (0010) ---
+  "0010_pki": pki,
   // --- policy (0020) ---
   "0020_policy": policy,
   // --- broker (0030) ---
