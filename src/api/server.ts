@@ -11,6 +11,7 @@ import { healthRoutes } from "./routes/health.js";
 import { operatorRoutes } from "./routes/operators.js";
 import { roleRoutes } from "./routes/roles.js";
 import { tufRoutes } from "./routes/tuf.js";
+import { scanRoutes } from "./routes/scans.js";
 import type { ApiServices, ApiSettings } from "./services.js";
 
 export interface ApiOptions extends ApiSettings {
@@ -74,6 +75,7 @@ export async function buildApi(services: ApiServices, options: ApiOptions): Prom
   await api.register(operatorRoutes, { services });
   await api.register(auditRoutes, { services });
   // --- domain routes (pki, policy, broker, keys, firmware, scanner) ---
+  await api.register(scanRoutes, { services });
   await api.register(roleRoutes, { services });
   await api.register(tufRoutes, { services });
   await api.ready();

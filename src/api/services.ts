@@ -3,6 +3,7 @@ import type { DeviceService, TokenService } from "../identity/index.js";
 import type { CaRegistry } from "../pki/index.js";
 import type { OperatorAuthorizer, PolicyService } from "../policy/index.js";
 import type { FirmwareServices } from "../firmware/index.js";
+import type { ScanService } from "../scanner/index.js";
 
 /** What the API needs from the application (main.ts's App satisfies it). The API holds no business logic. */
 export interface ApiServices {
@@ -20,6 +21,8 @@ export interface ApiServices {
   readonly policy: PolicyService;
   /** Firmware keys, TUF repository and OTA campaigns. */
   readonly firmware: FirmwareServices;
+  /** Scan runs and their findings (issue 9). */
+  readonly scans: ScanService;
 }
 
 export interface ApiSettings {
