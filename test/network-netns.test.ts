@@ -45,9 +45,14 @@ const hostOf = (key: string) => HOSTS.find((h) => h.key === key)!;
 /** A tiny TCP server: answers every connection with "moat-ok", prints "ready" once all ports listen. */
 const SERVER = `const net=require("node:net");const ports=process.argv.slice(1).map(Number);let n=0;
 for(const p of ports)net.createServer(s=>{s.on("error",()=>{});s.end("moat-ok")}).listen(p,"0.0.0.0",()=>{if(++n===ports.length)process.stdout.write("ready\\n")});`;
-/** Connects, and prints "connected" only when the server's greeting arrived. */
+/**
+ * Connects; prints "connected" once the server's greeting arrived, "timeout" if the TCP handshake did
+ * not complete in time (a dropped SYN), or the error. The timer stops at the handshake, so a slow
+ * server on a busy machine is not mistaken for a drop.
+ */
 const CLIENT = `const net=require("node:net");const[h,p,t]=process.argv.slice(1);const s=net.connect({host:h,port:+p});let got="";
-const done=(m,c)=>{process.stdout.write(m);s.destroy();process.exit(c)};s.setTimeout(+t,()=>done("timeout",1));
+const done=(m,c)=>{process.stdout.write(m);s.destroy();process.exit(c)};const timer=setTimeout(()=>done("timeout",1),+t);
+s.on("connect",()=>{clearTimeout(timer);setTimeout(()=>done("no greeting",1),30000)});
 s.on("data",d=>{got+=d;if(got==="moat-ok")done("connected",0)});s.on("error",e=>done("error "+e.code,1));`;
 
 const listeners: ChildProcess[] = [];
@@ -57,9 +62,12 @@ function ip(...args: string[]): void {
   execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
 }
 
-async function connect(from: string, to: string, port: number, timeoutMs = 1500): Promise<string> {
+/** Handshake timeout: a dropped SYN never completes, an allowed one completes in well under a second. */
+const HANDSHAKE_MS = 2500;
+
+async function connect(from: string, to: string, port: number): Promise<string> {
   try {
-    const { stdout } = await run("ip", ["netns", "exec", ns(from), process.execPath, "-e", CLIENT, hostOf(to).address, String(port), String(timeoutMs)], { timeout: timeoutMs + 5000 });
+    const { stdout } = await run("ip", ["netns", "exec", ns(from), process.execPath, "-e", CLIENT, hostOf(to).address, String(port), String(HANDSHAKE_MS)], { timeout: 60_000 });
     return stdout;
   } catch (error) {
     return (error as { stdout?: string }).stdout || "failed";
