@@ -231,3 +231,28 @@ describe("decide: roles the caller supplies", () => {
     expect(engine.rolesOf({ ...d1, roles: ["sensor"] })).toEqual(["sensor", "line"]);
   });
 });
+
+describe("decide: many roles with rules on the same filter (per-role buckets)", () => {
+  const roles: RoleDefinition[] = Array.from({ length: 20 }, (_, i) => ({
+    name: `r${i}`,
+    rules: [
+      { effect: i % 5 === 3 ? ("deny" as const) : ("allow" as const), action: "publish", resource: "shared/x" },
+      { effect: "allow" as const, action: "publish", resource: "shared/#" },
+    ],
+  }));
+  it("only the held roles' rules count, and the answer equals the reference", async () => {
+    const { referenceDecide } = await import("./reference.js");
+    for (const held of [["r0"], ["r3"], ["r1", "r8"], ["r19", "r13"], ["ghost"], []]) {
+      const snapshot = { roles, assignments: held.map((role) => ({ role, kind: "device" as const, target: "m" })) };
+      const e = compilePolicy(snapshot);
+      for (const topic of ["shared/x", "shared/y", "shared"])
+        expect([held, topic, e.decide({ id: "m" }, "publish", topic)]).toEqual([held, topic, referenceDecide(snapshot, { id: "m" }, "publish", topic)]);
+    }
+    const e = compilePolicy({ roles, assignments: [{ role: "r13", kind: "device", target: "m" }, { role: "r1", kind: "device", target: "m" }] });
+    expect(e.decide({ id: "m" }, "publish", "shared/x")).toMatchObject({ allow: false, rule: { role: "r13", effect: "deny" } });
+  });
+
+  it("refuses a role defined twice", () => {
+    expect(() => compilePolicy({ roles: [roles[0]!, roles[0]!], assignments: [] })).toThrowError(expect.objectContaining({ code: "POLICY_RULE_INVALID" }));
+  });
+});

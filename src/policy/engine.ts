@@ -2,6 +2,7 @@
  * The device decision engine: roles compiled to one topic trie per action, assignments indexed by device and
  * group. `decide` is pure and synchronous so the broker can call it on every PUBLISH, SUBSCRIBE and delivery.
  */
+import { MoatError } from "../errors.js";
 import {
   type Assignment,
   type Decision,
@@ -15,7 +16,7 @@ import {
 import { parseFilterTemplate, substituteFilter } from "./resource-template.js";
 import { validateRole } from "./rule.js";
 import { filterCovers, hasWildcard, topicFilterProblem, topicNameProblem } from "./topic.js";
-import { type CompiledRule, MatchAccumulator, TopicTrie, TrieInterner } from "./topic-trie.js";
+import { MatchAccumulator, TopicTrie, TrieInterner } from "./topic-trie.js";
 
 /** Everything a decision depends on: the roles and who holds them. */
 export interface PolicySnapshot {
@@ -25,26 +26,24 @@ export interface PolicySnapshot {
 
 interface CompiledRole {
   readonly definition: RoleDefinition;
-  readonly publish: TopicTrie | null;
-  readonly subscribe: TopicTrie | null;
-  readonly receive: TopicTrie | null;
+  readonly id: number;
 }
 
-/** Role names as held (for explanations) and the compiled roles among them (unknown names grant nothing). */
+/** Role names as held (for explanations) and the ids of the known roles among them (unknown names grant nothing). */
 interface RoleSet {
   readonly names: readonly string[];
-  readonly compiled: readonly CompiledRole[];
+  readonly ids: readonly number[];
 }
 
-const NO_ROLES: RoleSet = Object.freeze({ names: Object.freeze([]), compiled: Object.freeze([]) });
+const NO_ROLES: RoleSet = Object.freeze({ names: Object.freeze([]), ids: Object.freeze([]) });
 
 function roleSet(names: string[], compiled: ReadonlyMap<string, CompiledRole>): RoleSet {
-  const held: CompiledRole[] = [];
+  const ids: number[] = [];
   for (const name of names) {
     const role = compiled.get(name);
-    if (role !== undefined) held.push(role);
+    if (role !== undefined && !ids.includes(role.id)) ids.push(role.id);
   }
-  return Object.freeze({ names: Object.freeze(names), compiled: Object.freeze(held) });
+  return Object.freeze({ names: Object.freeze(names), ids: Object.freeze(ids) });
 }
 
 function indexAssignments(
@@ -85,22 +84,24 @@ const MAX_CACHED_UNIONS = 100_000;
 export function compilePolicy(snapshot: PolicySnapshot): PolicyEngine {
   const compiled = new Map<string, CompiledRole>();
   const interner = new TrieInterner();
+  // One trie per action for all roles; rules carry their role's id.
+  const tries: Record<DeviceAction, TopicTrie> = { publish: new TopicTrie(interner), subscribe: new TopicTrie(interner), receive: new TopicTrie(interner) };
   let ordinal = 0;
   let ruleCount = 0;
   for (const raw of snapshot.roles) {
     const definition = validateRole(raw);
-    const tries: Record<DeviceAction, TopicTrie | null> = { publish: null, subscribe: null, receive: null };
+    if (compiled.has(definition.name))
+      throw new MoatError("POLICY_RULE_INVALID", `Role '${definition.name}' is defined twice`, { detail: { role: definition.name } });
+    const roleId = compiled.size;
     definition.rules.forEach((rule, index) => {
       ordinal++;
       if (!isDeviceAction(rule.action)) return;
-      const trie = (tries[rule.action] ??= new TopicTrie(interner));
       const explanation = Object.freeze({ role: definition.name, index, effect: rule.effect, action: rule.action, resource: rule.resource });
       const template = parseFilterTemplate(rule.resource);
-      const entry: CompiledRule = { ordinal, effect: rule.effect, role: definition.name, index, rule, template, explanation };
-      trie.insert(entry);
+      tries[rule.action].insert({ ordinal, roleId, effect: rule.effect, role: definition.name, index, rule, template, explanation });
       ruleCount++;
     });
-    compiled.set(definition.name, { definition, ...tries });
+    compiled.set(definition.name, { definition, id: roleId });
   }
 
   const byDevice = indexAssignments(snapshot.assignments, "device", compiled);
@@ -145,16 +146,11 @@ export function compilePolicy(snapshot: PolicySnapshot): PolicyEngine {
     if (typeof topic !== "string" || (isSubscribe ? topicFilterProblem(topic) : topicNameProblem(topic)) !== null)
       return { allow: false, rule: null, reason: "invalid-topic", roles };
     if (roles.length === 0) return { allow: false, rule: null, reason: "no-roles", roles };
-    acc.reset(isSubscribe && hasWildcard(topic));
-    const levels = isSubscribe ? topic.split("/") : null;
-    const held = set.compiled;
-    for (let r = 0; r < held.length; r++) {
-      const role = held[r]!;
-      const trie = action === "publish" ? role.publish : isSubscribe ? role.subscribe : role.receive;
-      if (trie === null) continue;
-      if (levels !== null) trie.matchFilter(levels, subject, acc);
-      else trie.matchName(topic, subject, acc);
-    }
+    if (set.ids.length > 0) {
+      acc.reset(set.ids, isSubscribe && hasWildcard(topic));
+      if (isSubscribe) tries.subscribe.matchFilter(topic.split("/"), subject, acc);
+      else (action === "publish" ? tries.publish : tries.receive).matchName(topic, subject, acc);
+    } else acc.reset(set.ids, false);
     if (acc.deny !== null) return { allow: false, rule: acc.deny.explanation, reason: "rule", roles };
     if (acc.candidates !== null) {
       // A wildcard request is granted only when one allowed filter covers all of it.

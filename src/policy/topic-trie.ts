@@ -1,8 +1,9 @@
 /**
- * A topic trie compiled from one role's rules for one action. Each level of a rule's filter is an edge:
- * literal (hash map), `+`, a template level with variables (resolved per subject), or a terminal `#`.
- * A lookup walks only the edges the topic can take, so its cost follows the topic's depth, not the
- * number of rules.
+ * A topic trie compiled from the rules of every role for one action. Each level of a rule's filter is an
+ * edge: literal, `+`, a template level with variables (resolved per subject), or a terminal `#`. Rules sit
+ * in per-role buckets at the node where their filter ends, so one walk serves any set of held roles and
+ * the roles' common prefixes (`devices/${device.id}/…`) share nodes. A lookup walks only the edges the
+ * topic can take: its cost follows the topic's depth, not the number of rules or roles.
  */
 import type { DecidingRule, DeviceSubject, Effect, Rule } from "./model.js";
 import { type FilterTemplate, type VariableRef, resolveLevel, resolveVariable } from "./resource-template.js";
@@ -11,6 +12,8 @@ import { type FilterTemplate, type VariableRef, resolveLevel, resolveVariable } 
 export interface CompiledRule {
   /** Global order (role order, then rule order): the lowest ordinal wins among equals, so answers are stable. */
   readonly ordinal: number;
+  /** Index of the role in the compiled policy; decisions consider only rules of held roles. */
+  readonly roleId: number;
   readonly effect: Effect;
   readonly role: string;
   readonly index: number;
@@ -29,6 +32,27 @@ interface TemplateEdge {
 /** Up to this many literal children are kept in arrays and compared in place (no substring per lookup). */
 const SMALL_FANOUT = 8;
 
+/** Above this many rules, a bucket also indexes its rules by role. */
+const BUCKET_INDEX_AT = 8;
+
+/** The rules ending at one node: all of them, and by role once there are many. */
+class RuleBucket {
+  readonly all: CompiledRule[] = [];
+  byRole: Map<number, CompiledRule[]> | null = null;
+
+  push(rule: CompiledRule): void {
+    this.all.push(rule);
+    if (this.byRole !== null) {
+      const list = this.byRole.get(rule.roleId);
+      if (list === undefined) this.byRole.set(rule.roleId, [rule]);
+      else list.push(rule);
+    } else if (this.all.length > BUCKET_INDEX_AT) {
+      this.byRole = new Map();
+      for (const r of this.all) this.byRole.set(r.roleId, [...(this.byRole.get(r.roleId) ?? []), r]);
+    }
+  }
+}
+
 class TrieNode {
   literalKeys: string[] | null = null;
   literalNodes: TrieNode[] | null = null;
@@ -37,27 +61,41 @@ class TrieNode {
   plus: TrieNode | null = null;
   templates: TemplateEdge[] | null = null;
   /** Rules whose filter ends with `#` right below this node (so they also match this node's own topic). */
-  hash: CompiledRule[] | null = null;
+  hash: RuleBucket | null = null;
   /** Rules whose filter ends exactly at this node. */
-  terminal: CompiledRule[] | null = null;
+  terminal: RuleBucket | null = null;
 }
 
-/** Collects matching rules, keeping the first deny and the first allow by ordinal. */
+/** Collects matching rules of the held roles, keeping the first deny and the first allow by ordinal. */
 export class MatchAccumulator {
+  /** Role ids of the subject's roles. */
+  held: readonly number[] = [];
   allow: CompiledRule | null = null;
   deny: CompiledRule | null = null;
   /** Allow rules that intersect a wildcard SUBSCRIBE request; coverage is checked by the caller. */
   candidates: CompiledRule[] | null = null;
 
-  reset(collectCandidates: boolean): void {
+  reset(held: readonly number[], collectCandidates: boolean): void {
+    this.held = held;
     this.allow = null;
     this.deny = null;
     this.candidates = collectCandidates ? [] : null;
   }
 
-  add(rules: readonly CompiledRule[]): void {
+  add(bucket: RuleBucket): void {
+    const held = this.held;
+    if (bucket.byRole !== null) {
+      for (let h = 0; h < held.length; h++) {
+        const rules = bucket.byRole.get(held[h]!);
+        if (rules !== undefined) this.consider(rules, false);
+      }
+    } else this.consider(bucket.all, true);
+  }
+
+  private consider(rules: readonly CompiledRule[], checkHeld: boolean): void {
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i]!;
+      if (checkHeld && !this.held.includes(rule.roleId)) continue;
       if (rule.effect === "deny") {
         if (this.deny === null || rule.ordinal < this.deny.ordinal) this.deny = rule;
       } else if (this.candidates !== null) {
@@ -108,7 +146,7 @@ export class TopicTrie {
     for (const level of rule.template.levels) {
       switch (level.kind) {
         case "hash":
-          (node.hash ??= []).push(rule);
+          (node.hash ??= new RuleBucket()).push(rule);
           this.size++;
           return;
         case "plus":
@@ -127,7 +165,7 @@ export class TopicTrie {
         }
       }
     }
-    (node.terminal ??= []).push(rule);
+    (node.terminal ??= new RuleBucket()).push(rule);
     this.size++;
   }
 
