@@ -16,7 +16,7 @@ forEachDialect("broker: device credential store", (dialect) => {
   let db: TestDatabase;
   let store: Store;
   let service: DeviceCredentialService;
-  let clock = new Date("2030-01-01T00:00:00Z");
+  const clock = new Date("2030-01-01T00:00:00Z");
   const changes: Change[] = [];
   let stop: () => void;
 
