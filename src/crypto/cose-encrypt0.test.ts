@@ -199,3 +199,16 @@ describe("hand-built context structures", () => {
     }
   });
 });
+
+describe("IVs", () => {
+  it("are 12 bytes and never repeat across pool refills", () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 1500; i++) {
+      const tagged = decodeCanonicalCbor(encrypt0(Buffer.from("x"), { key, kid: "k1" }), "m", "COSE_MALFORMED") as CborTag;
+      const iv = (tagged.value as [Buffer, Map<number, unknown>])[1].get(HEADER.iv) as Buffer;
+      expect(iv).toHaveLength(12);
+      seen.add(iv.toString("hex"));
+    }
+    expect(seen.size).toBe(1500);
+  });
+});

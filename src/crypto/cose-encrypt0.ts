@@ -21,6 +21,24 @@ import { MoatError } from "../errors.js";
 
 const WHAT = "COSE_Encrypt0";
 
+/**
+ * Random IVs drawn from a pool filled by the CSPRNG in bulk: one system call per 512 messages
+ * instead of one per message. Each IV is used once and the pool is never reused.
+ */
+const IV_POOL_IVS = 512;
+let ivPool = Buffer.alloc(0);
+let ivOffset = 0;
+function nextIv(): Buffer {
+  if (ivOffset + A256GCM_IV_BYTES > ivPool.length) {
+    ivPool = randomBytes(A256GCM_IV_BYTES * IV_POOL_IVS);
+    ivOffset = 0;
+  }
+  const iv = Buffer.from(ivPool.subarray(ivOffset, ivOffset + A256GCM_IV_BYTES));
+  ivPool.fill(0, ivOffset, ivOffset + A256GCM_IV_BYTES);
+  ivOffset += A256GCM_IV_BYTES;
+  return iv;
+}
+
 export interface Encrypt0Options {
   /** The 32-byte A256GCM content key. */
   key: Uint8Array;
@@ -50,7 +68,7 @@ export function encrypt0(plaintext: Uint8Array, options: Encrypt0Options): Buffe
   }
   if (options.topicHint ?? options.externalAad !== undefined) protectedHeader.set(HEADER.moatTopicHint, topicHint(aad));
   const protectedBytes = encodeProtected(protectedHeader);
-  const iv = options.iv ? Buffer.from(options.iv) : randomBytes(A256GCM_IV_BYTES);
+  const iv = options.iv ? Buffer.from(options.iv) : nextIv();
   const ciphertext = aes256GcmSeal(options.key, iv, plaintext, encStructure(protectedBytes, aad));
   const unprotected: HeaderMap = new Map<number, unknown>([
     [HEADER.kid, kid],
