@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OtaClient, provisionTufRoot, type OtaStatusReport } from "../src/device/ota-client.js";
-import { FileSecurityCounter, type TufRepository } from "../src/firmware/index.js";
+import { FileSecurityCounter, signRevocationList, type TufRepository } from "../src/firmware/index.js";
 import { requireCommand } from "./helpers/requirements.js";
 import { tempDir } from "./helpers/temp.js";
 import {
@@ -45,7 +45,7 @@ describe.skipIf(!hasOpenssl)("device OTA client: TUF, secure boot, A/B slots", (
     return { image, ...targets };
   }
 
-  async function device(options: { healthy?: boolean } = {}) {
+  async function device(options: { healthy?: boolean; revocations?: () => Promise<{ list: unknown; minVersion?: number } | undefined> } = {}) {
     const home = join(dir.path, `device-${++devices}`);
     mkdirSync(home, { recursive: true });
     await provisionTufRoot(join(home, "tuf"), readFileSync(join(repoDir, "metadata", "1.root.json")));
@@ -61,6 +61,7 @@ describe.skipIf(!hasOpenssl)("device OTA client: TUF, secure boot, A/B slots", (
       tls: { ca: tls.cert },
       onStatus: (report) => void reports.push(report),
       healthCheck: async () => options.healthy ?? true,
+      ...(options.revocations ? { revocations: options.revocations } : {}),
     });
     return { home, client, reports, counter };
   }
@@ -123,6 +124,14 @@ describe.skipIf(!hasOpenssl)("device OTA client: TUF, secure boot, A/B slots", (
     const d = await device();
     expect(await d.client.update(v)).toMatchObject({ status: "failed", reason: "TUF_UPDATE_FAILED" });
     expect(existsSync(join(d.home, "slots", "b", "image.bin"))).toBe(false);
+  });
+
+  it("refuses an update signed by a key on the device's revocation list", async () => {
+    const v = await release("6.0.0", 6);
+    const list = await signRevocationList(fw.root, 1, [{ keyId: fw.signingKey.keyId, revokedAt: "2026-11-25T00:00:00Z", reason: "keyCompromise" }]);
+    const d = await device({ revocations: async () => ({ list, minVersion: 1 }) });
+    expect(await d.client.update(v)).toMatchObject({ status: "failed", reason: "FIRMWARE_KEY_REVOKED" });
+    expect((await d.client.slotState()).slots).toEqual({});
   });
 
   it("refuses a target path with ..", async () => {

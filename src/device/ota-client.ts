@@ -32,6 +32,11 @@ export interface OtaClientOptions {
   trustedRoots: readonly FirmwarePublicKey[];
   /** The persisted anti-rollback counter. */
   counter: SecurityCounter;
+  /**
+   * The newest root-signed revocation list the device holds (e.g. from `GET /v1/firmware/revocations`)
+   * and the highest list version it has accepted before; manifests by revoked keys are refused.
+   */
+  revocations?: () => Promise<{ list: unknown; minVersion?: number } | undefined>;
   /** TLS trust (Moat's CA) and optional client certificate for the repository. */
   tls?: TufFetcherOptions;
   /** Called with every status change, e.g. to publish it on the device's status topic. */
@@ -80,7 +85,7 @@ export class OtaClient {
       const imageInfo = await this.fetchTarget(imageTarget, staged, manifestTarget, stagedManifest);
 
       const manifestBytes = await readFile(stagedManifest);
-      const boot = await verifyFirmware(staged, manifestBytes, this.policy());
+      const boot = await verifyFirmware(staged, manifestBytes, await this.policy());
       // Mix-and-match defence: TUF's record of the image must describe the same build as the manifest.
       const custom = imageInfo.custom;
       const manifest = boot.manifest;
@@ -122,7 +127,7 @@ export class OtaClient {
     let boot: SecureBootResult | undefined;
     let reason: string | undefined;
     try {
-      boot = await verifyFirmware(join(slotDir, "image.bin"), await readFile(join(slotDir, "manifest.json")), this.policy());
+      boot = await verifyFirmware(join(slotDir, "image.bin"), await readFile(join(slotDir, "manifest.json")), await this.policy());
       healthy = this.options.healthCheck ? await this.options.healthCheck(slotDir, boot) : true;
       if (!healthy) reason = "HEALTH_CHECK_FAILED";
     } catch (error) {
@@ -176,8 +181,14 @@ export class OtaClient {
     }
   }
 
-  private policy() {
-    return { trustedRoots: this.options.trustedRoots, hardwareId: this.options.hardwareId, minSecurityVersion: this.options.counter };
+  private async policy() {
+    const revocations = await this.options.revocations?.();
+    return {
+      trustedRoots: this.options.trustedRoots,
+      hardwareId: this.options.hardwareId,
+      minSecurityVersion: this.options.counter,
+      ...(revocations ? { revocations: revocations.list, minRevocationVersion: revocations.minVersion ?? 0 } : {}),
+    };
   }
 
   private async report(campaignId: string | undefined, status: string): Promise<void> {
