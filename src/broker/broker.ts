@@ -11,6 +11,7 @@ import type { Change, ChangeFeed } from "../ports.js";
 import { Authenticator, type ConnectContext } from "./authenticator.js";
 import { Authorizer } from "./authorizer.js";
 import { fingerprintsOf } from "./cert-auth.js";
+import { guardPacketSize } from "./frame-guard.js";
 import { createClusterParts, type ClusterParts } from "./cluster.js";
 import { Enforcer } from "./enforcer.js";
 import { LastSeenBatcher } from "./last-seen.js";
@@ -274,10 +275,17 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
   aedes.on("clientError", (client, err) => logger.debug({ err: err.message, clientId: client.id }, "broker: client error"));
   aedes.on("connectionError", (_client, err) => logger.debug({ err: err.message }, "broker: connection error"));
 
+  // Largest packet: the payload limit plus room for the topic, or for CONNECT's id, will and password.
+  const maxPacketBytes = settings.maxPayloadBytes + 256 * 1024;
   const onConnection = (stream: Duplex, listener: ListenerName, tls: TLSSocket | null, req?: IncomingMessage): void => {
     const socket = tls ?? (stream as unknown as { remoteAddress?: string });
-    connections.set(stream, { listener, tls, address: socket.remoteAddress ?? null });
+    const address = socket.remoteAddress ?? null;
+    connections.set(stream, { listener, tls, address });
     aedes.handle(stream, req);
+    guardPacketSize(stream, maxPacketBytes, (announced) => {
+      metrics.denials.inc({ action: "packet", reason: "packet_too_large" });
+      logger.warn({ address, listener, announced, max: maxPacketBytes }, "broker: packet over the size limit; connection dropped");
+    });
   };
   const onTlsError = (err: Error): void => {
     metrics.authFailures.inc({ reason: "tls_handshake" });

@@ -4,6 +4,7 @@
  * loopback plaintext listener.
  */
 import { randomBytes } from "node:crypto";
+import { connect as tlsConnect } from "node:tls";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireCommand } from "../helpers/requirements.js";
@@ -142,6 +143,19 @@ describe.skipIf(!ok)("broker: authorization and limits", () => {
     await gone;
     const event = await tb.events.waitFor((e) => e.type === "broker.limit_exceeded" && e.subject === "big");
     expect(event.data).toMatchObject({ limit: "payload_size", size: 2048 });
+  });
+
+  it("drops a connection announcing an oversized packet before buffering it (even before CONNECT completes)", async () => {
+    const socket = tlsConnect({ host: "127.0.0.1", port: tb.port, ca: pki.chainPem, servername: "localhost" });
+    await new Promise<void>((resolve, reject) => socket.once("secureConnect", () => resolve()).once("error", reject));
+    const closedSocket = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    socket.on("error", () => undefined);
+    // CONNECT with a remaining length of 268,435,455 bytes (the MQTT maximum), then a stream of junk.
+    socket.write(Buffer.from([0x10, 0xff, 0xff, 0xff, 0x7f]));
+    const junk = Buffer.alloc(64 * 1024, 0x41);
+    for (let i = 0; i < 64 && !socket.destroyed; i++) socket.write(junk);
+    await closedSocket;
+    expect(tb.broker.metrics.denials.get({ action: "packet", reason: "packet_too_large" })).toBeGreaterThanOrEqual(1);
   });
 
   it("drops publishes over the rate limit and then disconnects", async () => {
