@@ -152,3 +152,26 @@ it("the env provider holds several versions but cannot create them (managed outs
   // Only the ciphertext's header changed: nonce, tag and ciphertext are the same bytes.
   expect(rewrapped!.subarray(rewrapped!.length - 29).equals(sealed.subarray(sealed.length - 29))).toBe(true);
 });
+
+it("processes adding KEK versions to the same file at once keep every key (the file is locked and re-read)", async () => {
+  const { tempDir } = await import("./helpers/temp.js");
+  const { spawn } = await import("node:child_process");
+  const dir = tempDir("moat-kek-race-");
+  try {
+    createKekFile(dir.path);
+    const keysDoor = new URL("../src/keys/index.ts", import.meta.url).href;
+    const script = `import { fileKekProvider } from ${JSON.stringify(keysDoor)}; const p = fileKekProvider(${JSON.stringify(dir.path)}); for (let i = 0; i < 3; i++) await p.createVersion();`;
+    const run = () =>
+      new Promise<number | null>((resolve, reject) => {
+        const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: ["ignore", "ignore", "inherit"] });
+        child.on("error", reject);
+        child.on("close", resolve);
+      });
+    expect(await Promise.all([run(), run(), run()])).toEqual([0, 0, 0]);
+    const versions = (await fileKekProvider(dir.path).versions!()).map((v) => v.version);
+    expect(versions).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(new Set((await fileKekProvider(dir.path).versions!()).map((v) => v.id)).size).toBe(10);
+  } finally {
+    dir.cleanup();
+  }
+});

@@ -90,6 +90,37 @@ function readKekFile(path: string): { ring: Map<number, Buffer>; mtimeMs: number
   }
 }
 
+/**
+ * Runs `fn` holding an exclusive lock file beside the KEK file (O_EXCL create), so two processes
+ * rotating at once cannot both write "version N+1" and lose one of the keys. A lock left by a
+ * crashed process is taken over after a minute.
+ */
+function withRingLock<T>(path: string, fn: () => T): T {
+  const lock = `${path}.lock`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      closeSync(openSync(lock, "wx", 0o600));
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      let age = 0;
+      try {
+        age = Date.now() - statSync(lock).mtimeMs;
+      } catch {
+        continue;
+      }
+      if (age > 60_000) rmSync(lock, { force: true });
+      else if (attempt >= 50) throw new MoatError("KEK_ROTATION_IN_PROGRESS", `another process is changing ${path} (lock ${lock}); try again`);
+      else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
 /** How often `current()` looks for a rotation done by another process. */
 const RECHECK_MS = 1000;
 
@@ -103,7 +134,7 @@ class SoftwareRingProvider implements KekProvider {
     readonly kind: string,
     private readonly location: string,
     private readonly load: () => { ring: Map<number, Buffer>; mtimeMs: number },
-    private readonly save: ((ring: Map<number, Buffer>) => void) | null,
+    private readonly save: ((change: (ring: Map<number, Buffer>) => void) => void) | null,
   ) {
     this.reload(true);
   }
@@ -140,10 +171,7 @@ class SoftwareRingProvider implements KekProvider {
     const save = this.save;
     if (!save) return undefined;
     return async () => {
-      const { ring } = this.load();
-      const next = Math.max(...ring.keys()) + 1;
-      ring.set(next, randomBytes(32));
-      save(ring);
+      save((ring) => ring.set(Math.max(...ring.keys()) + 1, randomBytes(32)));
       this.reload(true);
       return this.keks.at(-1)!;
     };
@@ -153,13 +181,13 @@ class SoftwareRingProvider implements KekProvider {
     const save = this.save;
     if (!save) return undefined;
     return async (id: string, version: number) => {
-      const { ring } = this.load();
-      const key = ring.get(version);
-      if (!key || softwareKek(key, this.kind, version).id !== id) return;
-      if (version === Math.max(...ring.keys())) throw new MoatError("KEK_VERSION_IN_USE", `KEK v${version} is the current version and cannot be retired`);
-      ring.delete(version);
-      save(ring);
-      key.fill(0);
+      save((ring) => {
+        const key = ring.get(version);
+        if (!key || softwareKek(key, this.kind, version).id !== id) return;
+        if (version === Math.max(...ring.keys())) throw new MoatError("KEK_VERSION_IN_USE", `KEK v${version} is the current version and cannot be retired`);
+        ring.delete(version);
+        key.fill(0);
+      });
       this.reload(true);
     };
   }
@@ -190,7 +218,14 @@ class SoftwareRingProvider implements KekProvider {
  */
 export function fileKekProvider(dataDir: string): KekProvider {
   const path = join(dataDir, KEK_FILE);
-  return new SoftwareRingProvider("file", path, () => readKekFile(path), (ring) => writeSecretFileAtomic(path, formatKekRing(ring)));
+  const change = (edit: (ring: Map<number, Buffer>) => void) =>
+    withRingLock(path, () => {
+      // Re-read under the lock: another process may have added a version since we loaded.
+      const { ring } = readKekFile(path);
+      edit(ring);
+      writeSecretFileAtomic(path, formatKekRing(ring));
+    });
+  return new SoftwareRingProvider("file", path, () => readKekFile(path), change);
 }
 
 /**
