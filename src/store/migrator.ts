@@ -1,4 +1,4 @@
-import { Migrator, type Kysely, type Migration } from "kysely";
+import { Migrator, sql, type Kysely, type Migration } from "kysely";
 import { MoatError } from "../errors.js";
 import type { Dialect } from "./dialect.js";
 import { MIGRATIONS } from "./migrations/index.js";
@@ -7,8 +7,10 @@ export interface MigrationReport {
   applied: string[];
 }
 
-/** Runs every pending migration; a no-op when the schema is current. */
-export async function migrateToLatest(db: Kysely<any>, dialect: Dialect): Promise<MigrationReport> {
+/** Any constant: the advisory lock that serialises migrations of several nodes starting at once. */
+const MIGRATION_LOCK_KEY = 0x6d6f6174;
+
+async function run(db: Kysely<any>, dialect: Dialect): Promise<MigrationReport> {
   const migrations: Record<string, Migration> = {};
   for (const [name, migration] of Object.entries(MIGRATIONS)) migrations[name] = { up: (d) => migration.up(d, dialect) };
   // Domains own numbered ranges (0010 pki, 0020 policy, …) and add migrations independently, so a
@@ -20,4 +22,19 @@ export async function migrateToLatest(db: Kysely<any>, dialect: Dialect): Promis
     throw new MoatError("INTERNAL", `migration ${failed} failed: ${(error as Error).message}`, { cause: error });
   }
   return { applied: (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName) };
+}
+
+/** Runs every pending migration; a no-op when the schema is current. */
+export async function migrateToLatest(db: Kysely<any>, dialect: Dialect): Promise<MigrationReport> {
+  if (dialect === "sqlite") return run(db, dialect);
+  // Kysely's own lock table is created with "if not exists", which races when several processes
+  // start together on PostgreSQL; a session advisory lock on one connection serialises them first.
+  return db.connection().execute(async (connection) => {
+    await sql`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`.execute(connection);
+    try {
+      return await run(connection, dialect);
+    } finally {
+      await sql`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.execute(connection);
+    }
+  });
 }
