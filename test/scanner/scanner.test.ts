@@ -1,3 +1,4 @@
+import { createSocket } from "node:dgram";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isMoatError } from "../../src/errors.js";
 import { defaultTransport, runScan, toSarif, FINDING_RULES, type Finding, type ScanResult, type ScanTransport } from "../../src/scanner/index.js";
@@ -74,6 +75,18 @@ describe("bounds", () => {
     expect(result.status).toBe("timed-out");
     // 5 per second with a burst of one: far fewer than the 200 ports were tried in one second.
     expect(transport.sockets()).toBeLessThan(20);
+  });
+});
+
+describe("UDP", () => {
+  it("reports a port answering with ICMP port-unreachable as closed, so it is not listed", async () => {
+    const probe = createSocket("udp4");
+    await new Promise<void>((resolve) => probe.bind(0, "127.0.0.1", resolve));
+    const port = probe.address().port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const result = await runScan({ targets: ["127.0.0.1"], ports: `${port}/udp`, ...FAST });
+    expect(result.hosts[0]!.ports).toEqual([]);
+    expect(result.findings).toEqual([]);
   });
 });
 
@@ -241,6 +254,13 @@ describe("clean mTLS service", () => {
     expect(tls.versionsAccepted).toEqual(["TLSv1.2", "TLSv1.3"]);
     expect(tls.certificate?.subject).toContain("CN=localhost");
     expect(tls.hostnameMatches).toBe(true);
+  });
+
+  it("checks the certificate against the host name when the target is a name", async () => {
+    const result = await runScan({ targets: ["localhost"], ports: String(server.port), trustedCa: [pki.caPem], detectServices: true, credentials: false, ...FAST });
+    const port = result.hosts.find((h) => h.hostname === "localhost" && h.ports.length > 0)!.ports[0]!;
+    expect(port.service!.tls).toMatchObject({ hostnameChecked: "localhost", hostnameMatches: true });
+    expect(result.findings).toEqual([]);
   });
 
   it("reports only an untrusted-issuer finding when the private CA is not supplied", async () => {
