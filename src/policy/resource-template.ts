@@ -69,13 +69,34 @@ function parseLevel(level: string, source: string): LevelTemplate {
  * or names an unknown variable.
  */
 export function parseFilterTemplate(source: string): FilterTemplate {
+  const cached = parsed.get(source);
+  if (cached !== undefined) return cached;
+  const template = parseUncached(source);
+  // Recompiling after every role change parses the same filters again; parsed templates are immutable.
+  if (parsed.size >= MAX_PARSED) parsed.clear();
+  parsed.set(source, template);
+  return template;
+}
+
+const MAX_PARSED = 50_000;
+const parsed = new Map<string, FilterTemplate>();
+
+function parseUncached(source: string): FilterTemplate {
   // Check the MQTT shape with every variable replaced by a harmless placeholder level text.
   const shape = source.replace(VARIABLE, "v");
   const problem = topicFilterProblem(shape);
   if (problem !== null)
     throw new MoatError("POLICY_RULE_INVALID", `Topic filter '${source}' ${problem}`, { detail: { resource: source } });
-  const levels = source.split("/").map((level) => parseLevel(level, source));
-  return { source, levels, hasVariables: levels.some((level) => level.kind === "template") };
+  const levels = source.split("/").map((level) => deepFreeze(parseLevel(level, source)));
+  return Object.freeze({ source, levels: Object.freeze(levels), hasVariables: levels.some((level) => level.kind === "template") });
+}
+
+function deepFreeze(level: LevelTemplate): LevelTemplate {
+  if (level.kind === "template") {
+    for (const part of level.parts) if (typeof part !== "string") Object.freeze(part);
+    Object.freeze(level.parts);
+  }
+  return Object.freeze(level);
 }
 
 /**
