@@ -6,7 +6,7 @@ import "reflect-metadata";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import pino, { type Logger } from "pino";
-import { buildApi } from "./api/index.js";
+import { buildApi, PkiHttpServer } from "./api/index.js";
 import { AuditService } from "./audit/index.js";
 import type { MoatConfig } from "./config/index.js";
 import { MoatError, isMoatError } from "./errors.js";
@@ -274,6 +274,12 @@ export async function startServers(app: App, logger: Logger): Promise<RunningSer
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   const closers: (() => Promise<void>)[] = [() => api.close()];
   // --- servers added by domains (pki endpoints, broker) ---
+  // PKI: CRL, OCSP and CA certificates over plain HTTP (RFC 5280/6960), and the expiry/CRL scheduler.
+  const pkiServer = new PkiHttpServer(app, { host: config.host, port: config.pkiPort, onError: (error) => logger.error({ err: error }, "PKI endpoint failed") });
+  await pkiServer.listen();
+  closers.push(() => pkiServer.close());
+  const stopPkiScheduler = app.pki.startScheduler(60_000, (error) => logger.error({ err: error }, "PKI scheduler pass failed"));
+  closers.push(async () => stopPkiScheduler());
   // Firmware: re-sign TUF timestamp/snapshot before they expire (the /tuf/ handler also refreshes on demand).
   const tufRefresh = setInterval(() => {
     app.firmware.tuf

@@ -3,3 +3,4 @@ export type { ApiServices, ApiSettings } from "./services.js";
 export { problemOf, sendProblem, type Problem } from "./problem.js";
 export { actorOf } from "./auth.js";
 export { Counter, gauge, labelText } from "./metrics.js";
+export { PkiHttpServer, type PkiServerOptions } from "./pki-server.js";

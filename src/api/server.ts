@@ -7,6 +7,8 @@ import { Counter } from "./metrics.js";
 import { problemOf, sendProblem, toProblem } from "./problem.js";
 import { auditRoutes } from "./routes/audit.js";
 import { deviceRoutes } from "./routes/devices.js";
+import { estRoutes } from "./routes/est.js";
+import { pkiRoutes } from "./routes/pki.js";
 import { healthRoutes } from "./routes/health.js";
 import { operatorRoutes } from "./routes/operators.js";
 import { roleRoutes } from "./routes/roles.js";
@@ -75,6 +77,8 @@ export async function buildApi(services: ApiServices, options: ApiOptions): Prom
   await api.register(operatorRoutes, { services });
   await api.register(auditRoutes, { services });
   // --- domain routes (pki, policy, broker, keys, firmware, scanner) ---
+  await api.register(pkiRoutes, { services });
+  await api.register(estRoutes, { services });
   await api.register(scanRoutes, { services });
   await api.register(roleRoutes, { services });
   await api.register(tufRoutes, { services });

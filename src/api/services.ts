@@ -1,6 +1,6 @@
 import type { AuditService } from "../audit/index.js";
 import type { DeviceService, TokenService } from "../identity/index.js";
-import type { CaRegistry } from "../pki/index.js";
+import type { CaRegistry, Pki } from "../pki/index.js";
 import type { OperatorAuthorizer, PolicyService } from "../policy/index.js";
 import type { FirmwareServices } from "../firmware/index.js";
 import type { ScanService } from "../scanner/index.js";
@@ -17,6 +17,8 @@ export interface ApiServices {
   /** Extra Prometheus exposition text from other components (broker, PKI, …). */
   readonly metricsSources: (() => Promise<string> | string)[];
   // --- services added by domains (pki, policy, broker, keys, firmware, scanner) ---
+  /** Device certificates, CRL, OCSP and EST enrollment (issue 3). */
+  readonly pki: Pki;
   /** Roles, assignments, the policy simulator and lint (issue 4). */
   readonly policy: PolicyService;
   /** Firmware keys, TUF repository and OTA campaigns. */

@@ -5,6 +5,9 @@ import { register as registerDevice } from "./commands/device.js";
 import { register as registerSystem } from "./commands/system.js";
 import { register as registerToken } from "./commands/token.js";
 // --- command groups added by domains: import here, register below ---
+import { register as registerCert } from "./commands/cert.js";
+import { register as registerCrl } from "./commands/crl.js";
+import { register as registerEnrollToken } from "./commands/enroll-token.js";
 import { register as registerScan } from "./commands/scan.js";
 import { register as registerPolicy } from "./commands/policy.js";
 import { register as registerRole } from "./commands/role.js";
@@ -34,6 +37,9 @@ export function buildProgram(): Command {
   registerAudit(program);
   registerCa(program);
   // --- command groups added by domains ---
+  registerCert(program);
+  registerEnrollToken(program);
+  registerCrl(program);
   registerScan(program);
   registerRole(program);
   registerPolicy(program);
