@@ -1,28 +1,52 @@
-import { Decoder, Encoder, Tag } from "cbor-x";
+import { decode, encode, type TagDecoder } from "cborg";
 import { MoatError, type ErrorCode } from "../errors.js";
+
+/** A tagged CBOR item (RFC 8949 §3.4), e.g. COSE_Sign1 is tag 18 around a 4-element array. */
+export class CborTag {
+  constructor(
+    readonly value: unknown,
+    readonly tag: number,
+  ) {}
+}
 
 /**
  * CBOR with one fixed configuration for everything Moat signs or MACs: maps stay `Map`s (COSE
  * labels are integers), byte strings are untagged, lengths are minimal (RFC 8949 §4.2.1 core
- * deterministic encoding, keys kept in the order the caller gives).
+ * deterministic encoding, keys kept in the order the caller gives). cborg is pure JavaScript:
+ * nothing native to build or download.
  */
-const encoder = new Encoder({
-  mapsAsObjects: false,
-  useRecords: false,
-  tagUint8Array: false,
-  variableMapSize: true,
-  pack: false,
-});
+const ENCODE_OPTIONS = {
+  // Keep the caller's key order (a stable sort with an all-equal comparator changes nothing).
+  mapSorter: () => 0,
+  typeEncoders: {
+    Object: (value: unknown) => {
+      if (value instanceof CborTag) throw new TypeError("a CBOR tag may only wrap the top-level item");
+      return null;
+    },
+  },
+};
 
-// 64-bit integers decode as bigint (the default), so they re-encode to the same bytes.
-const decoder = new Decoder({ mapsAsObjects: false, useRecords: false });
+/** The COSE message tags (RFC 9052 §2): tag number → wrapper. Other tags are refused. */
+const COSE_TAGS = [16, 17, 18, 96, 97, 98];
+const tagDecoders: TagDecoder[] = [];
+for (const tag of COSE_TAGS) tagDecoders[tag] = (inner: unknown) => new CborTag(inner, tag);
 
-export { Tag as CborTag };
+const DECODE_OPTIONS = { useMaps: true, strict: true, rejectDuplicateMapKeys: true, allowIndefinite: false, tags: tagDecoders };
 
-/** Encodes a value; integers above 2^32 must be passed as bigint so they stay integers. */
+/** cborg decodes byte strings as Uint8Array; Moat's code works with Buffers (views, no copy). */
+function withBuffers(value: unknown): unknown {
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (Array.isArray(value)) return value.map(withBuffers);
+  if (value instanceof Map) return new Map([...value].map(([k, v]) => [withBuffers(k), withBuffers(v)]));
+  if (value instanceof CborTag) return new CborTag(withBuffers(value.value), value.tag);
+  return value;
+}
+
+/** Encodes a value; integers above 2^53 must be passed as bigint so they stay integers. */
 export function encodeCbor(value: unknown): Buffer {
-  // cbor-x returns a view into a buffer it reuses for the next encode: copy it out.
-  return Buffer.from(encoder.encode(value));
+  if (value instanceof CborTag) return Buffer.concat([head(6, value.tag), encodeCbor(value.value)]);
+  const bytes = encode(value, ENCODE_OPTIONS);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**
@@ -33,7 +57,7 @@ export function encodeCbor(value: unknown): Buffer {
 export function decodeCanonicalCbor(bytes: Uint8Array, what: string, code: ErrorCode): unknown {
   let value: unknown;
   try {
-    value = decoder.decode(bytes);
+    value = withBuffers(decode(bytes, DECODE_OPTIONS));
   } catch (error) {
     throw new MoatError(code, `${what} is not valid CBOR: ${(error as Error).message}`, { cause: error });
   }

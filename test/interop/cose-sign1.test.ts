@@ -10,7 +10,7 @@ interface CoseJsSign {
 }
 const requireHere = createRequire(import.meta.url);
 const coseJs = requireHere("cose-js") as { sign: CoseJsSign };
-// cose-js's own CBOR library (the `cbor` package), independent of Moat's cbor-x.
+// cose-js's own CBOR library (the `cbor` package), independent of Moat's own CBOR code.
 const otherCbor = createRequire(requireHere.resolve("cose-js"))("cbor") as { encode(value: unknown): Buffer; decodeFirstSync(bytes: Buffer): { tag: number; value: unknown[] } };
 
 const TOPIC = "tenants/acme/devices/dev-7/commands";
