@@ -91,6 +91,8 @@ export class Authenticator {
   }
 
   private async decide(ctx: ConnectContext): Promise<ConnectAccepted | ConnectRefusal> {
+    // Before any read of the device: a change applied after this instant is re-checked at registration.
+    const started = this.now();
     const claimed = ctx.clientId || ctx.username || null;
     const refuse = (reason: string, returnCode: ConnackCode = CONNACK.NOT_AUTHORIZED, detail?: string): ConnectRefusal => ({
       ok: false,
@@ -177,7 +179,7 @@ export class Authenticator {
       credentialId,
       address: ctx.address,
       listener: ctx.listener,
-      connectedAt: this.now(),
+      connectedAt: started,
       subject,
       status: device.status,
       denials: 0,

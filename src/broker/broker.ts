@@ -12,10 +12,10 @@ import { Authenticator, type ConnectContext } from "./authenticator.js";
 import { Authorizer } from "./authorizer.js";
 import { fingerprintsOf } from "./cert-auth.js";
 import { guardPacketSize } from "./frame-guard.js";
-import { createClusterParts, type ClusterParts } from "./cluster.js";
+import { connectCluster, type ClusterParts } from "./cluster.js";
 import { Enforcer } from "./enforcer.js";
 import { LastSeenBatcher } from "./last-seen.js";
-import { listenPlainLoopback, listenTls, listenWss, type BoundListener, type ListenerName } from "./listeners.js";
+import { listenPlainLoopback, listenTls, listenWss, validateTlsMaterial, type BoundListener, type ListenerName } from "./listeners.js";
 import { createBrokerMetrics, type BrokerMetrics, type MetricsRegistry } from "./metrics.js";
 import type { BrokerEvent, BrokerEventSink, BrokerTlsMaterial, Decider, DeviceDirectory, LastSeenWriter, RevocationSource, TlsMaterialSource } from "./ports.js";
 import { RevocationView } from "./revocation-view.js";
@@ -91,7 +91,7 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
     deps.events.emit(event).catch((err: unknown) => logger.error({ err, type: event.type }, "broker: could not record a security event"));
   };
 
-  let material: BrokerTlsMaterial = await deps.tls.load();
+  let material: BrokerTlsMaterial = validateTlsMaterial(await deps.tls.load());
   let issuingFingerprints = fingerprintsOf(material.issuingCaPems);
   const listeners: BoundListener[] = [];
 
@@ -126,7 +126,8 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
   };
 
   const reloadTls = async (): Promise<void> => {
-    material = await deps.tls.load();
+    // Unusable new material throws here and the listeners keep the old one (the error is logged).
+    material = validateTlsMaterial(await deps.tls.load());
     issuingFingerprints = fingerprintsOf(material.issuingCaPems);
     for (const listener of listeners) listener.setSecureContext?.(material);
     logger.info({}, "broker: TLS material reloaded");
@@ -145,11 +146,39 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
     now,
   });
 
+
+  // Feed first, then the revocation snapshot: a revocation committed in between is seen by both, never by neither.
+  const pendingChanges: Change[] = [];
+  let started = false;
+  const onChange = (change: Change, fromCluster: boolean): Promise<void> => {
+    if (!started) {
+      pendingChanges.push(change);
+      return Promise.resolve();
+    }
+    if (!enforcer.firstSighting(change)) return Promise.resolve();
+    if (!fromCluster && cluster) cluster.channel.publish(change);
+    return enforcer.apply(change);
+  };
+  const unsubscribeFeed = deps.feed?.subscribe((change) => void onChange(change, false)) ?? (() => undefined);
   let cluster: ClusterParts | null = null;
-  if (settings.redisUrl) cluster = createClusterParts(settings.redisUrl, settings.redisNamespace, nodeId);
+  try {
+    await revocations.load(deps.revocationSource);
+    if (settings.redisUrl)
+      cluster = await connectCluster(settings.redisUrl, settings.redisNamespace, nodeId, (change) => void onChange(change, true), (err) =>
+        logger.error({ err: err.message }, "broker: Redis connection error"),
+      );
+  } catch (err) {
+    unsubscribeFeed();
+    throw err;
+  }
 
   const aedesOptions: AedesOptions = {
     id: nodeId,
+    // No mqemitter queue: with a concurrency cap, a backlog of messages that match no subscriber is
+    // drained by synchronous recursion and can overflow the stack (a crash any client can provoke by
+    // flooding while a slow subscriber holds the slots). Backpressure comes from aedes reading a
+    // client's next packets only after its publishes are delivered, and drainTimeout ends slow readers.
+    concurrency: 0,
     connectTimeout: settings.connectTimeoutMs,
     drainTimeout: settings.drainTimeoutMs,
     maxClientsIdLength: 128,
@@ -209,22 +238,6 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
     authorizeSubscribe: authorizer.authorizeSubscribe,
     authorizeForward: authorizer.authorizeForward,
   };
-
-  // Feed first, then the revocation snapshot: a revocation committed in between is seen by both, never by neither.
-  const pendingChanges: Change[] = [];
-  let started = false;
-  const onChange = (change: Change, fromCluster: boolean): Promise<void> => {
-    if (!started) {
-      pendingChanges.push(change);
-      return Promise.resolve();
-    }
-    if (!enforcer.firstSighting(change)) return Promise.resolve();
-    if (!fromCluster && cluster) cluster.channel.publish(change);
-    return enforcer.apply(change);
-  };
-  const unsubscribeFeed = deps.feed?.subscribe((change) => void onChange(change, false)) ?? (() => undefined);
-  await revocations.load(deps.revocationSource);
-  if (cluster) await cluster.channel.start((change) => void onChange(change, true));
 
   const aedes = await Aedes.createBroker(aedesOptions);
   // Publishes dropped by authorizePublish are acknowledged but go nowhere (see Authorizer.dropped).

@@ -62,6 +62,7 @@ export class EnforcementChannel {
       await Promise.all([this.pub.connect(), this.sub.connect()]);
       await this.sub.subscribe(this.channel);
     } catch (err) {
+      await this.close();
       throw new MoatError("BROKER_REDIS_UNREACHABLE", `cannot reach Redis for broker scale-out: ${(err as Error).message}`, { cause: err });
     }
   }
@@ -78,8 +79,19 @@ export class EnforcementChannel {
   }
 }
 
-/** Connects the Redis-backed message bus, persistence and enforcement channel for one node. */
-export function createClusterParts(url: string, namespace: string, nodeId: string): ClusterParts {
+/**
+ * Connects one node to the deployment's Redis: first the enforcement channel (which fails fast with
+ * BROKER_REDIS_UNREACHABLE and leaves nothing behind), then the message bus and persistence for aedes.
+ */
+export async function connectCluster(
+  url: string,
+  namespace: string,
+  nodeId: string,
+  onBroadcast: (change: Change) => void,
+  onError: (err: Error) => void,
+): Promise<ClusterParts> {
+  const channel = new EnforcementChannel(url, namespace, nodeId);
+  await channel.start(onBroadcast);
   const parsed = new URL(url);
   const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0;
   const redisOptions = {
@@ -90,9 +102,10 @@ export function createClusterParts(url: string, namespace: string, nodeId: strin
     ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
     ...(parsed.protocol === "rediss:" ? { tls: {} } : {}),
   };
-  const mq = mqemitterRedis({ connectionString: url } as never) as unknown as { close(cb: () => void): void };
+  const mq = mqemitterRedis({ connectionString: url } as never) as unknown as { close(cb: () => void): void; state: { on(event: "error", l: (err: Error) => void): void } };
+  // mqemitter-redis re-emits connection errors on `state`; unheard, an EventEmitter error would throw.
+  mq.state.on("error", onError);
   const persistence = aedesPersistenceRedis(redisOptions);
-  const channel = new EnforcementChannel(url, namespace, nodeId);
   return {
     mq,
     persistence,

@@ -5,7 +5,7 @@
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { IncomingMessage } from "node:http";
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
-import { createServer as createTlsServer, type SecureContextOptions, type Server as TlsServer, type TLSSocket } from "node:tls";
+import { createSecureContext, createServer as createTlsServer, type SecureContextOptions, type Server as TlsServer, type TLSSocket } from "node:tls";
 import type { Duplex } from "node:stream";
 import { createWebSocketStream, WebSocketServer } from "ws";
 import { MoatError } from "../errors.js";
@@ -39,6 +39,17 @@ export function secureContextOptions(material: BrokerTlsMaterial): SecureContext
     honorCipherOrder: true,
     ecdhCurve: "X25519:P-256:P-384",
   };
+}
+
+/** Refuses unusable material up front (key not matching the certificate, unreadable PEM, no issuing CA). */
+export function validateTlsMaterial(material: BrokerTlsMaterial): BrokerTlsMaterial {
+  if (material.issuingCaPems.length === 0) throw new MoatError("BROKER_TLS_MATERIAL_INVALID", "no issuing CA certificate to accept device certificates from");
+  try {
+    createSecureContext(secureContextOptions(material));
+  } catch (error) {
+    throw new MoatError("BROKER_TLS_MATERIAL_INVALID", `the broker's TLS material cannot be used: ${(error as Error).message}`, { cause: error });
+  }
+  return material;
 }
 
 /** How a connection reached the broker. */
