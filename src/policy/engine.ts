@@ -78,7 +78,8 @@ export interface PolicyEngine {
   readonly ruleCount: number;
 }
 
-const MAX_CACHED_UNIONS = 100_000;
+/** Bound on the per-device cache of resolved role sets (cleared and refilled past it). */
+const MAX_RESOLVED_DEVICES = 200_000;
 
 /** Compiles roles and assignments into an engine. Throws `POLICY_RULE_INVALID` for a bad rule. */
 export function compilePolicy(snapshot: PolicySnapshot): PolicyEngine {
@@ -107,8 +108,8 @@ export function compilePolicy(snapshot: PolicySnapshot): PolicyEngine {
   const byDevice = indexAssignments(snapshot.assignments, "device", compiled);
   const byGroup = indexAssignments(snapshot.assignments, "group", compiled);
   const quarantineOnly = roleSet([QUARANTINE_ROLE], compiled);
-  // Unions of a device's own and its group's roles, computed once per (device, group) and reused.
-  const unions = new Map<string, { group: string; set: RoleSet }>();
+  // Each device's own roles united with its group's, resolved once per (device, group) and reused.
+  const resolved = new Map<string, { group: string | null; set: RoleSet }>();
 
   function roleSetOf(subject: DeviceSubject): RoleSet {
     if (subject.status === QUARANTINED_STATUS) return quarantineOnly;
@@ -120,20 +121,25 @@ export function compilePolicy(snapshot: PolicySnapshot): PolicyEngine {
     return roleSet(names, compiled);
   }
 
+  /** One map lookup on the hot path: the device's resolved roles, valid while its group stays the same. */
   function assignedRoleSet(subject: DeviceSubject): RoleSet {
-    const own = byDevice.get(subject.id);
-    const groupName = subject.group;
-    const group = groupName === null || groupName === undefined ? undefined : byGroup.get(groupName);
+    const groupName = subject.group ?? null;
+    const cached = resolved.get(subject.id);
+    if (cached !== undefined && cached.group === groupName) return cached.set;
+    const set = resolveRoleSet(subject.id, groupName);
+    if (resolved.size >= MAX_RESOLVED_DEVICES) resolved.clear();
+    resolved.set(subject.id, { group: groupName, set });
+    return set;
+  }
+
+  function resolveRoleSet(id: string, groupName: string | null): RoleSet {
+    const own = byDevice.get(id);
+    const group = groupName === null ? undefined : byGroup.get(groupName);
     if (group === undefined) return own ?? NO_ROLES;
     if (own === undefined) return group;
-    const cached = unions.get(subject.id);
-    if (cached !== undefined && cached.group === groupName) return cached.set;
     const names = own.names.slice();
     for (const role of group.names) if (!names.includes(role)) names.push(role);
-    const set = roleSet(names, compiled);
-    if (unions.size >= MAX_CACHED_UNIONS) unions.clear();
-    unions.set(subject.id, { group: groupName!, set });
-    return set;
+    return roleSet(names, compiled);
   }
 
   // decide() is synchronous and never re-entered, so one accumulator serves every call.
