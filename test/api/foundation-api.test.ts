@@ -1,5 +1,5 @@
 import https from "node:https";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, InjectOptions } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApi } from "../../src/api/index.js";
 import { createLogger, startServers } from "../../src/main.js";
@@ -40,7 +40,7 @@ forEachDialect("REST API", (dialect) => {
   });
 
   it("answers bad input with problem+json and stable codes", async () => {
-    const cases: [Parameters<FastifyInstance["inject"]>[0], number, string][] = [
+    const cases: [InjectOptions, number, string][] = [
       [{ method: "POST", url: "/v1/devices", headers: as(operatorToken), payload: { id: "bad/id" } }, 400, "DEVICE_ID_INVALID"],
       [{ method: "POST", url: "/v1/devices", headers: as(operatorToken), payload: { id: "thermo-1" } }, 409, "DEVICE_EXISTS"],
       [{ url: "/v1/devices/ghost", headers: as(operatorToken) }, 404, "DEVICE_NOT_FOUND"],
