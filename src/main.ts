@@ -8,6 +8,7 @@ import { join } from "node:path";
 import pino, { type Logger } from "pino";
 import { buildApi, PkiHttpServer } from "./api/index.js";
 import { AuditService } from "./audit/index.js";
+import { DeviceCredentialService, MoatDeviceDirectory, startBroker, type MoatBroker } from "./broker/index.js";
 import type { MoatConfig } from "./config/index.js";
 import { MoatError, isMoatError } from "./errors.js";
 import { DeviceService, TokenService } from "./identity/index.js";
@@ -18,7 +19,7 @@ import { CaRegistry, DEFAULT_PUBLIC_URL, Pki, type KeyType } from "./pki/index.j
 import { PolicyService, type OperatorAuthorizer } from "./policy/index.js";
 import { ScanService } from "./scanner/index.js";
 import { scannerStore } from "./store/index.js";
-import { AuditRepository, caRegistryStore, identityStore, KyselySealedBlobStore, MetaRepository, pkiStore, SQLITE_FILE, Store } from "./store/index.js";
+import { AuditRepository, brokerCredentialStore, caRegistryStore, identityStore, KyselySealedBlobStore, MetaRepository, pkiStore, SQLITE_FILE, Store } from "./store/index.js";
 
 export interface App {
   readonly config: MoatConfig;
@@ -42,6 +43,8 @@ export interface App {
   readonly policy: PolicyService;
   /** Device certificates, CRL, OCSP, EST enrollment (issue 3). */
   readonly pki: Pki;
+  /** Device JWT credentials for the MQTT broker: registered public keys and rotating HMAC secrets (issue 5). */
+  readonly deviceCredentials: DeviceCredentialService;
   /** Encryption at rest for applications: records and files under the KEK provider (issue 6). */
   readonly dataProtection: DataProtection;
   /** KEK rotation, status and retirement over every envelope in the store (issue 6). */
@@ -165,6 +168,7 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     trustDomain,
     publicUrl: publicUrlOf(config),
     pki,
+    deviceCredentials: new DeviceCredentialService(brokerCredentialStore(store), envelope),
     firmware: { keys: firmwareKeys, tuf, campaigns },
     scans: new ScanService(scannerStore(store), { allowedTargets: config["scanner.allowedTargets"] }),
     dataProtection: new DataProtection(envelope),
@@ -289,10 +293,63 @@ export async function startServers(app: App, logger: Logger): Promise<RunningSer
   }, 10 * 60_000);
   tufRefresh.unref();
   closers.push(async () => clearInterval(tufRefresh));
+  if (config["broker.enabled"]) {
+    const mqtt = await startMqttBroker(app, logger);
+    app.metricsSources.push(() => mqtt.broker.metrics.registry.render());
+    closers.push(() => mqtt.close());
+  }
   return {
     apiUrl: `https://${host}:${port}`,
     async close() {
       for (const close of closers.reverse()) await close().catch((error) => logger.error({ err: error }, "error while closing"));
+    },
+  };
+}
+
+/** The MQTT broker (issue 5) wired to the registry, PKI, audit log and change feed. */
+export async function startMqttBroker(app: App, logger: Logger): Promise<{ broker: MoatBroker; close(): Promise<void> }> {
+  const config = app.config;
+  const registry = app.devices;
+  // Store-backed roles and assignments, kept current from the change feed by wire().
+  const policy = app.policy;
+  await policy.reload();
+  const identity = identityStore(app.store);
+  const broker = await startBroker(
+    {
+      directory: new MoatDeviceDirectory(registry, app.pki.certificates, app.deviceCredentials),
+      revocationSource: { revokedSerials: () => app.pki.certificates.revokedSerials() },
+      decider: policy,
+      tls: {
+        load: async () => {
+          const tls = await app.ca.serverTls();
+          const issuing = await app.ca.list("issuing");
+          return { keyPem: tls.key, certPem: tls.cert, caPems: [tls.ca, ...issuing.map((c) => c.certificatePem)], issuingCaPems: issuing.map((c) => c.certificatePem) };
+        },
+      },
+      events: app.audit,
+      feed: app.store,
+      lastSeen: { write: (entries) => identity.devices.recordSeen(entries.map((e) => ({ id: e.deviceId, at: e.at, address: e.address }))) },
+      logger,
+    },
+    {
+      host: config.host,
+      mqttPort: config["broker.mqttPort"],
+      mqttPlainPort: config["broker.mqttPlainPort"],
+      mqttWssPort: config["broker.mqttWssPort"],
+      audience: config["broker.audience"],
+      maxPayloadBytes: config["broker.maxPayloadBytes"],
+      messagesPerSecond: config["broker.messagesPerSecond"],
+      rateBurst: config["broker.messagesPerSecond"] * 2,
+      maxPublishDenials: config["broker.maxPublishDenials"],
+      authFailureLimit: config["broker.authFailureLimit"],
+      banSeconds: config["broker.banSeconds"],
+      redisUrl: config.redisUrl,
+    },
+  );
+  return {
+    broker,
+    close: async () => {
+      await broker.close();
     },
   };
 }
