@@ -88,7 +88,7 @@ export function verifyCsr(input: string | Buffer): VerifiedCsr {
   if (algorithmParams && !(scheme.key === "rsa" && algorithmParams.tag === 0x05 && algorithmParams.content.length === 0))
     throw new MoatError("PKI_CSR_SIGNATURE_ALGORITHM", "CSR signature algorithm has unexpected parameters");
 
-  const { publicKey, keyKind, keyBits } = checkPublicKey(spki);
+  const { publicKey, keyKind, keyBits, spkiDer } = checkPublicKey(spki);
   if ((scheme.key === "ec") !== keyKind.startsWith("ec-") || (scheme.key === "rsa") !== (keyKind === "rsa") || (scheme.key === "ed25519") !== (keyKind === "ed25519"))
     throw new MoatError("PKI_CSR_SIGNATURE_ALGORITHM", `CSR signature algorithm ${algorithm} does not fit its ${keyKind} key`);
 
@@ -101,16 +101,22 @@ export function verifyCsr(input: string | Buffer): VerifiedCsr {
   if (!valid) throw new MoatError("PKI_CSR_SIGNATURE_INVALID", "the CSR signature does not verify with its public key (no proof of possession)");
 
   if (attributes) refuseCaRequests(attributes);
-  return { der: Buffer.from(der), subject, spkiDer: publicKey.export({ format: "der", type: "spki" }), publicKey, keyKind, keyBits };
+  return { der: Buffer.from(der), subject, spkiDer, publicKey, keyKind, keyBits };
 }
 
 /** Allow-list of subject keys: EC P-256/P-384 (named curves only), RSA 2048..8192, Ed25519. */
-function checkPublicKey(spki: Tlv): { publicKey: KeyObject; keyKind: CsrKeyKind; keyBits: number } {
+function checkPublicKey(spki: Tlv): { publicKey: KeyObject; keyKind: CsrKeyKind; keyBits: number; spkiDer: Buffer } {
   let keyAlgorithm: string;
   let curve: string | undefined;
+  let algorithmFieldCount: number;
+  let keyBits: { bytes: Buffer; unusedBits: number };
   try {
-    const algorithmParts = children(expectTag(children(spki)[0], 0x30, "SPKI algorithm"));
+    const [algorithm, subjectPublicKey, extra] = children(spki);
+    if (extra) throw new DerError("trailing fields in subjectPKInfo");
+    const algorithmParts = children(expectTag(algorithm, 0x30, "SPKI algorithm"));
+    algorithmFieldCount = algorithmParts.length;
     keyAlgorithm = decodeOid(algorithmParts[0]!);
+    keyBits = decodeBitString(expectTag(subjectPublicKey, 0x03, "subjectPublicKey"));
     if (keyAlgorithm === OID.ecPublicKey) {
       // RFC 5480 §2.1.1: namedCurve only; explicit curve parameters are refused.
       if (algorithmParts[1]?.tag !== 0x06) throw new MoatError("PKI_CSR_KEY_UNSUPPORTED", "EC keys must use a named curve (P-256 or P-384)");
@@ -124,22 +130,49 @@ function checkPublicKey(spki: Tlv): { publicKey: KeyObject; keyKind: CsrKeyKind;
     throw new MoatError("PKI_CSR_KEY_UNSUPPORTED", `EC curve ${curve} is not accepted (use P-256 or P-384)`);
   if (keyAlgorithm !== OID.ecPublicKey && keyAlgorithm !== OID.rsaEncryption && keyAlgorithm !== OID.ed25519)
     throw new MoatError("PKI_CSR_KEY_UNSUPPORTED", `key algorithm ${keyAlgorithm} is not accepted (use EC P-256/P-384, RSA or Ed25519)`);
+
+  // Fast path: importing through JWK avoids OpenSSL 3's generic DER decoder, which costs more than a
+  // signature. The SPKI is then already canonical (our reader refused non-minimal DER), so no export.
+  const bits = keyBits.bytes;
+  if (keyAlgorithm === OID.ecPublicKey && keyBits.unusedBits === 0 && algorithmFieldCount === 2) {
+    const size = curve === OID.p256 ? 32 : 48;
+    if (bits.length === 1 + 2 * size && bits[0] === 0x04) {
+      const jwk = { kty: "EC", crv: size === 32 ? "P-256" : "P-384", x: bits.subarray(1, 1 + size).toString("base64url"), y: bits.subarray(1 + size).toString("base64url") };
+      const publicKey = importJwk(jwk);
+      return { publicKey, keyKind: size === 32 ? "ec-p256" : "ec-p384", keyBits: size * 8, spkiDer: Buffer.from(spki.encoded) };
+    }
+  }
+  if (keyAlgorithm === OID.ed25519) {
+    if (algorithmFieldCount !== 1 || keyBits.unusedBits !== 0 || bits.length !== 32) throw malformed("an Ed25519 key is 32 bytes without parameters (RFC 8410 §4)");
+    return { publicKey: importJwk({ kty: "OKP", crv: "Ed25519", x: bits.toString("base64url") }), keyKind: "ed25519", keyBits: 256, spkiDer: Buffer.from(spki.encoded) };
+  }
+
   let publicKey: KeyObject;
   try {
     publicKey = createPublicKey({ key: spki.encoded, format: "der", type: "spki" });
   } catch (cause) {
     throw malformed("the public key cannot be decoded", cause);
   }
+  const spkiDer = publicKey.export({ format: "der", type: "spki" });
   if (keyAlgorithm === OID.rsaEncryption) {
-    const bits = publicKey.asymmetricKeyDetails?.modulusLength ?? 0;
-    if (bits < MIN_RSA_BITS) throw new MoatError("PKI_CSR_WEAK_KEY", `RSA key of ${bits} bits is too weak; at least ${MIN_RSA_BITS} bits`);
-    if (bits > MAX_RSA_BITS) throw new MoatError("PKI_CSR_KEY_UNSUPPORTED", `RSA key of ${bits} bits is larger than ${MAX_RSA_BITS}`);
+    const modulusBits = publicKey.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (modulusBits < MIN_RSA_BITS) throw new MoatError("PKI_CSR_WEAK_KEY", `RSA key of ${modulusBits} bits is too weak; at least ${MIN_RSA_BITS} bits`);
+    if (modulusBits > MAX_RSA_BITS) throw new MoatError("PKI_CSR_KEY_UNSUPPORTED", `RSA key of ${modulusBits} bits is larger than ${MAX_RSA_BITS}`);
     const exponent = publicKey.asymmetricKeyDetails?.publicExponent;
     if (exponent !== undefined && (exponent < 3n || exponent % 2n === 0n)) throw new MoatError("PKI_CSR_WEAK_KEY", "RSA public exponent is not acceptable");
-    return { publicKey, keyKind: "rsa", keyBits: bits };
+    return { publicKey, keyKind: "rsa", keyBits: modulusBits, spkiDer };
   }
-  if (keyAlgorithm === OID.ed25519) return { publicKey, keyKind: "ed25519", keyBits: 256 };
-  return curve === OID.p256 ? { publicKey, keyKind: "ec-p256", keyBits: 256 } : { publicKey, keyKind: "ec-p384", keyBits: 384 };
+  // EC with a compressed point: decoded by OpenSSL, re-exported uncompressed.
+  return curve === OID.p256 ? { publicKey, keyKind: "ec-p256", keyBits: 256, spkiDer } : { publicKey, keyKind: "ec-p384", keyBits: 384, spkiDer };
+}
+
+/** Imports a public JWK; a point off the curve or a bad length is a malformed CSR. */
+function importJwk(jwk: Record<string, string>): KeyObject {
+  try {
+    return createPublicKey({ key: jwk, format: "jwk" });
+  } catch (cause) {
+    throw malformed("the public key is not a valid point", cause);
+  }
 }
 
 /** RFC 2985 §5.4.2 extensionRequest: refuse basicConstraints CA:TRUE and keyCertSign/cRLSign (RFC 5280 §4.2.1.3). */
