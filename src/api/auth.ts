@@ -82,7 +82,8 @@ export function installOperatorAuth(api: FastifyInstance, services: ApiServices,
     }
     // No action means no route matched: an authenticated caller gets the 404, nobody else learns routes.
     if (config.action === undefined) return;
-    if (!services.operators.allows([request.operator.role], config.action)) {
+    // The token's own role plus any roles assigned to it (moat role assign ROLE --token NAME).
+    if (!services.policy.allowsToken(request.operator, config.action)) {
       await services.audit.emit({ type: "acl.denied", severity: "low", actor: actorOf(request), subject: config.action, data: { channel: "api", route: request.routeOptions.url } });
       throw new MoatError("AUTH_FORBIDDEN", `role ${request.operator.role} may not ${config.action}`);
     }

@@ -1,7 +1,7 @@
 import type { AuditService } from "../audit/index.js";
 import type { DeviceService, TokenService } from "../identity/index.js";
 import type { CaRegistry, Pki } from "../pki/index.js";
-import type { OperatorAuthorizer, PolicyService } from "../policy/index.js";
+import type { PolicyService } from "../policy/index.js";
 import type { FirmwareServices } from "../firmware/index.js";
 import type { ScanService } from "../scanner/index.js";
 
@@ -10,7 +10,6 @@ export interface ApiServices {
   readonly devices: DeviceService;
   readonly tokens: TokenService;
   readonly audit: AuditService;
-  readonly operators: OperatorAuthorizer;
   readonly ca: CaRegistry;
   /** True when the database answers. */
   ready(): Promise<boolean>;

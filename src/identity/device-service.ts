@@ -103,6 +103,8 @@ export class DeviceService {
       if (await uow.devices.get(device.id)) throw new MoatError("DEVICE_EXISTS", `device ${device.id} already exists`);
       await uow.devices.insert(device);
       await uow.events.append({ type: "device.created", actor, subject: device.id, data: { group: device.group, role: device.role, status } });
+      // Enforcement points learn of the device (its role and group feed policy decisions) at once.
+      await uow.changes.append({ kind: "device.updated", subject: device.id, data: { created: true } });
       return device;
     });
   }

@@ -10,12 +10,18 @@ export interface MigrationReport {
 /** Any constant: the advisory lock that serialises migrations of several nodes starting at once. */
 const MIGRATION_LOCK_KEY = 0x6d6f6174;
 
-async function run(db: Kysely<any>, dialect: Dialect): Promise<MigrationReport> {
+async function run(db: Kysely<any>, dialect: Dialect, schema?: string): Promise<MigrationReport> {
   const migrations: Record<string, Migration> = {};
   for (const [name, migration] of Object.entries(MIGRATIONS)) migrations[name] = { up: (d) => migration.up(d, dialect) };
   // Domains own numbered ranges (0010 pki, 0020 policy, …) and add migrations independently, so a
   // later-numbered one may already have run when a lower-numbered one arrives.
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, allowUnorderedMigrations: true });
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    allowUnorderedMigrations: true,
+    // Name the schema: otherwise Kysely's table check also sees migration tables of other schemas.
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === "Error")?.migrationName ?? "unknown";
@@ -32,7 +38,8 @@ export async function migrateToLatest(db: Kysely<any>, dialect: Dialect): Promis
   return db.connection().execute(async (connection) => {
     await sql`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`.execute(connection);
     try {
-      return await run(connection, dialect);
+      const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(connection);
+      return await run(connection, dialect, rows[0]!.schema);
     } finally {
       await sql`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.execute(connection);
     }

@@ -1,10 +1,10 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, InjectOptions } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApi } from "../../src/api/index.js";
 import { createTestApp, type TestApp } from "../helpers/app.js";
 
 const settings = { bodyLimitBytes: 65_536, authFailureLimit: 50, authFailureWindowSeconds: 60 };
-type Inject = Parameters<FastifyInstance["inject"]>[0];
+type Inject = InjectOptions;
 
 describe("policy API and operator enforcement through the policy engine", () => {
   let t: TestApp;
