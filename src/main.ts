@@ -16,7 +16,7 @@ import { CampaignService, FirmwareKeyService, TufService, type FirmwareServices 
 import { firmwareStore, policyStore } from "./store/index.js";
 import { createKekFile, DataProtection, Envelope, KEK_FILE, KekRotation, kekProviderFromConfig, type KekProvider } from "./keys/index.js";
 import { CaRegistry, DEFAULT_PUBLIC_URL, Pki, type KeyType } from "./pki/index.js";
-import { PolicyService, type OperatorAuthorizer } from "./policy/index.js";
+import { PolicyService } from "./policy/index.js";
 import { ScanService } from "./scanner/index.js";
 import { scannerStore } from "./store/index.js";
 import { AuditRepository, brokerCredentialStore, caRegistryStore, identityStore, KyselySealedBlobStore, MetaRepository, pkiStore, SQLITE_FILE, Store } from "./store/index.js";
@@ -28,7 +28,6 @@ export interface App {
   readonly audit: AuditService;
   readonly devices: DeviceService;
   readonly tokens: TokenService;
-  readonly operators: OperatorAuthorizer;
   readonly ca: CaRegistry;
   readonly meta: MetaRepository;
   readonly trustDomain: string;
@@ -39,7 +38,7 @@ export interface App {
   /** Prometheus text from components (broker, PKI, …), appended to /metrics. */
   readonly metricsSources: (() => Promise<string> | string)[];
   // --- services added by domains (pki, policy, broker, keys, firmware, scanner) ---
-  /** Roles, assignments, device and operator decisions (issue 4); also the broker's Decider and the API's OperatorAuthorizer. */
+  /** Roles, assignments, device and operator decisions (issue 4); also the broker's Decider and the API's operator authorization. */
   readonly policy: PolicyService;
   /** Device certificates, CRL, OCSP, EST enrollment (issue 3). */
   readonly pki: Pki;
@@ -161,7 +160,6 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     audit,
     devices: new DeviceService(identity),
     tokens: new TokenService(identity, (role) => policy.isOperatorRole(role)),
-    operators: policy,
     policy,
     ca: new CaRegistry(caRegistryStore(store), envelope),
     meta,
