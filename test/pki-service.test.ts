@@ -56,6 +56,9 @@ forEachDialect("PKI services over the store", (dialect) => {
     await expect(refuse(buildCsr({ signatureAlgorithm: "sha1" }).der)).rejects.toMatchObject({ code: "PKI_CSR_SIGNATURE_ALGORITHM" });
     await expect(refuse("garbage")).rejects.toMatchObject({ code: "PKI_CSR_MALFORMED" });
     await expect(refuse(buildCsr().der.subarray(0, 40))).rejects.toMatchObject({ code: "PKI_CSR_MALFORMED" });
+    const pem = `-----BEGIN CERTIFICATE REQUEST-----\n${buildCsr().der.toString("base64").slice(0, 120)}\n-----END CERTIFICATE REQUEST-----\n`;
+    await expect(refuse(pem)).rejects.toMatchObject({ code: "PKI_CSR_MALFORMED" });
+    await expect(refuse("-----BEGIN CERTIFICATE REQUEST-----\n!!!!\n-----END CERTIFICATE REQUEST-----\n")).rejects.toMatchObject({ code: "PKI_CSR_MALFORMED" });
     await expect(refuse(Buffer.alloc(64 * 1024 + 1, 0x41))).rejects.toMatchObject({ code: "PKI_CSR_TOO_LARGE" });
     await expect(refuse(buildCsr().der, "dev-s")).rejects.toMatchObject({ code: "PKI_DEVICE_NOT_ELIGIBLE" });
     await expect(refuse(buildCsr().der, "nobody")).rejects.toMatchObject({ code: "DEVICE_NOT_FOUND" });

@@ -8,14 +8,17 @@ export interface EstServices {
   readonly ca: CaRegistry;
 }
 
-/** RFC 7030 §4.1.3 / §4.2.3: certs-only CMS, base64 with Content-Transfer-Encoding. */
+/**
+ * RFC 7030 §4.1.3 / §4.2.3: certs-only CMS, base64 with Content-Transfer-Encoding. Lines end in LF
+ * (not MIME's CRLF) so `base64 -d` and other strict decoders read the body as it comes.
+ */
 const PKCS7_TYPE = "application/pkcs7-mime; smime-type=certs-only";
 /** base64 grows 4/3 and line breaks add a little more. */
 const BODY_LIMIT = Math.ceil((MAX_CSR_BYTES * 4) / 3) + 4096;
 
 function sendPkcs7(reply: FastifyReply, certificates: Buffer[]): FastifyReply {
-  const body = certsOnlyPkcs7(certificates).toString("base64").replace(/(.{76})/g, "$1\r\n");
-  return reply.code(200).header("content-type", PKCS7_TYPE).header("content-transfer-encoding", "base64").send(body + "\r\n");
+  const body = certsOnlyPkcs7(certificates).toString("base64").replace(/(.{76})/g, "$1\n");
+  return reply.code(200).header("content-type", PKCS7_TYPE).header("content-transfer-encoding", "base64").send(body + "\n");
 }
 
 /** RFC 7030 §4.2.1: the body is a base64 DER PKCS#10 (PEM is tolerated). Returned as DER or PEM text for verifyCsr. */
