@@ -496,5 +496,7 @@ export default async function brokerBench(ctx: BenchContext): Promise<BenchRow[]
   }
 }
 
+// A normal exit on SIGTERM, so that --cpu-prof gets written.
+if (CHILD) process.on("SIGTERM", () => process.exit(0));
 if (CHILD === "moat") void runMoatNode();
 else if (CHILD === "load") void runLoadTool();

@@ -3,6 +3,7 @@
  * the `auth.failed` event and the metrics) and a CONNACK return code [MQTT-3.2.2-5].
  */
 import type { Client } from "aedes";
+import type { X509Certificate } from "node:crypto";
 import type { TLSSocket } from "node:tls";
 import { BanList } from "./ban-list.js";
 import { checkPeerCertificate, peerCertificateOf } from "./cert-auth.js";
@@ -54,8 +55,8 @@ export interface AuthenticatorDeps {
   revocations: RevocationView;
   decider: Decider;
   settings: Readonly<BrokerSettings>;
-  /** SHA-256 fingerprints of the issuing CAs; a function because the set changes on `ca.changed`. */
-  issuingCaFingerprints: () => ReadonlySet<string>;
+  /** The issuing CAs; a function because the set changes on `ca.changed`. */
+  issuingCas: () => readonly X509Certificate[];
   now?: () => number;
 }
 
@@ -122,7 +123,7 @@ export class Authenticator {
     let device: DeviceRecord | null;
 
     if (cert && ctx.tls) {
-      const checked = checkPeerCertificate(ctx.tls, cert, this.deps.issuingCaFingerprints());
+      const checked = checkPeerCertificate(ctx.tls, cert, this.deps.issuingCas());
       if (!checked.ok) return refuse(checked.reason, CONNACK.NOT_AUTHORIZED, checked.detail);
       if (this.deps.revocations.isRevoked(checked.serial)) return refuse("cert_revoked");
       // [MQTT-3.1.3-3] the client id identifies the session; it must be the certificate's identity.

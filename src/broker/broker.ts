@@ -10,7 +10,7 @@ import { Aedes, type AedesOptions, type Client, type ConnectPacket, type Publish
 import type { Change, ChangeFeed } from "../ports.js";
 import { Authenticator, type ConnectContext } from "./authenticator.js";
 import { Authorizer } from "./authorizer.js";
-import { fingerprintsOf } from "./cert-auth.js";
+import { issuingCasOf } from "./cert-auth.js";
 import { guardPacketSize } from "./frame-guard.js";
 import { connectCluster, type ClusterParts } from "./cluster.js";
 import { Enforcer } from "./enforcer.js";
@@ -92,11 +92,11 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
   };
 
   let material: BrokerTlsMaterial = validateTlsMaterial(await deps.tls.load());
-  let issuingFingerprints = fingerprintsOf(material.issuingCaPems);
+  let issuingCas = issuingCasOf(material.issuingCaPems);
   const listeners: BoundListener[] = [];
 
   const lastSeen = new LastSeenBatcher(deps.lastSeen ?? null, settings.lastSeenFlushMs, (err) => logger.error({ err }, "broker: last-seen write failed"));
-  const authenticator = new Authenticator({ directory: deps.directory, revocations, decider: deps.decider, settings, issuingCaFingerprints: () => issuingFingerprints, now });
+  const authenticator = new Authenticator({ directory: deps.directory, revocations, decider: deps.decider, settings, issuingCas: () => issuingCas, now });
   const authorizer = new Authorizer({
     sessions,
     decider: deps.decider,
@@ -128,7 +128,7 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
   const reloadTls = async (): Promise<void> => {
     // Unusable new material throws here and the listeners keep the old one (the error is logged).
     material = validateTlsMaterial(await deps.tls.load());
-    issuingFingerprints = fingerprintsOf(material.issuingCaPems);
+    issuingCas = issuingCasOf(material.issuingCaPems);
     for (const listener of listeners) listener.setSecureContext?.(material);
     logger.info({}, "broker: TLS material reloaded");
   };

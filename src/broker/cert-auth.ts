@@ -5,7 +5,7 @@
  * token-authenticated devices without certificates can use the same port.
  */
 import { X509Certificate } from "node:crypto";
-import type { DetailedPeerCertificate, TLSSocket } from "node:tls";
+import type { TLSSocket } from "node:tls";
 
 /** Serials compare as lower-case hex without leading zeros (DER may add a 00 to keep them positive). */
 export function normalizeSerial(serial: string): string {
@@ -29,40 +29,45 @@ export interface CertRefused {
   detail?: string;
 }
 
-/** SHA-256 fingerprints (colon-separated upper-case hex, as node prints them) of the issuing CAs. */
-export function fingerprintsOf(pems: readonly string[]): Set<string> {
-  const set = new Set<string>();
+/** Parses the issuing CA certificates (PEM, one or more per string). */
+export function issuingCasOf(pems: readonly string[]): X509Certificate[] {
+  const out: X509Certificate[] = [];
   for (const pem of pems) {
-    for (const block of pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
-      set.add(new X509Certificate(block).fingerprint256);
-    }
+    for (const block of pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) out.push(new X509Certificate(block));
   }
-  return set;
+  return out;
 }
 
-/** The client certificate, or null when the client sent none. */
-export function peerCertificateOf(socket: TLSSocket): DetailedPeerCertificate | null {
-  const cert: DetailedPeerCertificate = socket.getPeerCertificate(true);
-  if (!cert || Object.keys(cert).length === 0 || !cert.raw) return null;
-  return cert;
+/**
+ * The client certificate, or null when the client sent none. `getPeerX509Certificate` parses only the
+ * leaf; `getPeerCertificate(true)` would build JS objects for the whole chain on every CONNECT.
+ */
+export function peerCertificateOf(socket: TLSSocket): X509Certificate | null {
+  return socket.getPeerX509Certificate() ?? null;
+}
+
+/** The single CN of a distinguished name as node prints it (one `attr=value` per line, specials escaped). */
+function commonNameOf(subject: string): string | null {
+  const names = subject.split("\n").filter((line) => line.startsWith("CN="));
+  if (names.length !== 1) return null;
+  const value = names[0]!.slice(3);
+  return value.length > 0 ? value : null;
 }
 
 /**
  * Checks the verified chain: the handshake must have verified it against Moat's trust anchors, and the
- * certificate must be signed directly by one of the issuing CAs (not by another CA under the root).
+ * certificate must be issued directly by one of the issuing CAs (not by another CA under the root).
+ * OpenSSL has verified every signature by then; `checkIssued` matches the issuer name and key id.
  */
-export function checkPeerCertificate(socket: TLSSocket, cert: DetailedPeerCertificate, issuingCaFingerprints: ReadonlySet<string>): CertIdentity | CertRefused {
+export function checkPeerCertificate(socket: TLSSocket, cert: X509Certificate, issuingCas: readonly X509Certificate[]): CertIdentity | CertRefused {
   if (!socket.authorized) {
     const code = String(socket.authorizationError ?? "UNKNOWN");
     if (code === "CERT_HAS_EXPIRED") return { ok: false, reason: "cert_expired", detail: code };
     if (code === "CERT_NOT_YET_VALID") return { ok: false, reason: "cert_not_yet_valid", detail: code };
     return { ok: false, reason: "cert_untrusted", detail: code };
   }
-  const issuer = cert.issuerCertificate;
-  if (!issuer || !issuingCaFingerprints.has(issuer.fingerprint256) || issuer.fingerprint256 === cert.fingerprint256)
-    return { ok: false, reason: "cert_wrong_issuer" };
-  const cn = cert.subject?.CN;
-  const commonName = Array.isArray(cn) ? null : cn;
+  if (cert.ca || !issuingCas.some((ca) => cert.checkIssued(ca))) return { ok: false, reason: "cert_wrong_issuer" };
+  const commonName = commonNameOf(cert.subject);
   if (!commonName) return { ok: false, reason: "cert_no_cn" };
-  return { ok: true, commonName, serial: normalizeSerial(cert.serialNumber), notAfter: Date.parse(cert.valid_to) };
+  return { ok: true, commonName, serial: normalizeSerial(cert.serialNumber), notAfter: Date.parse(cert.validTo) };
 }

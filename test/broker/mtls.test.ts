@@ -76,6 +76,15 @@ describe.skipIf(!ok)("broker: mTLS authentication (MQTT.js)", () => {
     expect(event.data?.detail).toBeTruthy();
   });
 
+  it("refuses a certificate that chains to Moat's root but not through an issuing CA", async () => {
+    const direct = pki.fromRoot("alpha");
+    tb.directory.update("alpha", { certSerials: [alpha.serial, direct.serial] });
+    const result = await connectMqtt(tb.port, pki, { clientId: "alpha", cert: direct.certPem, key: direct.keyPem });
+    expect(result).toMatchObject({ ok: false, returnCode: 5 });
+    await failureFor("alpha", "cert_wrong_issuer");
+    tb.directory.update("alpha", { certSerials: [alpha.serial] });
+  });
+
   it("refuses an expired certificate", async () => {
     const old = pki.device("alpha", { expired: true });
     tb.directory.update("alpha", { certSerials: [alpha.serial, old.serial] });
@@ -119,6 +128,8 @@ describe.skipIf(!ok)("broker: mTLS authentication (MQTT.js)", () => {
   it("refuses a server certificate used as a client certificate (wrong purpose)", async () => {
     const result = await connectMqtt(tb.port, pki, { clientId: "localhost", cert: pki.server.certPem, key: pki.server.keyPem });
     expect(result).toMatchObject({ ok: false, returnCode: 5 });
+    const event = await failureFor("localhost", "cert_untrusted");
+    expect(event.data?.detail).toBe("INVALID_PURPOSE");
   });
 
   it("closes a live session when its certificate is revoked", async () => {

@@ -34,6 +34,8 @@ export interface TestPki {
   server: IssuedCert;
   /** A device certificate from the issuing CA. */
   device(cn: string, options?: { expired?: boolean; days?: number; keyType?: "ec" | "ed25519" }): IssuedCert;
+  /** A client certificate signed by the root itself: chains to a trust anchor, but not via the issuing CA. */
+  fromRoot(cn: string): IssuedCert;
   /** A second, unrelated hierarchy (for "certificate from another CA"). */
   foreign(): TestCa & { device(cn: string): IssuedCert };
 }
@@ -156,6 +158,7 @@ export function createTestPki(dir: string): TestPki {
     chainPem,
     server,
     device: (cn, options) => issue(issuing, issuingConfig, cn, "v3_client", options),
+    fromRoot: (cn) => issue(root, rootConfig, cn, "v3_client"),
     foreign: () => {
       const other = makeRoot(join(dir, `foreign-${Math.random().toString(36).slice(2, 8)}`), "Someone Else's CA");
       const config = prepareCaDir(other.dir);
