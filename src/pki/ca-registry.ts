@@ -208,6 +208,8 @@ export class CaRegistry {
     await this.store.transact(async (uow) => {
       await uow.cas.setSealedKey(root.serialHex, null);
       await uow.events.append({ type: "ca.root_offline", severity: "medium", actor, subject: root.subject, data: { root: root.serialHex } });
+      // Other processes (moat serve) drop the root key they hold in memory.
+      await uow.changes.append({ kind: "ca.changed", subject: root.serialHex, data: { role: "root", keyOnline: false } });
     });
     return { ...root, hasKey: false };
   }
@@ -224,6 +226,7 @@ export class CaRegistry {
     await this.store.transact(async (uow) => {
       await uow.cas.setSealedKey(root.serialHex, sealed);
       await uow.events.append({ type: "ca.root_online", severity: "medium", actor, subject: root.subject, data: { root: root.serialHex } });
+      await uow.changes.append({ kind: "ca.changed", subject: root.serialHex, data: { role: "root", keyOnline: true } });
     });
     return { ...root, hasKey: true };
   }
