@@ -6,6 +6,7 @@ export { MetaRepository } from "./repositories/meta.js";
 export type { Database } from "./schema.js";
 export { identityStore, KyselyDeviceRepository, KyselyTokenRepository } from "./repositories/identity.js";
 export { caRegistryStore, KyselyCaKeyRepository } from "./repositories/ca-registry.js";
+export { firmwareStore } from "./repositories/firmware.js";
 export { pkiStore, type ActivateDevice } from "./repositories/pki.js";
 export { brokerCredentialStore, KyselyCredentialRepository } from "./repositories/broker.js";
 export { KyselySealedBlobStore } from "./repositories/sealed-blobs.js";
