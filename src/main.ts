@@ -14,8 +14,8 @@ import { MoatError, isMoatError } from "./errors.js";
 import { DeviceService, TokenService } from "./identity/index.js";
 import { CampaignService, FirmwareKeyService, TufService, type FirmwareServices } from "./firmware/index.js";
 import { firmwareStore, policyStore } from "./store/index.js";
-import { createKekFile, DataProtection, Envelope, KEK_FILE, KekRotation, kekProviderFromConfig, type KekProvider } from "./keys/index.js";
-import { CaRegistry, DEFAULT_PUBLIC_URL, Pki, type KeyType } from "./pki/index.js";
+import { createKekFile, DataProtection, Envelope, KEK_FILE, KekRotation, kekProviderFromConfig, pkcs11ConfigFrom, type KekProvider } from "./keys/index.js";
+import { CaRegistry, DEFAULT_PUBLIC_URL, Pki, TokenCaKeys, type CaKeyStorage, type KeyType } from "./pki/index.js";
 import { PolicyService } from "./policy/index.js";
 import { ScanService } from "./scanner/index.js";
 import { scannerStore } from "./store/index.js";
@@ -118,11 +118,12 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
   // --- policy: roles and assignments in the store, compiled in memory, recompiled from the change feed ---
   const policy = new PolicyService(policyStore(store));
   const stopPolicyFeed = store.subscribe((change) => policy.onChange(change));
-  // --- pki ---
+  // --- pki: CA keys made by `moat init --ca-keys pkcs11` live in the token (opened on first use) ---
+  const caKeys = config["keys.provider"] === "pkcs11" ? new TokenCaKeys(pkcs11ConfigFrom(config)) : undefined;
   const pkiDevices = new DeviceService(identity);
   const pki = new Pki({
     store: pkiStore(store, (uow, id, actor) => pkiDevices.setStatusIn(uow, id, "active", actor, "first certificate").then(() => undefined)),
-    registry: new CaRegistry(caRegistryStore(store), envelope),
+    registry: new CaRegistry(caRegistryStore(store), envelope, caKeys),
     trustDomain,
     publicUrl: publicUrlOf(config),
     validity: { defaultDays: config["pki.certDays"], maxDays: config["pki.maxCertDays"], groupDays: groupCertDays(config["pki.groupCertDays"]) },
@@ -161,7 +162,7 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     devices: new DeviceService(identity),
     tokens: new TokenService(identity, (role) => policy.isOperatorRole(role)),
     policy,
-    ca: new CaRegistry(caRegistryStore(store), envelope),
+    ca: new CaRegistry(caRegistryStore(store), envelope, caKeys),
     meta,
     trustDomain,
     publicUrl: publicUrlOf(config),
@@ -191,6 +192,7 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
       stopPkiFeed();
       stopPolicyFeed();
       await store.close();
+      caKeys?.close();
       await envelope.kekProvider.close?.();
     },
   };
@@ -201,6 +203,8 @@ export interface InitializeOptions {
   trustDomain: string;
   keyType: KeyType;
   hostnames: string[];
+  /** `pkcs11`: the root and issuing CA keys are generated in the token (needs keys.provider=pkcs11). */
+  caKeys?: CaKeyStorage;
 }
 
 export interface InitializeResult {
@@ -223,6 +227,8 @@ export async function initialize(config: MoatConfig, options: InitializeOptions)
   if (!config.databaseUrl && existsSync(sqlitePath))
     throw new MoatError("DATA_DIR_ALREADY_INITIALIZED", `${config.dataDir} already holds a database (${SQLITE_FILE}); moat init changed nothing`);
 
+  if (options.caKeys === "pkcs11" && config["keys.provider"] !== "pkcs11")
+    throw new MoatError("CONFIG_INVALID", "--ca-keys pkcs11 needs keys.provider=pkcs11 (MOAT_KEYS_PROVIDER) with a token configured; moat init changed nothing");
   const created: string[] = [];
   const dataDirExisted = existsSync(config.dataDir);
   let store: Store | undefined;
@@ -236,7 +242,7 @@ export async function initialize(config: MoatConfig, options: InitializeOptions)
     if (usesKekFile(config)) created.push(createKekFile(config.dataDir));
     const envelope = new Envelope(kekProviderFor(config, { create: true }));
     const app = wire(config, store, envelope, meta, options.trustDomain);
-    await app.ca.initialize({ keyType: options.keyType, trustDomain: options.trustDomain, hostnames: options.hostnames, publicUrl: app.publicUrl }, "init");
+    await app.ca.initialize({ keyType: options.keyType, trustDomain: options.trustDomain, hostnames: options.hostnames, publicUrl: app.publicUrl, caKeys: options.caKeys ?? "software" }, "init");
     // --- policy: seed built-in roles ---
     await app.policy.seedBuiltins("init");
     const { token } = await app.tokens.create({ name: "admin", role: "admin" }, "init");

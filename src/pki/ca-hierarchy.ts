@@ -1,17 +1,22 @@
 import { MoatError } from "../errors.js";
 import { encodeTbsCertificate, parseCertificate, randomSerial, signTbs, subjectKeyIdOf } from "./certificate.js";
 import { authorityInfoAccess, authorityKeyIdentifier, basicConstraints, crlDistributionPoints, keyIdentifier, keyUsage, subjectKeyIdentifier } from "./extensions.js";
-import { generateKey, importPrivateKey, keyTypeOf, type KeyType } from "./key-types.js";
+import { generateKey, spkiOf, type ExternalSigner, type KeyType, type SigningKey } from "./key-types.js";
+import { loadIssuer, type CaKeyInput } from "./issuer.js";
 import { formatName, moatName } from "./name.js";
 import { assertTrustDomain, pkiUrls } from "./naming.js";
 import { toPem } from "./pem.js";
 import { readSingle, children, decodeBitString } from "./der/reader.js";
 
-/** A CA certificate with its private key (the key is the caller's to protect: Moat stores it only sealed). */
+/**
+ * A CA certificate with its private key (the key is the caller's to protect: Moat stores it only
+ * sealed), or, when the key was generated in a token, the signer that reaches it (no key bytes).
+ */
 export interface CaMaterial {
   certificatePem: string;
   certificateDer: Buffer;
-  privateKeyPkcs8Der: Buffer;
+  privateKeyPkcs8Der: Buffer | null;
+  signer: ExternalSigner | null;
   keyType: KeyType;
   subject: string;
   serialHex: string;
@@ -30,6 +35,8 @@ export interface CreateCaHierarchyOptions {
   now?: Date;
   /** Base of the CRL/OCSP/caIssuers URLs written into certificates (default `http://127.0.0.1:8080`). */
   publicUrl?: string;
+  /** Keys already generated elsewhere (a PKCS#11 token); when absent both keys are generated here. */
+  signers?: { root: ExternalSigner; issuing: ExternalSigner };
 }
 
 /**
@@ -39,7 +46,7 @@ export interface CreateCaHierarchyOptions {
 export async function createCaHierarchy(options: CreateCaHierarchyOptions): Promise<{ root: CaMaterial; issuing: CaMaterial }> {
   assertTrustDomain(options.trustDomain);
   const now = options.now ?? new Date();
-  const rootKey = await generateKey(options.keyType);
+  const rootKey = options.signers ? heldKey(options.signers.root, options.keyType) : await generateKey(options.keyType);
   const rootSubject = moatName("Moat Root CA", options.trustDomain);
   const rootKeyId = keyIdentifier(publicKeyBitsOf(rootKey.spkiDer));
   const rootSerial = randomSerial();
@@ -62,17 +69,18 @@ export async function createCaHierarchy(options: CreateCaHierarchyOptions): Prom
     certificatePem: toPem(rootDer, "CERTIFICATE"),
     certificateDer: rootDer,
     privateKeyPkcs8Der: rootKey.privateKeyPkcs8Der,
+    signer: options.signers?.root ?? null,
     keyType: options.keyType,
     subject: formatName(parseCertificate(rootDer).subject),
     serialHex: rootSerial.toString("hex"),
     notAfter: rootNotAfter,
   };
-  const issuing = await createIssuingCa({ root, trustDomain: options.trustDomain, now, publicUrl: options.publicUrl });
+  const issuing = await createIssuingCa({ root, trustDomain: options.trustDomain, now, publicUrl: options.publicUrl, ...(options.signers ? { signer: options.signers.issuing } : {}) });
   return { root, issuing };
 }
 
 export interface CreateIssuingCaOptions {
-  root: Pick<CaMaterial, "certificatePem" | "privateKeyPkcs8Der" | "keyType">;
+  root: CaKeyInput;
   trustDomain: string;
   now?: Date;
   publicUrl?: string;
@@ -80,6 +88,8 @@ export interface CreateIssuingCaOptions {
   commonName?: string;
   /** Key type of the new issuing CA (default: the root's). */
   keyType?: KeyType;
+  /** The new issuing CA's key, generated elsewhere (a PKCS#11 token); default: a fresh software key. */
+  signer?: ExternalSigner;
 }
 
 /** Signs a new issuing CA (pathLen 0) with the root key: used at init and by `moat ca rotate-issuer`. */
@@ -87,10 +97,10 @@ export async function createIssuingCa(options: CreateIssuingCaOptions): Promise<
   assertTrustDomain(options.trustDomain);
   const now = options.now ?? new Date();
   const rootCert = parseCertificate(pemOrDer(options.root.certificatePem));
-  const rootKey = importPrivateKey(options.root.privateKeyPkcs8Der);
-  if (keyTypeOf(rootKey) !== options.root.keyType) throw new MoatError("PKI_CA_INVALID", "the root private key does not have the root's key type");
+  // loadIssuer checks the root key's type and that it belongs to the root certificate.
+  const rootKey = loadIssuer(options.root).privateKey;
   const keyType = options.keyType ?? options.root.keyType;
-  const key = await generateKey(keyType);
+  const key = options.signer ? heldKey(options.signer, keyType) : await generateKey(keyType);
   const urls = pkiUrls(options.publicUrl);
   const serial = randomSerial();
   const notAfter = secondsOnly(new Date(Math.min(now.getTime() + ISSUING_VALIDITY_DAYS * DAY_MS, rootCert.notAfter.getTime())));
@@ -119,11 +129,18 @@ export async function createIssuingCa(options: CreateIssuingCaOptions): Promise<
     certificatePem: toPem(der, "CERTIFICATE"),
     certificateDer: der,
     privateKeyPkcs8Der: key.privateKeyPkcs8Der,
+    signer: options.signer ?? null,
     keyType,
     subject: formatName(parseCertificate(der).subject),
     serialHex: serial.toString("hex"),
     notAfter,
   };
+}
+
+/** An external signer in the shape of a generated key (no PKCS#8: the key bytes are not here). */
+function heldKey(signer: ExternalSigner, keyType: KeyType): { privateKey: SigningKey; privateKeyPkcs8Der: null; spkiDer: Buffer } {
+  if (signer.keyType !== keyType) throw new MoatError("PKI_CA_INVALID", `the key at ${signer.location} is ${signer.keyType}, not ${keyType}`);
+  return { privateKey: signer, privateKeyPkcs8Der: null, spkiDer: spkiOf(signer) };
 }
 
 /** The subjectPublicKey bits of an SPKI DER. */

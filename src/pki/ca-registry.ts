@@ -5,8 +5,8 @@ import type { Envelope } from "../keys/index.js";
 import type { ChangeWriter, Transactional } from "../ports.js";
 import { randomBytes } from "node:crypto";
 import { createCaHierarchy, createIssuingCa, type CaMaterial } from "./ca-hierarchy.js";
-import { loadIssuer } from "./issuer.js";
-import type { KeyType } from "./key-types.js";
+import { loadIssuer, type CaKeyInput } from "./issuer.js";
+import type { ExternalSigner, KeyType } from "./key-types.js";
 import { issueServerCertificate } from "./server-certificate.js";
 
 /** What a stored certificate of Moat's own is for. */
@@ -24,6 +24,8 @@ export interface StoredCertificate {
   createdAt: string;
   /** False when the key is not held here (an offline root). */
   hasKey: boolean;
+  /** Where the key lives when it was generated in a PKCS#11 token (then nothing is sealed here). */
+  keyLocation?: string | null;
 }
 
 /** Storage port for Moat's own CA and server certificates and their sealed keys. */
@@ -50,8 +52,26 @@ export interface CaRegistryStore {
 /** The envelope-encryption surface the registry needs (src/keys Envelope satisfies it). */
 export type Sealer = Pick<Envelope, "seal" | "open">;
 
+/** Where `moat init` generates the root and issuing CA keys. */
+export type CaKeyStorage = "software" | "pkcs11";
+export const CA_KEY_STORAGES: readonly CaKeyStorage[] = ["software", "pkcs11"];
+
+/**
+ * CA keys that live outside the store (a PKCS#11 token, reached through the keys door). The store
+ * records only the location each signer reports.
+ */
+export interface CaKeyVault {
+  /** Generates a new non-extractable key for a CA of `role` and returns its signer. */
+  generate(role: "root" | "issuing"): ExternalSigner;
+  /** The signer of a key generated earlier, by the location recorded for it. */
+  load(location: string): ExternalSigner;
+  close(): void;
+}
+
 export interface InitializeCaOptions {
   keyType: KeyType;
+  /** `pkcs11`: generate the root and issuing CA keys in the token (default `software`, sealed here). */
+  caKeys?: CaKeyStorage;
   trustDomain: string;
   hostnames: string[];
   publicUrl?: string;
@@ -70,12 +90,20 @@ export class CaRegistry {
   constructor(
     private readonly store: CaRegistryStore,
     private readonly sealer: Sealer,
+    /** Present when keys.provider=pkcs11: reaches CA keys generated in the token. */
+    private readonly vault?: CaKeyVault,
   ) {}
 
   /** Creates root + issuing CA and the server certificate; refuses when a root exists. */
   async initialize(options: InitializeCaOptions, actor: string): Promise<{ root: StoredCertificate; issuing: StoredCertificate; server: StoredCertificate }> {
     if ((await this.store.cas.list("root")).length > 0) throw new MoatError("DATA_DIR_ALREADY_INITIALIZED", "a root CA exists already");
-    const { root, issuing } = await createCaHierarchy({ keyType: options.keyType, trustDomain: options.trustDomain, ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}) });
+    const signers = options.caKeys === "pkcs11" ? this.tokenSigners(options.keyType) : undefined;
+    const { root, issuing } = await createCaHierarchy({
+      keyType: options.keyType,
+      trustDomain: options.trustDomain,
+      ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
+      ...(signers ? { signers } : {}),
+    });
     const server = await issueServerCertificate({
       issuing,
       hostnames: options.hostnames,
@@ -96,11 +124,13 @@ export class CaRegistry {
         active: true,
         createdAt: now,
         hasKey: true,
+        keyLocation: null,
       },
     };
     const sealed = {
-      root: await this.sealer.seal(root.privateKeyPkcs8Der, caKeyAad("root", root.serialHex)),
-      issuing: await this.sealer.seal(issuing.privateKeyPkcs8Der, caKeyAad("issuing", issuing.serialHex)),
+      root: await this.sealedKeyOf(root, "root"),
+      issuing: await this.sealedKeyOf(issuing, "issuing"),
+      // The TLS server key stays a software key (sealed): TLS handshakes sign with it constantly.
       server: await this.sealer.seal(server.privateKeyPkcs8Der, caKeyAad("server", server.serialHex)),
     };
     await this.store.transact(async (uow) => {
@@ -110,7 +140,7 @@ export class CaRegistry {
         severity: "info",
         actor,
         subject: records.root.subject,
-        data: { keyType: options.keyType, root: root.serialHex, issuing: issuing.serialHex, server: server.serialHex, hostnames: options.hostnames },
+        data: { keyType: options.keyType, caKeys: signers ? "pkcs11" : "software", root: root.serialHex, issuing: issuing.serialHex, server: server.serialHex, hostnames: options.hostnames },
       });
     });
     return records;
@@ -127,7 +157,32 @@ export class CaRegistry {
       active: true,
       createdAt: now,
       hasKey: true,
+      keyLocation: material.signer?.location ?? null,
     };
+  }
+
+  /** The sealed PKCS#8 key of new CA material; null when the key lives in a token. */
+  private async sealedKeyOf(material: CaMaterial, role: CaRole): Promise<Buffer | null> {
+    return material.privateKeyPkcs8Der ? this.sealer.seal(material.privateKeyPkcs8Der, caKeyAad(role, material.serialHex)) : null;
+  }
+
+  /** `--ca-keys pkcs11`: root and issuing keys generated in the token (P-256, the token layer's curve). */
+  private tokenSigners(keyType: KeyType): { root: ExternalSigner; issuing: ExternalSigner } {
+    if (!this.vault) throw new MoatError("CONFIG_INVALID", "--ca-keys pkcs11 needs keys.provider=pkcs11 (with keys.pkcs11Module, the token label or slot and a PIN source)");
+    if (keyType !== "ec-p256") throw new MoatError("CONFIG_INVALID", `--ca-keys pkcs11 generates P-256 keys in the token; --key-type ${keyType} is not supported there (use --key-type ec-p256)`);
+    return { root: this.vault.generate("root"), issuing: this.vault.generate("issuing") };
+  }
+
+  private vaultFor(record: StoredCertificate): CaKeyVault {
+    if (!this.vault)
+      throw new MoatError("PKI_CA_KEY_IN_TOKEN", `the key of ${record.role} CA ${record.serialHex} lives in a PKCS#11 token (${record.keyLocation}); configure keys.provider=pkcs11 to use it`);
+    return this.vault;
+  }
+
+  /** What signs for a stored CA: its token signer, or its PKCS#8 key unsealed in memory. */
+  async caKeyInput(record: StoredCertificate): Promise<CaKeyInput> {
+    if (record.keyLocation) return { certificatePem: record.certificatePem, keyType: record.keyType, signer: this.vaultFor(record).load(record.keyLocation) };
+    return { certificatePem: record.certificatePem, keyType: record.keyType, privateKeyPkcs8Der: await this.privateKeyDer(record.serialHex) };
   }
 
   /** The active certificate for a role; DATA_DIR_NOT_INITIALIZED when there is none. */
@@ -151,6 +206,7 @@ export class CaRegistry {
   async privateKeyDer(serialHex: string): Promise<Buffer> {
     const record = await this.store.cas.get(serialHex);
     if (!record) throw new MoatError("PKI_CA_NOT_FOUND", `no stored CA certificate with serial ${serialHex}`);
+    if (record.keyLocation) throw new MoatError("PKI_CA_KEY_IN_TOKEN", `the key of ${record.role} CA ${serialHex} lives in a PKCS#11 token (${record.keyLocation}) and cannot be exported`);
     const sealed = await this.store.cas.sealedKey(serialHex);
     if (!sealed) throw new MoatError("PKI_ROOT_KEY_OFFLINE", `the key of ${record.role} certificate ${serialHex} is not held here (offline)`);
     return this.sealer.open(sealed, caKeyAad(record.role, serialHex));
@@ -180,18 +236,25 @@ export class CaRegistry {
    */
   async rotateIssuer(options: { trustDomain: string; publicUrl?: string; rootKeyPkcs8Der?: Buffer }, actor: string): Promise<StoredCertificate> {
     const root = await this.active("root");
-    const rootKey = options.rootKeyPkcs8Der ?? (root.hasKey ? await this.privateKeyDer(root.serialHex) : undefined);
+    const rootKey: CaKeyInput | undefined = options.rootKeyPkcs8Der
+      ? { certificatePem: root.certificatePem, keyType: root.keyType, privateKeyPkcs8Der: options.rootKeyPkcs8Der }
+      : root.hasKey
+        ? await this.caKeyInput(root)
+        : undefined;
     if (!rootKey) throw new MoatError("PKI_ROOT_KEY_OFFLINE", "the root key is offline: pass it with --root-key FILE (or bring it back with moat ca online-root)");
-    loadIssuer({ certificatePem: root.certificatePem, privateKeyPkcs8Der: rootKey, keyType: root.keyType });
+    loadIssuer(rootKey);
     const previous = await this.active("issuing");
+    // A token-held root gets a token-held issuing CA too: the installation keeps one kind of CA key.
+    const signer = root.keyLocation ? this.vaultFor(root).generate("issuing") : undefined;
     const issuing = await createIssuingCa({
-      root: { certificatePem: root.certificatePem, privateKeyPkcs8Der: rootKey, keyType: root.keyType },
+      root: rootKey,
       trustDomain: options.trustDomain,
       commonName: `Moat Issuing CA ${randomBytes(3).toString("hex")}`,
       ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
+      ...(signer ? { signer } : {}),
     });
     const record = this.recordOf(issuing, "issuing", new Date().toISOString());
-    const sealed = await this.sealer.seal(issuing.privateKeyPkcs8Der, caKeyAad("issuing", issuing.serialHex));
+    const sealed = await this.sealedKeyOf(issuing, "issuing");
     await this.store.transact(async (uow) => {
       await uow.cas.setActive(previous.serialHex, false);
       await uow.cas.insert(record, sealed);
@@ -204,6 +267,7 @@ export class CaRegistry {
   /** `moat ca offline-root`: forgets the sealed root key (the caller has written it elsewhere first). */
   async forgetRootKey(actor: string): Promise<StoredCertificate> {
     const root = await this.active("root");
+    if (root.keyLocation) throw new MoatError("PKI_CA_KEY_IN_TOKEN", `the root key lives in a PKCS#11 token (${root.keyLocation}); keep the token offline instead`);
     if (!root.hasKey) throw new MoatError("PKI_ROOT_KEY_OFFLINE", "the root key is already offline");
     await this.store.transact(async (uow) => {
       await uow.cas.setSealedKey(root.serialHex, null);
@@ -217,6 +281,7 @@ export class CaRegistry {
   /** `moat ca online-root --key FILE`: seals the root key again after checking it matches the root certificate. */
   async restoreRootKey(pkcs8Der: Buffer, actor: string): Promise<StoredCertificate> {
     const root = await this.active("root");
+    if (root.keyLocation) throw new MoatError("PKI_CA_KEY_IN_TOKEN", `the root key lives in a PKCS#11 token (${root.keyLocation}); a software key cannot replace it`);
     try {
       loadIssuer({ certificatePem: root.certificatePem, privateKeyPkcs8Der: pkcs8Der, keyType: root.keyType });
     } catch (cause) {

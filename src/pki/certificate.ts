@@ -1,7 +1,7 @@
-import { createHash, randomBytes, type KeyObject } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { bitString, explicit, sequence, smallInteger, unsignedInteger, x509Time } from "./der/encode.js";
 import { children, decodeBitString, decodeOid, decodeTime, decodeUnsignedInteger, expectTag, readSingle, type Tlv } from "./der/reader.js";
-import { signatureScheme, signWith, type KeyType } from "./key-types.js";
+import { signatureScheme, signWith, type KeyType, type SigningKey } from "./key-types.js";
 import { decodeName, formatName, type NameAttribute } from "./name.js";
 import { OID } from "./oids.js";
 
@@ -32,7 +32,7 @@ export function encodeTbsCertificate(fields: TbsFields, keyType: KeyType): Buffe
 }
 
 /** Signs a TBSCertificate and wraps it into a Certificate (RFC 5280 §4.1.1). */
-export function signTbs(tbs: Buffer, keyType: KeyType, privateKey: KeyObject): Buffer {
+export function signTbs(tbs: Buffer, keyType: KeyType, privateKey: SigningKey): Buffer {
   const signature = signWith(keyType, privateKey, tbs);
   return sequence(tbs, signatureScheme(keyType).algorithmIdentifier, bitString(signature));
 }

@@ -1,11 +1,11 @@
 /** The PKI door: CA hierarchy, issuance, CSR checks, revocation, CRL, OCSP and EST. */
 export { createCaHierarchy, createIssuingCa, type CaMaterial, type CreateCaHierarchyOptions, type CreateIssuingCaOptions } from "./ca-hierarchy.js";
 export { issueServerCertificate, type IssueServerCertificateOptions, type ServerCertificate } from "./server-certificate.js";
-export { KEY_TYPES, isKeyType, type KeyType } from "./key-types.js";
+export { KEY_TYPES, isKeyType, type KeyType, type ExternalSigner, type SigningKey } from "./key-types.js";
 export { DEFAULT_PUBLIC_URL, pkiUrls, type PkiUrls } from "./naming.js";
 export { toPem, fromPem, fromPemAll } from "./pem.js";
 export { parseCertificate, fingerprintOf, type ParsedCertificate } from "./certificate.js";
-export { loadIssuer, type Issuer } from "./issuer.js";
+export { loadIssuer, type Issuer, type CaKeyInput } from "./issuer.js";
 export { verifyCsr, MAX_CSR_BYTES, type VerifiedCsr } from "./csr.js";
 export { DeviceCertificateTemplate, deviceUrn, resolveValidityDays, type ValidityPolicy } from "./device-profile.js";
 export { generateCrl, type CrlEntry } from "./crl.js";
@@ -23,7 +23,11 @@ export {
   type CaRegistryStore,
   type Sealer,
   type InitializeCaOptions,
+  type CaKeyVault,
+  type CaKeyStorage,
+  CA_KEY_STORAGES,
 } from "./ca-registry.js";
+export { TokenCaKeys } from "./token-ca-keys.js";
 export { Pki, type PkiOptions } from "./pki-service.js";
 export { CertificateService, normalizeSerialHex, assertSubjectNamesDevice, type IssuedCertificate, type IssueRequest } from "./certificate-service.js";
 export { CrlService } from "./crl-service.js";

@@ -60,7 +60,6 @@ export class IssuerCache {
   }
 
   private async load(record: StoredCertificate): Promise<Issuer> {
-    const privateKeyPkcs8Der = await this.registry.privateKeyDer(record.serialHex);
-    return loadIssuer({ certificatePem: record.certificatePem, privateKeyPkcs8Der, keyType: record.keyType });
+    return loadIssuer(await this.registry.caKeyInput(record));
   }
 }

@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPair, sign, type KeyObject } from "node:crypto";
 import { promisify } from "node:util";
+import { MoatError } from "../errors.js";
 import { nullValue, oid, sequence } from "./der/encode.js";
 import { OID } from "./oids.js";
 
@@ -80,12 +81,34 @@ export function signatureScheme(keyType: KeyType): SignatureScheme {
   return SCHEMES[keyType];
 }
 
-/** Signs `data` the way `signatureScheme(keyType)` says; ECDSA signatures come out DER-encoded (X9.62). */
-export function signWith(keyType: KeyType, privateKey: KeyObject, data: Buffer): Buffer {
-  return sign(SCHEMES[keyType].digest, data, privateKey);
+/**
+ * A CA key this process cannot read: it signs on request (a PKCS#11 token's non-extractable key).
+ * `signSync` returns the signatureValue for `signatureScheme(keyType)` over `data` (for ECDSA a DER
+ * Ecdsa-Sig-Value, RFC 3279 §2.2.3). The keys door's `CaKeySigner` has this shape.
+ */
+export interface ExternalSigner {
+  readonly keyType: KeyType;
+  readonly publicKey: KeyObject;
+  /** Where the key lives (e.g. `pkcs11:<token label>/<object label>`); not secret. */
+  readonly location: string;
+  signSync(data: Buffer): Buffer;
 }
 
-/** The SPKI DER of a private key's public half. */
-export function spkiOf(privateKey: KeyObject): Buffer {
-  return createPublicKey(privateKey).export({ format: "der", type: "spki" });
+/** What the PKI signs with: a software key held in memory, or an external signer. */
+export type SigningKey = KeyObject | ExternalSigner;
+
+export function isExternalSigner(key: SigningKey): key is ExternalSigner {
+  return typeof (key as Partial<ExternalSigner>).signSync === "function";
+}
+
+/** Signs `data` the way `signatureScheme(keyType)` says; ECDSA signatures come out DER-encoded (X9.62). */
+export function signWith(keyType: KeyType, key: SigningKey, data: Buffer): Buffer {
+  if (!isExternalSigner(key)) return sign(SCHEMES[keyType].digest, data, key);
+  if (key.keyType !== keyType) throw new MoatError("PKI_CA_INVALID", `the signer at ${key.location} holds a ${key.keyType} key, not ${keyType}`);
+  return key.signSync(data);
+}
+
+/** The SPKI DER of a key's public half (or of an external signer's public key). */
+export function spkiOf(key: SigningKey): Buffer {
+  return createPublicKey(isExternalSigner(key) ? key.publicKey : key).export({ format: "der", type: "spki" });
 }

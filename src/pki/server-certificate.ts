@@ -2,7 +2,7 @@ import { MoatError } from "../errors.js";
 import { BACKDATE_MS, publicKeyBitsOf, secondsOnly } from "./ca-hierarchy.js";
 import { encodeTbsCertificate, randomSerial, signTbs } from "./certificate.js";
 import { authorityInfoAccess, authorityKeyIdentifier, basicConstraints, crlDistributionPoints, extendedKeyUsage, keyIdentifier, keyUsage, subjectAltName, subjectKeyIdentifier } from "./extensions.js";
-import { loadIssuer } from "./issuer.js";
+import { loadIssuer, type CaKeyInput } from "./issuer.js";
 import { generateKey, type KeyType } from "./key-types.js";
 import { moatName } from "./name.js";
 import { assertTrustDomain, classifyHostnames, pkiUrls } from "./naming.js";
@@ -10,7 +10,8 @@ import { OID } from "./oids.js";
 import { toPem } from "./pem.js";
 
 export interface IssueServerCertificateOptions {
-  issuing: { certificatePem: string; privateKeyPkcs8Der: Buffer; keyType: KeyType };
+  /** The issuing CA; its key may be a software key or an external signer (token). */
+  issuing: CaKeyInput;
   /** DNS names and IP literals; the first is also the CN. */
   hostnames: string[];
   trustDomain: string;

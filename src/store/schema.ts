@@ -77,6 +77,8 @@ export interface CaCertificatesTable {
   not_after: string;
   active: number;
   created_at: string;
+  /** Location of a CA key held in a PKCS#11 token (migration 0041); null when sealed_key holds it. */
+  key_location: string | null;
 }
 
 // --- pki ---

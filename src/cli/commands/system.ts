@@ -1,5 +1,5 @@
 import { Command, Option } from "commander";
-import { KEY_TYPES, type KeyType } from "../../pki/index.js";
+import { CA_KEY_STORAGES, KEY_TYPES, type CaKeyStorage, type KeyType } from "../../pki/index.js";
 import { createApp, createLogger, initialize, startServers } from "../../main.js";
 import { Store } from "../../store/index.js";
 import { configFrom, type FlagMap } from "../context.js";
@@ -30,18 +30,19 @@ function addServeOptions(command: Command): Command {
 interface InitOptions {
   trustDomain: string;
   keyType: KeyType;
+  caKeys: CaKeyStorage;
   hostname?: string[];
   json?: boolean;
 }
 
 async function runInit(command: Command, options: InitOptions): Promise<void> {
   const config = configFrom(command, SERVE_FLAGS);
-  const result = await initialize(config, { trustDomain: options.trustDomain, keyType: options.keyType, hostnames: options.hostname ?? ["localhost", "127.0.0.1"] });
+  const result = await initialize(config, { trustDomain: options.trustDomain, keyType: options.keyType, caKeys: options.caKeys, hostnames: options.hostname ?? ["localhost", "127.0.0.1"] });
   try {
     const root = await result.app.ca.active("root");
     const issuing = await result.app.ca.active("issuing");
     if (options.json) {
-      printJson({ dataDir: config.dataDir, database: result.app.store.describe, trustDomain: options.trustDomain, root: root.serialHex, issuing: issuing.serialHex, adminToken: result.adminToken });
+      printJson({ dataDir: config.dataDir, database: result.app.store.describe, trustDomain: options.trustDomain, root: root.serialHex, issuing: issuing.serialHex, caKeys: root.keyLocation ? "pkcs11" : "software", rootKeyLocation: root.keyLocation ?? null, issuingKeyLocation: issuing.keyLocation ?? null, adminToken: result.adminToken });
       return;
     }
     process.stdout.write(
@@ -50,6 +51,7 @@ async function runInit(command: Command, options: InitOptions): Promise<void> {
         `  trust domain   ${options.trustDomain}`,
         `  root CA        ${root.subject} (${root.keyType}, serial ${root.serialHex})`,
         `  issuing CA     ${issuing.subject} (serial ${issuing.serialHex})`,
+        ...(root.keyLocation ? [`  CA keys        in the PKCS#11 token: ${root.keyLocation}, ${issuing.keyLocation} (non-extractable; the TLS server key stays sealed here)`] : []),
         config.masterKey ? "  KEK            from MOAT_MASTER_KEY" : `  KEK            ${config.dataDir}/kek.key (mode 0600; back it up: without it nothing can be decrypted)`,
         "",
         "Admin API token (shown once; store it now):",
@@ -92,6 +94,7 @@ function initOptions(command: Command): Command {
   return command
     .option("--trust-domain <name>", "DNS-style name used in certificate subjects and device URIs", "moat.local")
     .addOption(new Option("--key-type <type>", "CA key type").choices([...KEY_TYPES]).default("ec-p256"))
+    .addOption(new Option("--ca-keys <where>", "where the root and issuing CA keys are generated (pkcs11: in the token, needs keys.provider=pkcs11)").choices([...CA_KEY_STORAGES]).default("software"))
     .option("--hostname <name>", "host name or IP for the server certificate (repeatable; default localhost and 127.0.0.1)", collect)
     .option("--json", "print the result as JSON");
 }

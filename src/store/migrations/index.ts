@@ -1,5 +1,6 @@
 import { foundation } from "./0001_foundation.js";
 import { caRegistry } from "./0002_ca_registry.js";
+import { caKeyLocation } from "./0041_ca_key_location.js";
 import { pki } from "./0010_pki.js";
 import { firmware } from "./0050_firmware.js";
 import { policy } from "./0020_policy.js";
@@ -18,6 +19,7 @@ export const MIGRATIONS: Record<string, MoatMigration> = {
   // --- broker (0030) ---
   "0030_broker": broker,
   // --- keys (0040) ---
+  "0041_ca_key_location": caKeyLocation,
   // --- firmware (0050) ---
   "0050_firmware": firmware,
   // --- network (0060) ---

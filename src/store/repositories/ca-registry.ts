@@ -14,6 +14,7 @@ function toRecord(row: Omit<CaCertificatesTable, "sealed_key"> & { has_key: numb
     active: row.active === 1,
     createdAt: row.created_at,
     hasKey: Number(row.has_key) === 1,
+    keyLocation: row.key_location,
   };
 }
 
@@ -23,8 +24,17 @@ export class KyselyCaKeyRepository implements CaKeyRepository {
   private select() {
     return this.db
       .selectFrom("ca_certificates")
-      .select(["serial", "role", "key_type", "subject", "certificate_pem", "not_after", "active", "created_at"])
-      .select((eb) => eb.case().when("sealed_key", "is not", null).then(1).else(0).end().as("has_key"));
+      .select(["serial", "role", "key_type", "subject", "certificate_pem", "not_after", "active", "created_at", "key_location"])
+      // A key is held when it is sealed here or lives in a PKCS#11 token.
+      .select((eb) =>
+        eb
+          .case()
+          .when(eb.or([eb("sealed_key", "is not", null), eb("key_location", "is not", null)]))
+          .then(1)
+          .else(0)
+          .end()
+          .as("has_key"),
+      );
   }
 
   async insert(r: StoredCertificate, sealedKey: Buffer | null): Promise<void> {
@@ -37,6 +47,7 @@ export class KyselyCaKeyRepository implements CaKeyRepository {
         subject: r.subject,
         certificate_pem: r.certificatePem,
         sealed_key: sealedKey,
+        key_location: r.keyLocation ?? null,
         not_after: r.notAfter,
         active: r.active ? 1 : 0,
         created_at: r.createdAt,
