@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from "node:child_process";
-import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
+import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { join } from "node:path";
@@ -176,7 +176,7 @@ export default async function pkiBench(ctx: BenchContext): Promise<BenchRow[]> {
 
     const dir = ctx.tmpDir;
     writeFileSync(join(dir, "issuing.pem"), issuer.certificatePem);
-    writeFileSync(join(dir, "issuing.key"), toPem(issuer.privateKey.export({ format: "der", type: "pkcs8" }), "PRIVATE KEY"));
+    writeFileSync(join(dir, "issuing.key"), toPem((issuer.privateKey as KeyObject).export({ format: "der", type: "pkcs8" }), "PRIVATE KEY"));
 
     // 3. CRL generation with many revoked serials: Moat (query + encode + sign + store) vs `openssl ca -gencrl`.
     const revokedCount = ctx.quick ? 10_000 : 100_000;
