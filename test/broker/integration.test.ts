@@ -60,9 +60,6 @@ describe("broker in moat serve, driven by the real registry, PKI and change feed
     t = await createTestApp("sqlite", { "broker.mqttPort": mqttPort, apiPort: 0, pkiPort: 0 });
     app = t.app;
     chain = await app.ca.chainPem();
-    // Load the issuing CA before the first issuance: a cold issuer cache is read inside the issuing
-    // transaction, which waits forever on SQLite's single connection (reported to the PKI owner).
-    await app.pki.issuers.current();
     mqttNode = await startMqttBroker(app, pino({ level: "silent" }));
     app.metricsSources.push(() => mqttNode.broker.metrics.registry.render());
   });
