@@ -19,7 +19,10 @@ export function register(program: Command): void {
       withApp(command, async (app) => {
         const { token: secret, record } = await app.tokens.create({ name, role: o.role, ...(o.expires ? { expiresInSeconds: o.expires } : {}) }, cliActor());
         if (o.json) printJson({ token: secret, record });
-        else process.stdout.write(`${secret}\n`) && process.stderr.write(`token '${record.name}' (${record.role}) created; it is shown only this once\n`);
+        else {
+          process.stdout.write(`${secret}\n`);
+          process.stderr.write(`token '${record.name}' (${record.role}) created; it is shown only this once\n`);
+        }
       }),
     );
 
