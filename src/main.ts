@@ -232,6 +232,7 @@ export async function initialize(config: MoatConfig, options: InitializeOptions)
   const created: string[] = [];
   const dataDirExisted = existsSync(config.dataDir);
   let store: Store | undefined;
+  let app: App | undefined;
   try {
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     store = await Store.open({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, feedPollMs: config["feed.pollMs"] });
@@ -241,7 +242,7 @@ export async function initialize(config: MoatConfig, options: InitializeOptions)
     if (await meta.get("trust_domain")) throw new MoatError("DATA_DIR_ALREADY_INITIALIZED", `the database (${store.describe}) is already initialised; moat init changed nothing`);
     if (usesKekFile(config)) created.push(createKekFile(config.dataDir));
     const envelope = new Envelope(kekProviderFor(config, { create: true }));
-    const app = wire(config, store, envelope, meta, options.trustDomain);
+    app = wire(config, store, envelope, meta, options.trustDomain);
     await app.ca.initialize({ keyType: options.keyType, trustDomain: options.trustDomain, hostnames: options.hostnames, publicUrl: app.publicUrl, caKeys: options.caKeys ?? "software" }, "init");
     // --- policy: seed built-in roles ---
     await app.policy.seedBuiltins("init");
@@ -252,7 +253,8 @@ export async function initialize(config: MoatConfig, options: InitializeOptions)
     await meta.set("trust_domain", options.trustDomain);
     return { app, adminToken: token, created };
   } catch (error) {
-    await store?.close().catch(() => {});
+    // app.close also ends the token sessions (KEK, CA keys) so a failed init leaves no login behind.
+    await (app ? app.close() : store?.close())?.catch(() => {});
     for (const path of created.reverse()) rmSync(path, { force: true });
     if (!config.databaseUrl) for (const suffix of ["-wal", "-shm"]) rmSync(sqlitePath + suffix, { force: true });
     if (!dataDirExisted) rmSync(config.dataDir, { recursive: true, force: true });

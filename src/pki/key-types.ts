@@ -110,5 +110,6 @@ export function signWith(keyType: KeyType, key: SigningKey, data: Buffer): Buffe
 
 /** The SPKI DER of a key's public half (or of an external signer's public key). */
 export function spkiOf(key: SigningKey): Buffer {
-  return createPublicKey(isExternalSigner(key) ? key.publicKey : key).export({ format: "der", type: "spki" });
+  const publicKey = isExternalSigner(key) ? key.publicKey : key.type === "public" ? key : createPublicKey(key);
+  return publicKey.export({ format: "der", type: "spki" });
 }

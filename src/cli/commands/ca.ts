@@ -29,14 +29,14 @@ export function register(program: Command): void {
     .addHelpText("after", "\nExample:\n  moat ca list --json\n")
     .action(async (options: { json?: boolean }, command: Command) =>
       withApp(command, async (app) => {
-        const rows = (await app.ca.list()).map((c) => ({ serial: c.serialHex, role: c.role, keyType: c.keyType, subject: c.subject, notAfter: c.notAfter, active: c.active, keyOnline: c.hasKey }));
+        const rows = (await app.ca.list()).map((c) => ({ serial: c.serialHex, role: c.role, keyType: c.keyType, subject: c.subject, notAfter: c.notAfter, active: c.active, keyOnline: c.hasKey, keyLocation: c.keyLocation ?? null }));
         if (options.json) printJson({ certificates: rows });
         else
           printTable(rows, [
             { header: "serial", value: (r) => r.serial },
             { header: "role", value: (r) => r.role },
             { header: "active", value: (r) => r.active },
-            { header: "key", value: (r) => (r.keyOnline ? "online" : "offline") },
+            { header: "key", value: (r) => r.keyLocation ?? (r.keyOnline ? "online" : "offline") },
             { header: "not after", value: (r) => r.notAfter },
             { header: "subject", value: (r) => r.subject },
           ]);
