@@ -86,6 +86,7 @@ function groupCertDays(entries: readonly string[]): Record<string, number> {
 /** Opens an initialised installation and wires every service. */
 export async function createApp(config: MoatConfig): Promise<App> {
   const store = await Store.open({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, mustExist: true, feedPollMs: config["feed.pollMs"] });
+  let opened: App | undefined;
   try {
     await store.migrate();
     const meta = new MetaRepository(store.db);
@@ -101,11 +102,15 @@ export async function createApp(config: MoatConfig): Promise<App> {
       throw error;
     }
     const app = wire(config, store, envelope, meta, trustDomain);
+    opened = app;
     // The API authorises with the compiled roles, so they are loaded before anything is served.
     await app.policy.reload();
+    // CA keys in a token are found (and matched to their certificate) at start, not at the first signing.
+    if (config["keys.provider"] === "pkcs11") await app.pki.issuers.current();
     return app;
   } catch (error) {
-    await store.close();
+    // app.close also ends the token sessions (KEK, CA keys).
+    await (opened ? opened.close() : store.close()).catch(() => {});
     throw error;
   }
 }
