@@ -81,6 +81,7 @@ export const ERROR_CODES = {
   ROLE_NAME_INVALID: { status: 400, title: "The role name is not valid" },
   ROLE_NOT_FOUND: { status: 404, title: "No such role" },
   // --- broker ---
+  BROKER_CLOSED: { status: 503, title: "The MQTT broker is closed" },
   BROKER_KEY_EXISTS: { status: 409, title: "The device already has this public key" },
   BROKER_KEY_INVALID: { status: 400, title: "The public key cannot be read" },
   BROKER_KEY_NOT_FOUND: { status: 404, title: "The device has no such public key" },
@@ -88,6 +89,7 @@ export const ERROR_CODES = {
   BROKER_LISTEN_FAILED: { status: 500, title: "An MQTT listener could not bind its port" },
   BROKER_REDIS_UNREACHABLE: { status: 503, title: "Redis for broker scale-out cannot be reached" },
   BROKER_TLS_MATERIAL_INVALID: { status: 500, title: "The broker's server certificate, key or CA bundle is unusable" },
+  BROKER_TOPIC_INVALID: { status: 400, title: "The broker cannot publish to this topic" },
   // --- crypto / data protection ---
   COSE_ALG_UNSUPPORTED: { status: 400, title: "The COSE algorithm is not on the allow-list" },
   COSE_DECRYPT_FAILED: { status: 400, title: "The COSE message failed authentication (tampered)" },

@@ -12,7 +12,7 @@ import { DeviceCredentialService, MoatDeviceDirectory, startBroker, type MoatBro
 import type { MoatConfig } from "./config/index.js";
 import { MoatError, isMoatError } from "./errors.js";
 import { DeviceService, TokenService } from "./identity/index.js";
-import { CampaignService, FirmwareKeyService, TufService, type FirmwareServices } from "./firmware/index.js";
+import { CampaignService, FirmwareKeyService, TufService, UNDELIVERED, mqttOtaNotifier, parseOtaStatusMessage, statusTopic, type FirmwareServices } from "./firmware/index.js";
 import { firmwareStore, policyStore } from "./store/index.js";
 import { createKekFile, DataProtection, Envelope, KEK_FILE, KekRotation, kekProviderFromConfig, pkcs11ConfigFrom, type KekProvider } from "./keys/index.js";
 import { CaRegistry, DEFAULT_PUBLIC_URL, Pki, TokenCaKeys, type CaKeyStorage, type KeyType } from "./pki/index.js";
@@ -357,11 +357,58 @@ export async function startMqttBroker(app: App, logger: Logger): Promise<{ broke
       redisUrl: config.redisUrl,
     },
   );
+  const stopOta = connectOtaCampaigns(app, broker, logger);
   return {
     broker,
     close: async () => {
+      stopOta();
       await broker.close();
     },
+  };
+}
+
+/**
+ * OTA campaigns (issue 7) over this broker: offers go out on `devices/{id}/ota`, reports come back on
+ * `devices/{id}/status` (docs/firmware.md). Returns the function that disconnects them again.
+ */
+function connectOtaCampaigns(app: App, broker: MoatBroker, logger: Logger): () => void {
+  const campaigns = app.firmware.campaigns;
+  const notifier = mqttOtaNotifier((topic, payload) => broker.publish(topic, payload, { qos: 1 }));
+  campaigns.setNotifier(notifier);
+  // One promise chain per device: its reports are applied in the order the broker accepted them.
+  const chains = new Map<string, Promise<void>>();
+  const stopIntake = broker.onDeviceMessage(({ deviceId, topic, payload }) => {
+    // The device is the authenticated one, never read from the topic.
+    if (topic !== statusTopic(deviceId)) return;
+    let report: ReturnType<typeof parseOtaStatusMessage>;
+    try {
+      report = parseOtaStatusMessage(payload);
+    } catch (error) {
+      logger.warn({ deviceId, code: isMoatError(error) ? error.code : undefined }, "OTA: malformed status report ignored");
+      return;
+    }
+    if (!report) return;
+    const { campaignId, status } = report;
+    const next = (chains.get(deviceId) ?? Promise.resolve())
+      .then(() => campaigns.report(campaignId, deviceId, status))
+      .then(
+        () => undefined,
+        (error: unknown) => logger.warn({ deviceId, campaignId, status, code: isMoatError(error) ? error.code : undefined, err: error }, "OTA: status report refused"),
+      );
+    chains.set(deviceId, next);
+    void next.then(() => {
+      if (chains.get(deviceId) === next) chains.delete(deviceId);
+    });
+  });
+  // Offers owed from before this start (a campaign released while no broker ran) go out again; QoS 1 is at-least-once anyway.
+  void (async () => {
+    for (const state of ["running", "paused"])
+      for (const campaign of await campaigns.list({ status: state, limit: 1000 }))
+        for (const owed of await campaigns.pendingNotifications(campaign.id)) await notifier.notify(owed.deviceId, owed.message);
+  })().catch((error: unknown) => logger.error({ err: error }, "OTA: could not re-send pending offers"));
+  return () => {
+    stopIntake();
+    campaigns.setNotifier(UNDELIVERED);
   };
 }
 

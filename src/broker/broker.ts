@@ -7,6 +7,7 @@ import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import type { IncomingMessage } from "node:http";
 import { Aedes, type AedesOptions, type Client, type ConnectPacket, type PublishPacket } from "aedes";
+import { MoatError } from "../errors.js";
 import type { Change, ChangeFeed } from "../ports.js";
 import { Authenticator, type ConnectContext } from "./authenticator.js";
 import { Authorizer } from "./authorizer.js";
@@ -47,6 +48,20 @@ export interface BrokerDeps {
   now?: () => number;
 }
 
+/** A publish by an authenticated device that passed authorization, as {@link MoatBroker.onDeviceMessage} hands it over. */
+export interface DeviceMessage {
+  /** The device the session authenticated as (never taken from the topic). */
+  deviceId: string;
+  topic: string;
+  payload: Buffer;
+}
+
+/** Delivery options of a server-side publish. */
+export interface ServerPublishOptions {
+  qos?: 0 | 1;
+  retain?: boolean;
+}
+
 export interface MoatBroker {
   readonly nodeId: string;
   readonly settings: Readonly<BrokerSettings>;
@@ -56,6 +71,17 @@ export interface MoatBroker {
   sessionCount(): number;
   /** Applies a change pushed in-process right after its commit (the feed delivers it too; applied once). */
   applyChange(change: Change): Promise<void>;
+  /**
+   * Publishes as the server, not as a client: no publish authorization applies, but every delivery
+   * still passes the receiver's `receive` authorization (`authorizeForward`). With Redis, the message
+   * reaches subscribers on every node. Throws `BROKER_TOPIC_INVALID` for an unpublishable topic.
+   */
+  publish(topic: string, payload: Buffer, options?: ServerPublishOptions): Promise<void>;
+  /**
+   * Calls `listener` for every publish (wills included) of a device connected to this node, once
+   * authorization accepted it; denied or dropped publishes never reach it. Returns the unsubscriber.
+   */
+  onDeviceMessage(listener: (message: DeviceMessage) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -73,6 +99,12 @@ function connackError(message: string, returnCode: number): Error & { returnCode
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** At most one `auth.failed` event per banned key per this interval: a banned flood must not flood the audit log. */
 const BANNED_EVENT_INTERVAL_MS = 10_000;
+
+/** A server-side publish topic: no wildcards [MQTT-3.3.2-2], not reserved (`$`), at most 64 KiB [MQTT-1.5.3]. */
+function assertPublishableTopic(topic: string): void {
+  if (topic.length === 0 || Buffer.byteLength(topic) > 65_535 || /[+#\u0000]/.test(topic) || topic.startsWith("$"))
+    throw new MoatError("BROKER_TOPIC_INVALID", `the broker cannot publish to topic ${JSON.stringify(topic.slice(0, 256))}`);
+}
 
 /** Starts a broker node: loads the revocation view, opens the listeners and follows the change feed. */
 export async function startBroker(deps: BrokerDeps, partialSettings: Partial<BrokerSettings> = {}): Promise<MoatBroker> {
@@ -240,15 +272,31 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
   };
 
   const aedes = await Aedes.createBroker(aedesOptions);
+  const deviceMessageListeners = new Set<(message: DeviceMessage) => void>();
+  const toDeviceMessageListeners = (deviceId: string, packet: PublishPacket): void => {
+    if (deviceMessageListeners.size === 0) return;
+    const message: DeviceMessage = { deviceId, topic: packet.topic, payload: Buffer.from(packet.payload ?? []) };
+    for (const listener of deviceMessageListeners) {
+      try {
+        listener(message);
+      } catch (err) {
+        logger.error({ err, deviceId }, "broker: a device-message listener failed");
+      }
+    }
+  };
   // Publishes dropped by authorizePublish are acknowledged but go nowhere (see Authorizer.dropped).
+  // Every publish aedes forwards passes here: a client's (after authorizePublish) and the server's own.
   const publish = aedes.publish.bind(aedes) as (packet: PublishPacket, client: unknown, done?: (err?: Error) => void) => void;
   (aedes as unknown as { publish: typeof publish }).publish = (packet, client, done) => {
-    if (authorizer.dropped.has(packet)) {
-      const callback = typeof client === "function" ? (client as (err?: Error) => void) : done;
-      callback?.();
-      return;
-    }
-    publish(packet, client, done);
+    const callback = typeof client === "function" ? (client as (err?: Error) => void) : done;
+    if (authorizer.dropped.has(packet)) return callback?.();
+    // A client's publish reaches this point only once authorized; the server's own (client null) is not a device's.
+    const session = client && typeof client === "object" ? sessions.of(client as Client) : undefined;
+    if (!session) return publish(packet, client, done);
+    publish(packet, client, (err) => {
+      if (!err) toDeviceMessageListeners(session.deviceId, packet);
+      callback?.(err);
+    });
   };
 
   aedes.on("client", (client) => {
@@ -338,6 +386,16 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
     metrics,
     sessionCount: () => sessions.size,
     applyChange: (change) => onChange(change, false),
+    publish: async (topic, payload, options = {}) => {
+      assertPublishableTopic(topic);
+      if (closed) throw new MoatError("BROKER_CLOSED", "the broker is closed; nothing was published");
+      const packet = { cmd: "publish", topic, payload, qos: options.qos ?? 0, retain: options.retain ?? false, dup: false } as PublishPacket;
+      return new Promise<void>((resolve, reject) => aedes.publish(packet, (err?: Error) => (err ? reject(err) : resolve())));
+    },
+    onDeviceMessage: (listener) => {
+      deviceMessageListeners.add(listener);
+      return () => void deviceMessageListeners.delete(listener);
+    },
     close: async () => {
       if (closed) return;
       closed = true;

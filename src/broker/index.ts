@@ -1,5 +1,5 @@
 /** The broker domain's door: the MQTT broker node, its ports, settings and metrics. */
-export { startBroker, type BrokerDeps, type BrokerLogger, type MoatBroker } from "./broker.js";
+export { startBroker, type BrokerDeps, type BrokerLogger, type DeviceMessage, type MoatBroker, type ServerPublishOptions } from "./broker.js";
 export { DEFAULT_BROKER_SETTINGS, resolveBrokerSettings, isLoopbackHost, type BrokerSettings } from "./settings.js";
 export { MetricsRegistry, Counter, Gauge, Histogram, type BrokerMetrics } from "./metrics.js";
 export { normalizeSerial } from "./cert-auth.js";

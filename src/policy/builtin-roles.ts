@@ -1,16 +1,21 @@
 /** The roles `moat init` seeds. They are marked built-in: they can be assigned but not changed or deleted. */
 import type { RoleDefinition } from "./model.js";
 
-/** The role new devices get: their own telemetry, events and commands, nothing else. */
+/** The role new devices get: their own telemetry, events, status, commands and OTA offers, nothing else. */
 export const DEVICE_ROLE: RoleDefinition = {
   name: "device",
-  description: "Default device role: publish own telemetry and events, subscribe to and receive own commands",
+  description: "Default device role: publish own telemetry, events and status; subscribe to and receive own commands and OTA offers",
   builtin: true,
   rules: [
     { effect: "allow", action: "publish", resource: "devices/${device.id}/telemetry/#" },
     { effect: "allow", action: "publish", resource: "devices/${device.id}/events/#" },
+    // OTA progress reports (docs/firmware.md); quarantined devices keep this one alone.
+    { effect: "allow", action: "publish", resource: "devices/${device.id}/status" },
     { effect: "allow", action: "subscribe", resource: "devices/${device.id}/commands/#" },
     { effect: "allow", action: "receive", resource: "devices/${device.id}/commands/#" },
+    // OTA campaign offers and aborts, published by Moat itself.
+    { effect: "allow", action: "subscribe", resource: "devices/${device.id}/ota" },
+    { effect: "allow", action: "receive", resource: "devices/${device.id}/ota" },
   ],
 };
 
