@@ -9,11 +9,11 @@ export const DEVICE_ROLE: RoleDefinition = {
   rules: [
     { effect: "allow", action: "publish", resource: "devices/${device.id}/telemetry/#" },
     { effect: "allow", action: "publish", resource: "devices/${device.id}/events/#" },
-    // OTA progress reports (docs/firmware.md); quarantined devices keep this one alone.
-    { effect: "allow", action: "publish", resource: "devices/${device.id}/status" },
     { effect: "allow", action: "subscribe", resource: "devices/${device.id}/commands/#" },
     { effect: "allow", action: "receive", resource: "devices/${device.id}/commands/#" },
-    // OTA campaign offers and aborts, published by Moat itself.
+    // OTA (docs/firmware.md), appended so earlier rule indices stay stable: progress reports on the
+    // status topic (quarantined devices keep only this), offers and aborts published by Moat itself.
+    { effect: "allow", action: "publish", resource: "devices/${device.id}/status" },
     { effect: "allow", action: "subscribe", resource: "devices/${device.id}/ota" },
     { effect: "allow", action: "receive", resource: "devices/${device.id}/ota" },
   ],
