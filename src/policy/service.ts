@@ -59,6 +59,11 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** An unknown device triggers at most one reload per this interval (it may just have been created). */
 const UNKNOWN_DEVICE_RELOAD_MS = 1_000;
+/**
+ * A reload reads every device and recompiles; under a burst of changes (bulk registration) reloading
+ * once per change is quadratic. Reloads from the feed run at once, then at most once per interval.
+ */
+const CHANGE_RELOAD_INTERVAL_MS = 50;
 
 function toRule(permission: Permission | Rule): Rule {
   if (permission === null || typeof permission !== "object")
@@ -74,6 +79,8 @@ export class PolicyService implements OperatorAuthorizer {
   private dirty = true;
   private pending: Promise<void> | null = null;
   private lastUnknownReload = 0;
+  private lastChangeReload = 0;
+  private changeReloadTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly store: PolicyStore,
@@ -134,7 +141,14 @@ export class PolicyService implements OperatorAuthorizer {
   /** Change-feed listener: recompiles after role, assignment or device changes (bursts coalesce). */
   onChange(change: Change): void {
     if (!RELEVANT_CHANGES.has(change.kind)) return;
-    void this.reload().catch(() => undefined);
+    if (this.changeReloadTimer) return; // a reload is already scheduled; it will see this change
+    const wait = Math.max(0, this.lastChangeReload + CHANGE_RELOAD_INTERVAL_MS - Date.now());
+    this.changeReloadTimer = setTimeout(() => {
+      this.changeReloadTimer = null;
+      this.lastChangeReload = Date.now();
+      void this.reload().catch(() => undefined);
+    }, wait);
+    this.changeReloadTimer.unref?.();
   }
 
   private async fresh(): Promise<void> {
