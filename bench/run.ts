@@ -4,7 +4,7 @@
  * Progress goes to stderr. `--quick` uses smaller sizes.
  */
 import "reflect-metadata";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -58,7 +58,18 @@ const lines = [
 ];
 process.stdout.write(lines.join("\n") + "\n");
 mkdirSync(join(here, "results"), { recursive: true });
-writeFileSync(join(here, "results", "latest.json"), JSON.stringify({ date: new Date().toISOString(), quick, node: process.version, cores: cpus().length, results, failures }, null, 2));
+// With --only, keep the other benchmarks' rows from the previous run instead of dropping them.
+const latestPath = join(here, "results", "latest.json");
+const ran = new Set(files.map((f) => f.replace(/\.bench\.ts$/, "")));
+let kept: typeof results = [];
+if (only.length > 0 && existsSync(latestPath)) {
+  try {
+    kept = (JSON.parse(readFileSync(latestPath, "utf8")) as { results: typeof results }).results.filter((r) => !ran.has(r.bench));
+  } catch {
+    kept = [];
+  }
+}
+writeFileSync(latestPath, JSON.stringify({ date: new Date().toISOString(), quick, node: process.version, cores: cpus().length, results: [...kept, ...results], failures }, null, 2));
 if (failures.length) {
   process.stderr.write(`\n${failures.length} benchmark(s) failed:\n${failures.join("\n")}\n`);
   process.exitCode = 1;
