@@ -406,8 +406,13 @@ function connectOtaCampaigns(app: App, broker: MoatBroker, logger: Logger): () =
       for (const campaign of await campaigns.list({ status: state, limit: 1000 }))
         for (const owed of await campaigns.pendingNotifications(campaign.id)) await notifier.notify(owed.deviceId, owed.message);
   })().catch((error: unknown) => logger.error({ err: error }, "OTA: could not re-send pending offers"));
+  // Offers and aborts decided by another process (`moat ota release|resume|abort` on the same database).
+  const stopFeed = app.store.subscribe((change) => {
+    campaigns.deliverFromFeed(change).catch((error: unknown) => logger.error({ err: error, campaignId: change.subject }, "OTA: could not deliver a campaign change"));
+  });
   return () => {
     stopIntake();
+    stopFeed();
     campaigns.setNotifier(UNDELIVERED);
   };
 }

@@ -10,7 +10,7 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeviceMessage } from "../src/broker/index.js";
 import { encodeOtaMessage, otaTopic, serializeManifest, statusTopic, type OtaMessage } from "../src/firmware/index.js";
-import { startMqttBroker, type App } from "../src/main.js";
+import { createApp, startMqttBroker, type App } from "../src/main.js";
 import { createTestApp, type TestApp } from "./helpers/app.js";
 import { tempDir } from "./helpers/temp.js";
 import { writeImage } from "./firmware-fixtures.js";
@@ -147,6 +147,28 @@ describe("OTA campaign over Moat's own broker", () => {
     // Each field device was offered the update exactly once; the device in the other group heard nothing.
     for (const device of field) expect(device.received.map((r) => r.message.type)).toEqual(["ota.update"]);
     expect(outsider.received).toEqual([]);
+  });
+
+  it("delivers offers and aborts decided by another process on the same database (as moat ota release|abort do)", async () => {
+    const remote = await connectDevice("r-0", "remote");
+    expect((await remote.client.subscribeAsync(otaTopic(remote.id), { qos: 1 }))[0]!.qos).toBe(1);
+    const image = writeImage(dir.path, "fw-remote.bin", 2048);
+    const manifest = serializeManifest(await app.firmware.keys.signImage({ image, actor: "test", facts: { vendor: "Acme", hardwareId: "hw-1", version: "2.1.0", securityVersion: 3 } }));
+
+    // A second app on the same data dir stands in for a CLI process: it has no broker of its own.
+    const cli = await createApp(app.config);
+    try {
+      const offer = remote.nextMessage();
+      const campaign = await cli.firmware.campaigns.release({ image, manifest, group: "remote", stages: "100", actor: "cli" });
+      expect(await offer).toMatchObject({ type: "ota.update", campaignId: campaign.id, version: "2.1.0" });
+      const abort = remote.nextMessage();
+      await cli.firmware.campaigns.abort(campaign.id, "cli");
+      expect(await abort).toEqual({ type: "ota.abort", campaignId: campaign.id });
+      // Delivered once each: the serving process skips nothing and repeats nothing.
+      expect(remote.received.map((r) => r.message.type)).toEqual(["ota.update", "ota.abort"]);
+    } finally {
+      await cli.close();
+    }
   });
 
   it("hands over authorized publishes only, and keeps a quarantined device from the OTA topic", async () => {

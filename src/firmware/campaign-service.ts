@@ -28,6 +28,9 @@ export interface ReleaseInput {
 }
 
 /** A notifier used until the MQTT broker is wired: it delivers nothing, and says so. */
+/** Change-feed kind carrying OTA messages owed to devices (subject: the campaign id). */
+export const OTA_NOTIFY_CHANGE = "ota.notify";
+
 export const UNDELIVERED: OtaNotifier = {
   async notify() {
     // Nothing to do: `pendingNotifications` lets the broker catch up once it is connected.
@@ -52,6 +55,9 @@ export class CampaignService {
   ) {}
 
   private notifier: OtaNotifier | undefined;
+
+  /** Identifies this process's service in the change feed (see `record`). */
+  readonly instanceId = randomBytes(8).toString("hex");
 
   /** Connects the device channel (the broker) once it exists. */
   setNotifier(notifier: OtaNotifier): void {
@@ -156,6 +162,22 @@ export class CampaignService {
 
   private async record(uow: FirmwareUnitOfWork, step: CampaignTransition, actor: string): Promise<void> {
     for (const event of step.events) await uow.events.append({ type: event.type, severity: event.severity, actor, subject: event.subject, data: event.data });
+    // Messages owed to devices also go into the change feed, so a `moat serve` running the broker delivers
+    // what a CLI process (release, resume, abort) decided; the origin lets this process skip its own.
+    if (step.notifications.length > 0)
+      await uow.changes.append({ kind: OTA_NOTIFY_CHANGE, subject: step.campaign.id, data: { origin: this.instanceId, notifications: step.notifications } });
+  }
+
+  /**
+   * Delivers notifications a campaign change in another process wrote to the feed (see `record`).
+   * Returns false for changes that are not for this process to deliver.
+   */
+  async deliverFromFeed(change: { kind: string; data?: Record<string, unknown> }): Promise<boolean> {
+    if (change.kind !== OTA_NOTIFY_CHANGE || change.data?.origin === this.instanceId) return false;
+    const notifications = change.data?.notifications;
+    if (!Array.isArray(notifications)) return false;
+    await this.deliver(notifications as OtaNotification[]);
+    return true;
   }
 
   private async deliver(notifications: OtaNotification[]): Promise<void> {
