@@ -1,27 +1,12 @@
-import { spawn } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO_ROOT } from "../helpers/cli.js";
+import { runCli } from "../helpers/cli.js";
 import { tempDir } from "../helpers/temp.js";
 import { startHttpBasicFixture, type Fixture } from "./fixtures.js";
 
-/** `moat ARGS` from the sources, as a separate process. */
-function moat(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "src/cli/bin.ts"), ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, MOAT_LOG_LEVEL: "silent", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** `moat ARGS` as a separate process (the shared helper runs the built CLI, as users do). */
+const moat = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(args, { env });
 
 const FAST = ["--banner-wait", "500", "--probe-timeout", "1500", "--quiet"];
 
