@@ -2,7 +2,6 @@
  * The composition root: config → store → keys → domains → servers. The only place that wires.
  * `initialize` is `moat init`; `createApp` opens an initialised installation for every other command.
  */
-import "reflect-metadata";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import pino, { type Logger } from "pino";
