@@ -2,6 +2,7 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { Logger } from "pino";
+import { TLS_SERVER_POLICY } from "../crypto/index.js";
 import { installOperatorAuth } from "./auth.js";
 import { Counter } from "./metrics.js";
 import { problemOf, sendProblem, toProblem } from "./problem.js";
@@ -41,7 +42,7 @@ export async function buildApi(services: ApiServices, options: ApiOptions): Prom
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false } },
     // Client certificates are requested (EST re-enrollment uses them) but never required here.
     ...(options.https
-      ? { https: { key: options.https.key, cert: options.https.cert, ca: options.https.ca, requestCert: options.https.requestCert ?? true, rejectUnauthorized: false, minVersion: "TLSv1.2" } }
+      ? { https: { key: options.https.key, cert: options.https.cert, ca: options.https.ca, requestCert: options.https.requestCert ?? true, rejectUnauthorized: false, ...TLS_SERVER_POLICY } }
       : {}),
   };
   const api = Fastify(serverOptions as FastifyServerOptions) as unknown as FastifyInstance;

@@ -3,7 +3,6 @@ export { startBroker, type BrokerDeps, type BrokerLogger, type DeviceMessage, ty
 export { DEFAULT_BROKER_SETTINGS, resolveBrokerSettings, isLoopbackHost, type BrokerSettings } from "./settings.js";
 export { MetricsRegistry, Counter, Gauge, Histogram, type BrokerMetrics } from "./metrics.js";
 export { normalizeSerial } from "./cert-auth.js";
-export { STRONG_CIPHERS } from "./listeners.js";
 export { KEY_ALGORITHMS, SECRET_ALGORITHMS } from "./jwt-auth.js";
 export { InMemoryDeviceDirectory } from "./memory-directory.js";
 export type {

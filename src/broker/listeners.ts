@@ -8,25 +8,10 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import { createSecureContext, createServer as createTlsServer, type SecureContextOptions, type Server as TlsServer, type TLSSocket } from "node:tls";
 import type { Duplex } from "node:stream";
 import { createWebSocketStream, WebSocketServer } from "ws";
+import { TLS_SERVER_POLICY } from "../crypto/index.js";
 import { MoatError } from "../errors.js";
 import type { BrokerTlsMaterial } from "./ports.js";
 
-/**
- * TLS 1.2 suites: ECDHE key exchange (forward secrecy) with AEAD ciphers only, ECDSA first since
- * Moat's CA issues EC keys (BSI TR-02102-2 and Mozilla "intermediate" agree on this set).
- * TLS 1.3 suites are all AEAD and are listed first.
- */
-export const STRONG_CIPHERS = [
-  "TLS_AES_256_GCM_SHA384",
-  "TLS_CHACHA20_POLY1305_SHA256",
-  "TLS_AES_128_GCM_SHA256",
-  "ECDHE-ECDSA-AES256-GCM-SHA384",
-  "ECDHE-RSA-AES256-GCM-SHA384",
-  "ECDHE-ECDSA-CHACHA20-POLY1305",
-  "ECDHE-RSA-CHACHA20-POLY1305",
-  "ECDHE-ECDSA-AES128-GCM-SHA256",
-  "ECDHE-RSA-AES128-GCM-SHA256",
-].join(":");
 
 /** Node's `crl` option is deliberately not used: revocation is checked against the live view (STACK.md §4). */
 export function secureContextOptions(material: BrokerTlsMaterial): SecureContextOptions {
@@ -34,10 +19,7 @@ export function secureContextOptions(material: BrokerTlsMaterial): SecureContext
     key: material.keyPem,
     cert: material.certPem,
     ca: [...material.caPems],
-    minVersion: "TLSv1.2",
-    ciphers: STRONG_CIPHERS,
-    honorCipherOrder: true,
-    ecdhCurve: "X25519:P-256:P-384",
+    ...TLS_SERVER_POLICY,
   };
 }
 

@@ -9,3 +9,4 @@ export { ReplayWindow, ReplayGuard, type ReplayVerdict } from "./replay-window.j
 export { deriveDeviceKey, generateAgreementKeyPair, agreementCurveOf, kdfContext, type AgreementCurve, type DeviceKeyContext } from "./device-key.js";
 export { PayloadSealer, PayloadOpener } from "./e2e-channel.js";
 export { ecdsaRawToDer, ecdsaDerToRaw } from "./ecdsa-signature.js";
+export { TLS_CIPHERS, TLS_SERVER_POLICY } from "./tls-policy.js";
