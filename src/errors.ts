@@ -35,6 +35,17 @@ export const ERROR_CODES = {
   TOKEN_NOT_FOUND: { status: 404, title: "No such API token" },
   // --- audit ---
   AUDIT_CHAIN_BROKEN: { status: 500, title: "The audit hash chain does not verify" },
+  AUDIT_CHECKPOINT_FOREIGN: { status: 422, title: "The checkpoint belongs to another log" },
+  AUDIT_ENTRY_NOT_FOUND: { status: 404, title: "No audit entry has that sequence number" },
+  AUDIT_HEAD_MISSING: { status: 500, title: "The audit log's head row is missing" },
+  AUDIT_KEY_MISSING: { status: 500, title: "The installation has no audit key yet" },
+  AUDIT_LOG_REWRITTEN: { status: 500, title: "The audit log does not extend the checkpoint" },
+  AUDIT_LOG_TRUNCATED: { status: 500, title: "The audit log is shorter than the checkpoint" },
+  AUDIT_NOTE_MALFORMED: { status: 400, title: "A signed note, checkpoint, proof or verifier key is malformed" },
+  AUDIT_PROOF_INVALID: { status: 422, title: "The proof does not verify" },
+  AUDIT_SIGNATURE_INVALID: { status: 422, title: "The signature does not verify with the audit key" },
+  AUDIT_TREE_MISMATCH: { status: 500, title: "The stored Merkle tree disagrees with the audit entries" },
+  AUDIT_WITNESS_FAILED: { status: 502, title: "The checkpoint could not be handed to the witness" },
   // --- pki ---
   PKI_CA_INVALID: { status: 500, title: "The CA certificate or key is unusable" },
   PKI_CA_NOT_FOUND: { status: 404, title: "No such CA in this data directory" },

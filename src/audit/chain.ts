@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { leafHash } from "./merkle.js";
 
 /** The hash that stands before the first entry. */
 export const GENESIS_HASH = "0".repeat(64);
@@ -25,10 +26,26 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
 }
 
-/** SHA-256 over the canonical encoding of every field, the previous hash included. */
-export function entryHash(fields: ChainedFields): string {
+const ENTRY_TAG = Buffer.from("moat-audit-v1\0", "latin1");
+
+/**
+ * The bytes that stand for an entry, in the chain and as its Merkle leaf: the ASCII tag
+ * `moat-audit-v1`, a zero byte, then the canonical JSON (RFC 8785 style: sorted keys, no
+ * whitespace) of `[seq, time, type, severity, actor, subject, data, prevHash]` in UTF-8.
+ */
+export function entryBytes(fields: ChainedFields): Buffer {
   const body = canonicalJson([fields.seq, fields.time, fields.type, fields.severity, fields.actor, fields.subject, fields.data, fields.prevHash]);
-  return createHash("sha256").update("moat-audit-v1\0").update(body).digest("hex");
+  return Buffer.concat([ENTRY_TAG, Buffer.from(body, "utf8")]);
+}
+
+/** The chain hash: SHA-256 over the entry bytes, the previous hash included. */
+export function entryHash(fields: ChainedFields): string {
+  return createHash("sha256").update(entryBytes(fields)).digest("hex");
+}
+
+/** The entry's RFC 9162 leaf hash: SHA-256(0x00 || entry bytes). */
+export function entryLeafHash(fields: ChainedFields): Buffer {
+  return leafHash(entryBytes(fields));
 }
 
 export interface ChainEntry extends ChainedFields {
