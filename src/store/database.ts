@@ -17,6 +17,12 @@ export interface DatabaseTarget {
   pgSchema?: string;
   /** SQLite: fail instead of creating the database file (every command but `moat init`). */
   mustExist?: boolean;
+  /**
+   * SQLite durability. `full` (the default) syncs the WAL on every commit, so an acknowledged write
+   * survives a power loss; `normal` may lose the last commits then (it only keeps the file consistent).
+   * The bench measures both side by side; nothing in Moat asks for `normal`.
+   */
+  sqliteSynchronous?: "full" | "normal";
 }
 
 export interface OpenedDatabase {
@@ -71,7 +77,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<OpenedDataba
     sqlite.pragma("journal_mode = WAL");
     sqlite.pragma("foreign_keys = ON");
     sqlite.pragma("busy_timeout = 5000");
-    sqlite.pragma("synchronous = NORMAL");
+    sqlite.pragma(`synchronous = ${target.sqliteSynchronous === "normal" ? "NORMAL" : "FULL"}`);
     for (const suffix of ["-wal", "-shm"]) if (existsSync(file + suffix)) chmodSync(file + suffix, 0o600);
   } catch (error) {
     if (error instanceof MoatError) throw error;
