@@ -5,7 +5,8 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { canonicalJson } from "../src/audit/index.js";
 import { loadConfig } from "../src/config/index.js";
-import { createLogger, initialize, startServers } from "../src/main.js";
+import { initialize } from "../src/core.js";
+import { createLogger, startServers } from "../src/serve.js";
 import type { BenchContext, BenchRow } from "./harness.js";
 
 async function post(agent: https.Agent, url: string, token: string, ca: string, body: unknown): Promise<number> {

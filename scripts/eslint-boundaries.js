@@ -20,10 +20,11 @@ export const ALLOWED = {
   store: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance"],
   api: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "web"],
   web: [],
-  cli: ["main", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "device", "sim", "api", "store"],
-  main: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "store", "api", "web"],
+  cli: ["core", "serve", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "device", "sim", "api", "store"],
+  core: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "store"],
+  serve: ["core", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "store", "api", "web"],
 };
-const OPEN = new Set(["errors", "config", "ports"]);
+const OPEN = new Set(["errors", "config", "ports", "page"]);
 /** Server-side packages that device-side and pure modules must never load. */
 const SERVER_PACKAGES = ["better-sqlite3", "pg", "kysely", "fastify", "aedes", "ioredis", "mqemitter-redis", "pino"];
 const NO_SERVER_PACKAGES = new Set(["device", "sim", "crypto", "policy", "network"]);
@@ -59,7 +60,7 @@ export const boundaries = {
         return;
       }
       const door = path.join(srcRoot, to, "index.ts");
-      if (to !== "main" && target !== door)
+      if (to !== "core" && to !== "serve" && target !== door)
         context.report({ node, message: `import src/${to} through its door (src/${to}/index.ts), not '${spec}'` });
     };
     return {

@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   BODY_MALFORMED: { status: 400, title: "The request body is not valid JSON" },
   BODY_TOO_LARGE: { status: 413, title: "The request body is too large" },
   NOT_FOUND: { status: 404, title: "No such resource" },
+  PAGE_LIMIT_EXCEEDED: { status: 400, title: "A page holds at most 1,000 items" },
   RATE_LIMITED: { status: 429, title: "Too many requests" },
   INTERNAL: { status: 500, title: "Internal error" },
   // --- identity: devices, operators, tokens ---

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config/index.js";
-import { createApp } from "../src/main.js";
+import { createApp } from "../src/core.js";
 import { runCli, type CliResult } from "./helpers/cli.js";
 import { tempDir } from "./helpers/temp.js";
 import { SOFTHSM_MODULE, makeSoftHsm, softHsmAvailable } from "./keys-softhsm.js";

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PkiHttpServer } from "../src/api/index.js";
 import { loadConfig, type MoatConfig } from "../src/config/index.js";
 import { CA_KEY_LABEL_PREFIX, Pkcs11Token, pkcs11ConfigFrom } from "../src/keys/index.js";
-import { createApp, initialize, type App } from "../src/main.js";
+import { createApp, initialize, type App } from "../src/core.js";
 import { parseCertificate, toPem } from "../src/pki/index.js";
 import { runCli } from "./helpers/cli.js";
 import { requireCommand } from "./helpers/requirements.js";

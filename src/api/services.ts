@@ -5,7 +5,7 @@ import type { PolicyService } from "../policy/index.js";
 import type { FirmwareServices } from "../firmware/index.js";
 import type { ScanService } from "../scanner/index.js";
 
-/** What the API needs from the application (main.ts's App satisfies it). The API holds no business logic. */
+/** What the API needs from the application (core.ts's App satisfies it). The API holds no business logic. */
 export interface ApiServices {
   readonly devices: DeviceService;
   readonly tokens: TokenService;

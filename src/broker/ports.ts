@@ -1,5 +1,5 @@
 /**
- * The narrow ports the MQTT broker needs from the rest of Moat. main.ts wires them to the identity,
+ * The narrow ports the MQTT broker needs from the rest of Moat. serve.ts wires them to the identity,
  * PKI, policy and audit services; `memory-directory.ts` is an in-memory implementation used by tests
  * and by embedders that keep devices elsewhere.
  */

@@ -1,7 +1,7 @@
 import { userInfo } from "node:os";
 import type { Command } from "commander";
 import { loadConfig, type MoatConfig, type SettingPath } from "../config/index.js";
-import { createApp, type App } from "../main.js";
+import { createApp, type App } from "../core.js";
 
 /** Global options every command accepts, mapped to settings. */
 export interface GlobalOptions {

@@ -83,8 +83,9 @@ export class CampaignService {
       }
       throw error;
     }
-    const devices = await this.deps.groups.devicesInGroup(input.group);
-    if (devices.length === 0) throw new MoatError("OTA_GROUP_EMPTY", `group "${input.group}" has no devices`);
+    // Only active devices take part: pending ones have no credentials yet, suspended ones must not update.
+    const devices = (await this.deps.groups.devicesInGroup(input.group)).filter((d) => d.status === "active").map((d) => d.id);
+    if (devices.length === 0) throw new MoatError("OTA_GROUP_EMPTY", `group "${input.group}" has no active devices`);
     const targets = await this.deps.tuf.publishRelease(input.image, input.manifest, input.actor);
     const { manifest } = verified;
     const step = createCampaign({

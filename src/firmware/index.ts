@@ -82,8 +82,9 @@ export type {
 export { FirmwareKeyService, firmwareKeyAad, type FirmwareKeyView } from "./firmware-key-service.js";
 export { TufService, type TufInitOptions } from "./tuf-service.js";
 export { CampaignService, UNDELIVERED, type ReleaseInput } from "./campaign-service.js";
+export { linkOtaCampaigns, type OtaChannel, type OtaLinkLog } from "./ota-link.js";
 
-/** The firmware services an App exposes (built in main.ts). */
+/** The firmware services an App exposes (built in core.ts). */
 export interface FirmwareServices {
   readonly keys: import("./firmware-key-service.js").FirmwareKeyService;
   readonly tuf: import("./tuf-service.js").TufService;

@@ -68,9 +68,9 @@ export interface SecretSealer {
   open(blob: Uint8Array, aad: string): Promise<Buffer>;
 }
 
-/** The devices of a group (the identity registry, wired in main.ts). */
+/** The devices of a group with their registry status (the identity registry satisfies it). */
 export interface GroupDirectory {
-  devicesInGroup(group: string): Promise<string[]>;
+  devicesInGroup(group: string): Promise<readonly { id: string; status: string }[]>;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { MoatError } from "../errors.js";
+import { MAX_PAGE_ITEMS, pageLimit } from "../page.js";
 import { DEVICE_STATUSES, type DeviceFilter, type DeviceRecord, type DeviceStatus, type IdentityStore, type IdentityUnitOfWork } from "./ports.js";
 
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -118,10 +119,21 @@ export class DeviceService {
 
   async list(filter: DeviceFilter = {}): Promise<{ devices: DeviceRecord[]; next: string | null }> {
     if (filter.status !== undefined) assertStatus(filter.status);
-    const limit = Math.min(Math.max(filter.limit ?? 100, 1), 1000);
+    const limit = pageLimit(filter.limit, 100);
     const devices = await this.store.devices.list({ ...filter, limit: limit + 1 });
     const page = devices.slice(0, limit);
     return { devices: page, next: devices.length > limit ? page[page.length - 1]!.id : null };
+  }
+
+  /** Every device of a group, page by page (campaigns address a whole group). */
+  async devicesInGroup(group: string): Promise<DeviceRecord[]> {
+    const all: DeviceRecord[] = [];
+    for (let after: string | undefined; ; ) {
+      const page = await this.list({ group, limit: MAX_PAGE_ITEMS, ...(after ? { after } : {}) });
+      all.push(...page.devices);
+      if (!page.next) return all;
+      after = page.next;
+    }
   }
 
   count(filter: Omit<DeviceFilter, "after" | "limit"> = {}): Promise<number> {

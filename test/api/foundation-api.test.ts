@@ -2,7 +2,7 @@ import https from "node:https";
 import type { FastifyInstance, InjectOptions } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApi } from "../../src/api/index.js";
-import { createLogger, startServers } from "../../src/main.js";
+import { createLogger, startServers } from "../../src/serve.js";
 import { createTestApp, type TestApp } from "../helpers/app.js";
 import { forEachDialect } from "../helpers/dialects.js";
 

@@ -12,7 +12,8 @@ import { createServer, type AddressInfo } from "node:net";
 import mqtt, { type MqttClient } from "mqtt";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startMqttBroker, type App } from "../../src/main.js";
+import type { App } from "../../src/core.js";
+import { startMqttBroker } from "../../src/serve.js";
 import { createTestApp, type TestApp } from "../helpers/app.js";
 
 async function freePort(): Promise<number> {

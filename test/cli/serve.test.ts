@@ -3,7 +3,7 @@ import https from "node:https";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/index.js";
-import { createApp } from "../../src/main.js";
+import { createApp } from "../../src/core.js";
 import type { Change } from "../../src/ports.js";
 import { REPO_ROOT, runCli } from "../helpers/cli.js";
 import { tempDir } from "../helpers/temp.js";

@@ -1,5 +1,5 @@
 import { loadConfig, type SettingPath } from "../../src/config/index.js";
-import { initialize, type App } from "../../src/main.js";
+import { initialize, type App } from "../../src/core.js";
 import { createTestDatabase, type TestDatabase } from "./dialects.js";
 
 export interface TestApp {

@@ -1,7 +1,7 @@
 import { createServer, type AddressInfo } from "node:net";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startMqttBroker } from "../../src/main.js";
+import { startMqttBroker } from "../../src/serve.js";
 import { runScan, type ScanResult } from "../../src/scanner/index.js";
 import { createTestApp, type TestApp } from "../helpers/app.js";
 

@@ -1,6 +1,7 @@
 import { Command, Option } from "commander";
 import { CA_KEY_STORAGES, KEY_TYPES, type CaKeyStorage, type KeyType } from "../../pki/index.js";
-import { createApp, createLogger, initialize, startServers } from "../../main.js";
+import { createApp, initialize } from "../../core.js";
+import { createLogger, startServers } from "../../serve.js";
 import { Store } from "../../store/index.js";
 import { configFrom, type FlagMap } from "../context.js";
 import { printJson } from "../output.js";
@@ -67,7 +68,7 @@ async function runInit(command: Command, options: InitOptions): Promise<void> {
 async function runServe(command: Command): Promise<void> {
   const config = configFrom(command, SERVE_FLAGS);
   const logger = createLogger(config);
-  const app = await createApp(config);
+  const app = await createApp(config, { migrate: true });
   let servers;
   try {
     servers = await startServers(app, logger);

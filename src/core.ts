@@ -1,0 +1,344 @@
+/**
+ * The core every command shares: config, store and the KEK, with the domain services built on first use.
+ * A command that lists devices opens the store and the registry and nothing else: the modules of the
+ * heavier services (PKI, policy, firmware, scanner, device credentials) are imported only when a caller
+ * asks for them in `createApp(config, { services })`, and each service is constructed when first touched.
+ * Servers live in serve.ts; this file holds wiring only.
+ */
+import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { AuditService } from "./audit/index.js";
+import type { DeviceCredentialService } from "./broker/index.js";
+import type { MoatConfig } from "./config/index.js";
+import { MoatError, isMoatError } from "./errors.js";
+import type { FirmwareServices } from "./firmware/index.js";
+import { DeviceService, TokenService } from "./identity/index.js";
+import { createKekFile, DataProtection, Envelope, KEK_FILE, KekRotation, kekProviderFromConfig, pkcs11ConfigFrom } from "./keys/index.js";
+import type { CaKeyStorage, CaRegistry, KeyType, Pki, TokenCaKeys } from "./pki/index.js";
+import type { PolicyService } from "./policy/index.js";
+import type { ScanService } from "./scanner/index.js";
+import {
+  AuditRepository,
+  brokerCredentialStore,
+  caRegistryStore,
+  firmwareStore,
+  identityStore,
+  KyselySealedBlobStore,
+  MetaRepository,
+  pkiStore,
+  policyStore,
+  scannerStore,
+  SQLITE_FILE,
+  Store,
+} from "./store/index.js";
+
+export interface App {
+  readonly config: MoatConfig;
+  readonly store: Store;
+  readonly envelope: Envelope;
+  readonly audit: AuditService;
+  readonly devices: DeviceService;
+  readonly tokens: TokenService;
+  readonly meta: MetaRepository;
+  readonly trustDomain: string;
+  /** Base URL for CRL/OCSP/caIssuers links. */
+  readonly publicUrl: string;
+  /** True when the database answers (readiness). */
+  ready(): Promise<boolean>;
+  /** Prometheus text from components (broker, PKI, …), appended to /metrics. */
+  readonly metricsSources: (() => Promise<string> | string)[];
+  /** Encryption at rest for applications: records and files under the KEK provider. */
+  readonly dataProtection: DataProtection;
+  /** KEK rotation, status and retirement over every envelope in the store. */
+  readonly kekRotation: KekRotation;
+  // --- services whose modules load on request (CreateAppOptions.services) ---
+  /** Roles, assignments, device and operator decisions; also the broker's Decider and the API's operator authorization. */
+  readonly policy: PolicyService;
+  /** Device certificates, CRL, OCSP, EST enrollment. */
+  readonly pki: Pki;
+  /** The CA hierarchy (the same registry the PKI signs with). */
+  readonly ca: CaRegistry;
+  /** Device JWT credentials for the MQTT broker: registered public keys and rotating HMAC secrets. */
+  readonly deviceCredentials: DeviceCredentialService;
+  /** Firmware signing keys, the TUF repository and OTA campaigns. */
+  readonly firmware: FirmwareServices;
+  /** Port scans, service checks and their stored findings. */
+  readonly scans: ScanService;
+  close(): Promise<void>;
+}
+
+/** The services whose modules are loaded only when a command asks for them. */
+export const SERVICES = ["policy", "pki", "deviceCredentials", "firmware", "scans"] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+export interface CreateAppOptions {
+  /**
+   * Apply pending migrations before anything else. Only `moat init`, `moat migrate`, `moat serve` and
+   * `moat start` do: a read-only command from another version must never change a shared schema.
+   */
+  migrate?: boolean;
+  /** The services this caller uses; touching any other one is a programming error. Default: all of them. */
+  services?: readonly ServiceName[];
+}
+
+const KEK_CHECK_PLAINTEXT = "moat-kek-check-v1";
+const KEK_CHECK_AAD = "meta:kek-check";
+
+/** Whether the KEK lives in the data dir's kek.key (not in the environment or a token). */
+function usesKekFile(config: MoatConfig): boolean {
+  return !config.masterKey && config["keys.provider"] === "file";
+}
+
+/** `pki.groupCertDays` entries `group=days` → per-group device certificate validity. */
+function groupCertDays(entries: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const entry of entries) {
+    const match = /^([A-Za-z0-9][A-Za-z0-9._-]{0,63})=(\d{1,4})$/.exec(entry.trim());
+    if (!match) throw new MoatError("CONFIG_INVALID", `pki.groupCertDays entry ${JSON.stringify(entry)} is not group=days`);
+    out[match[1]!] = Number(match[2]);
+  }
+  return out;
+}
+
+/** The domain modules behind the on-request services, imported once per process. */
+interface Modules {
+  policy?: typeof import("./policy/index.js");
+  pki?: typeof import("./pki/index.js");
+  broker?: typeof import("./broker/index.js");
+  firmware?: typeof import("./firmware/index.js");
+  scanner?: typeof import("./scanner/index.js");
+}
+
+async function loadModules(services: readonly ServiceName[]): Promise<Modules> {
+  const wanted = new Set(services);
+  const [policy, pki, broker, firmware, scanner] = await Promise.all([
+    wanted.has("policy") || wanted.has("pki") ? import("./policy/index.js") : undefined,
+    wanted.has("pki") ? import("./pki/index.js") : undefined,
+    wanted.has("deviceCredentials") ? import("./broker/index.js") : undefined,
+    wanted.has("firmware") ? import("./firmware/index.js") : undefined,
+    wanted.has("scans") ? import("./scanner/index.js") : undefined,
+  ]);
+  return { policy, pki, broker, firmware, scanner };
+}
+
+/** Opens an initialised installation. */
+export async function createApp(config: MoatConfig, options: CreateAppOptions = {}): Promise<App> {
+  const services = options.services ?? SERVICES;
+  const [store, modules] = await Promise.all([
+    Store.open({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, mustExist: true, feedPollMs: config["feed.pollMs"] }),
+    loadModules(services),
+  ]);
+  let opened: App | undefined;
+  try {
+    if (options.migrate) await store.migrate();
+    const meta = new MetaRepository(store.db);
+    const trustDomain = await meta.get("trust_domain");
+    const kekCheck = await meta.get("kek_check");
+    if (!trustDomain || !kekCheck) throw new MoatError("DATA_DIR_NOT_INITIALIZED", `the database (${store.describe}) has not been initialised: run moat init`);
+    const envelope = new Envelope(kekProviderFromConfig(config));
+    try {
+      await envelope.open(Buffer.from(kekCheck, "base64"), KEK_CHECK_AAD);
+    } catch (error) {
+      if (isMoatError(error, "KEK_MISMATCH") || isMoatError(error, "ENVELOPE_DECRYPT_FAILED"))
+        throw new MoatError("KEK_MISMATCH", "the configured KEK does not open this installation's secrets (wrong kek.key or MOAT_MASTER_KEY); nothing was decrypted", { cause: error });
+      throw error;
+    }
+    const app = wire(config, store, envelope, meta, trustDomain, modules);
+    opened = app;
+    // The API authorises with the compiled roles, so they are loaded before anything is served.
+    if (services.includes("policy")) await app.policy.reload();
+    // CA keys in a token are found (and matched to their certificate) at start, not at the first signing.
+    if (services.includes("pki") && config["keys.provider"] === "pkcs11") await app.pki.issuers.current();
+    return app;
+  } catch (error) {
+    // app.close also ends the token sessions (KEK, CA keys).
+    await (opened ? opened.close() : store.close()).catch(() => {});
+    throw error;
+  }
+}
+
+/** A value built on first use and then kept. */
+function lazy<T>(make: () => T): () => T {
+  let made: { value: T } | undefined;
+  return () => (made ??= { value: make() }).value;
+}
+
+function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRepository, trustDomain: string, modules: Modules): App {
+  const audit = new AuditService(new AuditRepository(store.db, (fn) => store.transaction((tx) => fn(tx.db))));
+  // Events appended inside domain transactions reach live listeners once committed.
+  const stops: (() => void)[] = [store.onCommittedEvent((event) => audit.notify(event))];
+  const identity = identityStore(store);
+  const devices = new DeviceService(identity);
+  const need = <K extends keyof Modules>(name: K, service: string): NonNullable<Modules[K]> => {
+    const loaded = modules[name];
+    if (!loaded) throw new Error(`the ${service} service was not requested when this App was created (CreateAppOptions.services)`);
+    return loaded as NonNullable<Modules[K]>;
+  };
+
+  // --- policy: roles and assignments in the store, compiled in memory, recompiled from the change feed ---
+  const policy = lazy((): PolicyService => {
+    const { PolicyService } = need("policy", "policy");
+    const service = new PolicyService(policyStore(store));
+    stops.push(store.subscribe((change) => service.onChange(change)));
+    return service;
+  });
+  // --- pki: CA keys made by `moat init --ca-keys pkcs11` live in the token (opened on first use) ---
+  let caKeys: TokenCaKeys | undefined;
+  const ca = lazy((): CaRegistry => {
+    const { CaRegistry, TokenCaKeys } = need("pki", "pki");
+    if (config["keys.provider"] === "pkcs11") caKeys = new TokenCaKeys(pkcs11ConfigFrom(config));
+    return new CaRegistry(caRegistryStore(store), envelope, caKeys);
+  });
+  const pki = lazy((): Pki => {
+    const { Pki } = need("pki", "pki");
+    const service = new Pki({
+      // A pending device becomes active with its first certificate, in the issuing transaction.
+      store: pkiStore(store, (uow, id, actor) => devices.setStatusIn(uow, id, "active", actor, "first certificate").then(() => undefined)),
+      registry: ca(),
+      trustDomain,
+      publicUrl: app.publicUrl,
+      validity: { defaultDays: config["pki.certDays"], maxDays: config["pki.maxCertDays"], groupDays: groupCertDays(config["pki.groupCertDays"]) },
+      crlValidityMs: config["pki.crlValidityHours"] * 3_600_000,
+      rotationGraceMs: config["pki.rotationGraceHours"] * 3_600_000,
+      expiryWindowMs: config["pki.expiryWindowDays"] * 86_400_000,
+    });
+    stops.push(store.subscribe((change) => service.onChange(change)));
+    return service;
+  });
+  // --- firmware: keys sealed by the envelope, TUF repository in <data dir>/tuf, campaigns over the registry ---
+  const firmware = lazy((): FirmwareServices => {
+    const { FirmwareKeyService, TufService, CampaignService } = need("firmware", "firmware");
+    const port = firmwareStore(store);
+    const keys = new FirmwareKeyService(port, envelope);
+    const tuf = new TufService(join(config.dataDir, "tuf"), port, envelope);
+    return { keys, tuf, campaigns: new CampaignService({ store: port, keys, tuf, groups: devices }) };
+  });
+  const deviceCredentials = lazy(() => new (need("broker", "deviceCredentials").DeviceCredentialService)(brokerCredentialStore(store), envelope));
+  const scans = lazy(() => new (need("scanner", "scans").ScanService)(scannerStore(store), { allowedTargets: config["scanner.allowedTargets"] }));
+  const dataProtection = lazy(() => new DataProtection(envelope));
+  const kekRotation = lazy(
+    () =>
+      new KekRotation(envelope, new KyselySealedBlobStore(store.db, store.dialect), {
+        load: async () => {
+          const text = await meta.get("kek_rotation");
+          return text ? JSON.parse(text) : null;
+        },
+        save: (state) => meta.set("kek_rotation", state ? JSON.stringify(state) : ""),
+      }),
+  );
+
+  const app: App = {
+    config,
+    store,
+    envelope,
+    audit,
+    devices,
+    tokens: new TokenService(identity, (role) => policy().isOperatorRole(role)),
+    meta,
+    trustDomain,
+    publicUrl: config.publicUrl ?? `http://127.0.0.1:${config.pkiPort}`,
+    get policy() {
+      return policy();
+    },
+    get pki() {
+      return pki();
+    },
+    get ca() {
+      return ca();
+    },
+    get deviceCredentials() {
+      return deviceCredentials();
+    },
+    get firmware() {
+      return firmware();
+    },
+    get scans() {
+      return scans();
+    },
+    get dataProtection() {
+      return dataProtection();
+    },
+    get kekRotation() {
+      return kekRotation();
+    },
+    async ready() {
+      try {
+        await store.latestSeq();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    metricsSources: [],
+    async close() {
+      for (const stop of stops.splice(0)) stop();
+      await store.close();
+      caKeys?.close();
+      await envelope.kekProvider.close?.();
+    },
+  };
+  return app;
+}
+
+export interface InitializeOptions {
+  trustDomain: string;
+  keyType: KeyType;
+  hostnames: string[];
+  /** `pkcs11`: the root and issuing CA keys are generated in the token (needs keys.provider=pkcs11). */
+  caKeys?: CaKeyStorage;
+}
+
+export interface InitializeResult {
+  app: App;
+  /** The first admin API token: shown once, never stored. */
+  adminToken: string;
+  created: string[];
+}
+
+/**
+ * `moat init`: data dir, KEK, database, CA hierarchy, server certificate, built-in roles, admin token.
+ * Refuses an initialised data dir or database without changing anything. If a step fails, the files
+ * this run created are removed again.
+ */
+export async function initialize(config: MoatConfig, options: InitializeOptions): Promise<InitializeResult> {
+  const kekPath = join(config.dataDir, KEK_FILE);
+  const sqlitePath = join(config.dataDir, SQLITE_FILE);
+  if (usesKekFile(config) && existsSync(kekPath))
+    throw new MoatError("DATA_DIR_ALREADY_INITIALIZED", `${config.dataDir} already holds a KEK (${KEK_FILE}); moat init changed nothing`);
+  if (!config.databaseUrl && existsSync(sqlitePath))
+    throw new MoatError("DATA_DIR_ALREADY_INITIALIZED", `${config.dataDir} already holds a database (${SQLITE_FILE}); moat init changed nothing`);
+
+  if (options.caKeys === "pkcs11" && config["keys.provider"] !== "pkcs11")
+    throw new MoatError("CONFIG_INVALID", "--ca-keys pkcs11 needs keys.provider=pkcs11 (MOAT_KEYS_PROVIDER) with a token configured; moat init changed nothing");
+  const created: string[] = [];
+  const dataDirExisted = existsSync(config.dataDir);
+  let store: Store | undefined;
+  let app: App | undefined;
+  try {
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    const modules = loadModules(SERVICES);
+    store = await Store.open({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, feedPollMs: config["feed.pollMs"] });
+    if (!config.databaseUrl) created.push(sqlitePath);
+    await store.migrate();
+    const meta = new MetaRepository(store.db);
+    if (await meta.get("trust_domain")) throw new MoatError("DATA_DIR_ALREADY_INITIALIZED", `the database (${store.describe}) is already initialised; moat init changed nothing`);
+    if (usesKekFile(config)) created.push(createKekFile(config.dataDir));
+    const envelope = new Envelope(kekProviderFromConfig(config, { create: true }));
+    app = wire(config, store, envelope, meta, options.trustDomain, await modules);
+    await app.ca.initialize({ keyType: options.keyType, trustDomain: options.trustDomain, hostnames: options.hostnames, publicUrl: app.publicUrl, caKeys: options.caKeys ?? "software" }, "init");
+    await app.policy.seedBuiltins("init");
+    const { token } = await app.tokens.create({ name: "admin", role: "admin" }, "init");
+    await meta.set("kek_check", (await envelope.seal(Buffer.from(KEK_CHECK_PLAINTEXT), KEK_CHECK_AAD)).toString("base64"));
+    await meta.set("initialized_at", new Date().toISOString());
+    // Written last: its presence is what marks the installation as initialised.
+    await meta.set("trust_domain", options.trustDomain);
+    return { app, adminToken: token, created };
+  } catch (error) {
+    // app.close also ends the token sessions (KEK, CA keys) so a failed init leaves no login behind.
+    await (app ? app.close() : store?.close())?.catch(() => {});
+    for (const path of created.reverse()) rmSync(path, { force: true });
+    if (!config.databaseUrl) for (const suffix of ["-wal", "-shm"]) rmSync(sqlitePath + suffix, { force: true });
+    if (!dataDirExisted) rmSync(config.dataDir, { recursive: true, force: true });
+    throw error;
+  }
+}

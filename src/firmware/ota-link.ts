@@ -1,0 +1,72 @@
+import { isMoatError } from "../errors.js";
+import { UNDELIVERED, type CampaignService } from "./campaign-service.js";
+import { mqttOtaNotifier, parseOtaStatusMessage, statusTopic } from "./ota-messages.js";
+
+/** What OTA campaigns need from a running data plane (the MQTT broker satisfies it). */
+export interface OtaChannel {
+  publish(topic: string, payload: Buffer, options: { qos: 1 }): Promise<void>;
+  /** Publishes by authenticated devices that passed authorization; returns the unsubscribe function. */
+  onDeviceMessage(listener: (message: { deviceId: string; topic: string; payload: Buffer }) => void): () => void;
+}
+
+/** Where the link reports what it drops or cannot do (the server's logger). */
+export interface OtaLinkLog {
+  warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
+}
+
+/**
+ * Connects campaigns to a data plane: offers go out on `devices/{id}/ota`, reports come back on
+ * `devices/{id}/status` (docs/firmware.md), and offers decided by another process arrive through the
+ * change feed. Returns the function that disconnects them again.
+ */
+export function linkOtaCampaigns(
+  campaigns: CampaignService,
+  channel: OtaChannel,
+  feed: { subscribe(listener: (change: { kind: string; subject: string; data?: Record<string, unknown> }) => void): () => void },
+  log: OtaLinkLog,
+): () => void {
+  const notifier = mqttOtaNotifier((topic, payload) => channel.publish(topic, payload, { qos: 1 }));
+  campaigns.setNotifier(notifier);
+  // One promise chain per device: its reports are applied in the order the data plane accepted them,
+  // so `installed` can never overtake the `downloading` sent before it.
+  const chains = new Map<string, Promise<void>>();
+  const stopIntake = channel.onDeviceMessage(({ deviceId, topic, payload }) => {
+    // The device is the authenticated one, never read from the topic.
+    if (topic !== statusTopic(deviceId)) return;
+    let report: ReturnType<typeof parseOtaStatusMessage>;
+    try {
+      report = parseOtaStatusMessage(payload);
+    } catch (error) {
+      log.warn({ deviceId, code: isMoatError(error) ? error.code : undefined }, "OTA: malformed status report ignored");
+      return;
+    }
+    if (!report) return;
+    const { campaignId, status } = report;
+    const next = (chains.get(deviceId) ?? Promise.resolve())
+      .then(() => campaigns.report(campaignId, deviceId, status))
+      .then(
+        () => undefined,
+        (error: unknown) => log.warn({ deviceId, campaignId, status, code: isMoatError(error) ? error.code : undefined, err: error }, "OTA: status report refused"),
+      );
+    chains.set(deviceId, next);
+    void next.then(() => {
+      if (chains.get(deviceId) === next) chains.delete(deviceId);
+    });
+  });
+  // Offers owed from before this start (a campaign released while no data plane ran) go out again; QoS 1 is at-least-once anyway.
+  void (async () => {
+    for (const state of ["running", "paused"])
+      for (const campaign of await campaigns.list({ status: state, limit: 1000 }))
+        for (const owed of await campaigns.pendingNotifications(campaign.id)) await notifier.notify(owed.deviceId, owed.message);
+  })().catch((error: unknown) => log.error({ err: error }, "OTA: could not re-send pending offers"));
+  // Offers and aborts decided by another process (`moat ota release|resume|abort` on the same database).
+  const stopFeed = feed.subscribe((change) => {
+    campaigns.deliverFromFeed(change).catch((error: unknown) => log.error({ err: error, campaignId: change.subject }, "OTA: could not deliver a campaign change"));
+  });
+  return () => {
+    stopIntake();
+    stopFeed();
+    campaigns.setNotifier(UNDELIVERED);
+  };
+}

@@ -1,0 +1,111 @@
+/**
+ * What only `moat serve` and `moat start` need, on top of the core: the REST API, the PKI HTTP
+ * endpoints, the MQTT broker, the schedulers and the OTA link. No other command loads this file.
+ */
+import pino, { type Logger } from "pino";
+import { buildApi, PkiHttpServer } from "./api/index.js";
+import { MoatDeviceDirectory, startBroker, type MoatBroker } from "./broker/index.js";
+import type { MoatConfig } from "./config/index.js";
+import { linkOtaCampaigns } from "./firmware/index.js";
+import type { App } from "./core.js";
+
+export interface RunningServers {
+  apiUrl: string;
+  close(): Promise<void>;
+}
+
+/** `moat serve`: the REST API (HTTPS), the PKI endpoints, the MQTT broker and the schedulers. */
+export async function startServers(app: App, logger: Logger): Promise<RunningServers> {
+  const config = app.config;
+  const tls = await app.ca.serverTls();
+  const api = await buildApi(app, {
+    https: { key: tls.key, cert: tls.cert, ca: tls.ca },
+    logger,
+    bodyLimitBytes: config["api.bodyLimitBytes"],
+    authFailureLimit: config["api.authFailureLimit"],
+    authFailureWindowSeconds: config["api.authFailureWindowSeconds"],
+  });
+  await api.listen({ host: config.host, port: config.apiPort });
+  const address = api.server.address();
+  const port = typeof address === "object" && address ? address.port : config.apiPort;
+  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+  const closers: (() => Promise<void>)[] = [() => api.close()];
+  // PKI: CRL, OCSP and CA certificates over plain HTTP (RFC 5280/6960), and the expiry/CRL scheduler.
+  const pkiServer = new PkiHttpServer(app, { host: config.host, port: config.pkiPort, onError: (error) => logger.error({ err: error }, "PKI endpoint failed") });
+  await pkiServer.listen();
+  closers.push(() => pkiServer.close());
+  const stopPkiScheduler = app.pki.startScheduler(60_000, (error) => logger.error({ err: error }, "PKI scheduler pass failed"));
+  closers.push(async () => stopPkiScheduler());
+  // Firmware: re-sign TUF timestamp/snapshot before they expire (the /tuf/ handler also refreshes on demand).
+  const tufRefresh = setInterval(() => {
+    app.firmware.tuf
+      .isInitialized()
+      .then((initialized) => (initialized ? app.firmware.tuf.refresh() : undefined))
+      .catch((error: unknown) => logger.error({ err: error }, "TUF refresh failed"));
+  }, 10 * 60_000);
+  tufRefresh.unref();
+  closers.push(async () => clearInterval(tufRefresh));
+  if (config["broker.enabled"]) {
+    const mqtt = await startMqttBroker(app, logger);
+    app.metricsSources.push(() => mqtt.broker.metrics.registry.render());
+    closers.push(() => mqtt.close());
+  }
+  return {
+    apiUrl: `https://${host}:${port}`,
+    async close() {
+      for (const close of closers.reverse()) await close().catch((error) => logger.error({ err: error }, "error while closing"));
+    },
+  };
+}
+
+/** The MQTT broker wired to the registry, PKI, policy, audit log and change feed, with OTA campaigns linked to it. */
+export async function startMqttBroker(app: App, logger: Logger): Promise<{ broker: MoatBroker; close(): Promise<void> }> {
+  const config = app.config;
+  // Current roles before the first CONNECT is decided (an App from `initialize` has not loaded them yet).
+  await app.policy.reload();
+  const broker = await startBroker(
+    {
+      directory: new MoatDeviceDirectory(app.devices, app.pki.certificates, app.deviceCredentials),
+      revocationSource: { revokedSerials: () => app.pki.certificates.revokedSerials() },
+      // Store-backed roles and assignments, kept current from the change feed.
+      decider: app.policy,
+      tls: {
+        load: async () => {
+          const tls = await app.ca.serverTls();
+          const issuing = await app.ca.list("issuing");
+          return { keyPem: tls.key, certPem: tls.cert, caPems: [tls.ca, ...issuing.map((c) => c.certificatePem)], issuingCaPems: issuing.map((c) => c.certificatePem) };
+        },
+      },
+      events: app.audit,
+      feed: app.store,
+      lastSeen: { write: (entries) => app.devices.recordSeen(entries.map((e) => ({ id: e.deviceId, at: e.at, address: e.address }))) },
+      logger,
+    },
+    {
+      host: config.host,
+      mqttPort: config["broker.mqttPort"],
+      mqttPlainPort: config["broker.mqttPlainPort"],
+      mqttWssPort: config["broker.mqttWssPort"],
+      audience: config["broker.audience"],
+      maxPayloadBytes: config["broker.maxPayloadBytes"],
+      messagesPerSecond: config["broker.messagesPerSecond"],
+      rateBurst: config["broker.messagesPerSecond"] * 2,
+      maxPublishDenials: config["broker.maxPublishDenials"],
+      authFailureLimit: config["broker.authFailureLimit"],
+      banSeconds: config["broker.banSeconds"],
+      redisUrl: config.redisUrl,
+    },
+  );
+  const unlinkOta = linkOtaCampaigns(app.firmware.campaigns, broker, app.store, logger);
+  return {
+    broker,
+    close: async () => {
+      unlinkOta();
+      await broker.close();
+    },
+  };
+}
+
+export function createLogger(config: MoatConfig): Logger {
+  return pino({ level: config.logLevel, redact: { paths: ["req.headers.authorization", "*.password", "*.token", "*.secret"], censor: "[redacted]" } }, pino.destination(2));
+}
