@@ -5,7 +5,7 @@
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApi } from "../../src/api/index.js";
-import { createLogger, startMqttBroker } from "../../src/main.js";
+import { createLogger, startMqttBroker } from "../../src/serve.js";
 import { createTestApp, type TestApp } from "../helpers/app.js";
 import { opensslHandshake } from "../helpers/openssl-tls.js";
 import { requireCommand } from "../helpers/requirements.js";
