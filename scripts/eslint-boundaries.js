@@ -1,5 +1,6 @@
 // The dependency-direction rule of ARCHITECTURE.md, checked on every import under src/.
-// A module may import only the domains listed for it, and only through their door (index.ts).
+// A module may import only the domains listed for it, and only through their door (index.ts, or a
+// second door listed in EXTRA_DOORS).
 import path from "node:path";
 
 /** domain → the domains it may import (errors and config are open to all). */
@@ -24,10 +25,22 @@ export const ALLOWED = {
   core: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "store"],
   serve: ["core", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "store", "api", "web"],
 };
-const OPEN = new Set(["errors", "config", "ports", "page"]);
+/**
+ * Open to all: errors, config, the shared ports, page, and lib (small helpers with one behaviour each,
+ * such as atomic file writes and durations, that every side needs; lib imports only errors.ts).
+ */
+const OPEN = new Set(["errors", "config", "ports", "page", "lib"]);
+/**
+ * Doors besides index.ts. firmware/verify.ts is the verification half of firmware (manifests,
+ * signature algorithms, key certificates, revocation lists, the secure-boot verifier) without the
+ * server-side services, so device code can use it.
+ */
+const EXTRA_DOORS = { firmware: ["verify.ts"] };
+/** Domains that may reach another domain only through one of its extra doors (the device side). */
+const ONLY_THROUGH = { device: { firmware: "verify.ts" }, sim: { firmware: "verify.ts" } };
 /** Server-side packages that device-side and pure modules must never load. */
 const SERVER_PACKAGES = ["better-sqlite3", "pg", "kysely", "fastify", "aedes", "ioredis", "mqemitter-redis", "pino"];
-const NO_SERVER_PACKAGES = new Set(["device", "sim", "crypto", "policy", "network"]);
+const NO_SERVER_PACKAGES = new Set(["device", "sim", "crypto", "policy", "network", "lib"]);
 
 function domainOf(file, srcRoot) {
   const rel = path.relative(srcRoot, file);
@@ -53,14 +66,26 @@ export const boundaries = {
       }
       const target = path.resolve(path.dirname(file), spec).replace(/\.js$/, ".ts");
       const to = domainOf(target, srcRoot);
-      if (!to || to === from || OPEN.has(to)) return;
+      if (!to || to === from) return;
+      if (from === "lib" && to !== "errors") {
+        context.report({ node, message: `src/lib holds leaf helpers: it may import only src/errors.ts, not src/${to}` });
+        return;
+      }
+      if (OPEN.has(to)) return;
       const allowed = ALLOWED[from] ?? [];
       if (!allowed.includes(to)) {
         context.report({ node, message: `src/${from} may not import src/${to} (see ARCHITECTURE.md dependency direction)` });
         return;
       }
-      const door = path.join(srcRoot, to, "index.ts");
-      if (to !== "core" && to !== "serve" && target !== door)
+      if (to === "core" || to === "serve") return;
+      const only = ONLY_THROUGH[from]?.[to];
+      if (only) {
+        if (target !== path.join(srcRoot, to, only))
+          context.report({ node, message: `src/${from} may import src/${to} only through src/${to}/${only} (no server-side code on the device side)` });
+        return;
+      }
+      const doors = ["index.ts", ...(EXTRA_DOORS[to] ?? [])].map((name) => path.join(srcRoot, to, name));
+      if (!doors.includes(target))
         context.report({ node, message: `import src/${to} through its door (src/${to}/index.ts), not '${spec}'` });
     };
     return {

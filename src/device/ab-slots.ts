@@ -1,7 +1,7 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { MoatError } from "../errors.js";
-import { writeFileAtomic } from "../firmware/index.js";
+import { writeFileAtomic } from "../lib/atomic-file.js";
 
 export type SlotName = "a" | "b";
 

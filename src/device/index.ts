@@ -1,6 +1,40 @@
-// The device SDK's door. Device code loads no server package (see ARCHITECTURE.md): it imports only
-// the crypto, firmware and policy doors, and firmware's door is itself free of server packages.
-// --- OTA (issue 7) ---
+// The device SDK's door (the package export `moat/device`). It runs on a device, so it loads no
+// server code: only the crypto door, firmware verification (src/firmware/verify.ts) and small shared
+// helpers. test/device-module-graph.test.ts follows the real module graph to keep it so.
+
+// Over-the-air updates: TUF decides which image is current, the secure-boot check decides whether it may run.
 export { OtaClient, provisionTufRoot, type OtaClientOptions, type OtaOutcome, type OtaStatusReport, type OtaUpdateRequest } from "./ota-client.js";
 export { AbSlots, type SlotName, type SlotState } from "./ab-slots.js";
 export { TufHttpsFetcher, type TufFetcherOptions } from "./tuf-https-fetcher.js";
+
+// End-to-end payload protection (COSE, RFC 9052) between a device and its peers, through the broker.
+export {
+  PayloadSealer,
+  PayloadOpener,
+  Keyring,
+  ReplayGuard,
+  deriveDeviceKey,
+  generateAgreementKeyPair,
+  agreementCurveOf,
+  kdfContext,
+  sign1,
+  verify1,
+  type AgreementCurve,
+  type DeviceKeyContext,
+  type Decrypted,
+  type Verified,
+} from "../crypto/index.js";
+
+// Firmware verification on the device (the secure-boot check; also `moat/firmware/verify` alone).
+export {
+  verifyFirmware,
+  parseManifest,
+  parsePublicKey,
+  verifyKeyCertificate,
+  verifyRevocationList,
+  FileSecurityCounter,
+  type FirmwarePublicKey,
+  type SecureBootPolicy,
+  type SecureBootResult,
+  type SecurityCounter,
+} from "../firmware/verify.js";

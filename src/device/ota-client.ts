@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Updater } from "tuf-js";
 import { MoatError, isMoatError } from "../errors.js";
-import { assertSafeTargetPath, verifyFirmware, type FirmwarePublicKey, type SecureBootResult, type SecurityCounter } from "../firmware/index.js";
+import { assertSafeTargetPath, verifyFirmware, type FirmwarePublicKey, type SecureBootResult, type SecurityCounter } from "../firmware/verify.js";
 import { AbSlots, type SlotName } from "./ab-slots.js";
 import { TufHttpsFetcher, type TufFetcherOptions } from "./tuf-https-fetcher.js";
 

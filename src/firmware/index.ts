@@ -1,40 +1,16 @@
-// The firmware domain's door. Everything exported here loads no server package (no store, no
-// database driver, no web framework), so device code can import it; storage comes in through ports.
+// The firmware domain's door for the server and the vendor's tools: verification (also reachable
+// alone through ./verify.ts, the device side's door), signing, the TUF repository, OTA campaigns and
+// key services. It loads no server package: storage comes in through ports.
 export { canonicalize, canonicalBytes, parseCanonical, type CanonicalValue } from "./canonical-json.js";
-export { toBase64Url, fromBase64Url } from "./bytes.js";
-export {
-  SIGNATURE_ALGORITHMS,
-  assertSignatureAlgorithm,
-  isSignatureAlgorithm,
-  generateKeyPair,
-  publicKeyOf,
-  signMessage,
-  verifyMessage,
-  type KeyPairBytes,
-  type SignatureAlgorithm,
-  type SignatureCheck,
-} from "./signature-algorithms.js";
-export { firmwarePublicKey, keyIdOf, parsePublicKey, serializePublicKey, PUBLIC_KEY_FILE_TYPE, type FirmwarePublicKey } from "./public-key.js";
-export { memorySigner, signDocument, type DocumentSigner, type SignedDocument, type DocumentSignature } from "./signed-document.js";
-export { certifySigningKey, verifyKeyCertificate, KEY_CERTIFICATE_TYPE, type KeyCertificate } from "./key-certificate.js";
-export { signRevocationList, verifyRevocationList, REVOCATION_LIST_TYPE, type RevocationList, type RevokedKey } from "./revocation-list.js";
-export {
-  parseManifest,
-  serializeManifest,
-  signManifest,
-  KNOWN_EXTENSIONS,
-  MANIFEST_TYPE,
-  type FirmwareManifest,
-  type InstallConstraints,
-  type ManifestExtension,
-  type SignedManifest,
-} from "./manifest.js";
+// Everything a verifier needs (also the door device code uses: ./verify.ts).
+export * from "./verify.js";
+// Signing: what the server and the vendor's offline tools add to verification.
+export { generateKeyPair, publicKeyOf, signMessage, type KeyPairBytes } from "./signature-algorithms.js";
+export { memorySigner, signDocument, type DocumentSigner } from "./signed-document.js";
+export { certifySigningKey } from "./key-certificate.js";
+export { signRevocationList } from "./revocation-list.js";
+export { signManifest } from "./manifest.js";
 export { buildManifest, defaultImageTarget, type ManifestFacts } from "./manifest-builder.js";
-export { assertSafeTargetPath } from "./target-path.js";
-export { digestImage, type ImageDigest, type ImageSource } from "./image-digest.js";
-export { FileSecurityCounter, writeFileAtomic, type SecurityCounter } from "./security-counter.js";
-export { verifyFirmware, type SecureBootPolicy, type SecureBootResult } from "./secure-boot-verifier.js";
-export { verifyLegacyFirmware, LEGACY_WARNINGS, type LegacyCheck, type LegacyResult } from "./legacy-verifier.js";
 export { generateTufKey, tufPublicKey, tufSignerFromSeed, MemoryTufKeyring, TUF_ROLES, type TufKeyring, type TufRole, type TufSigner } from "./tuf-keys.js";
 export {
   TufRepository,

@@ -1,7 +1,6 @@
-import { randomBytes } from "node:crypto";
-import { open, readFile, rename, unlink } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { readFile } from "node:fs/promises";
 import { MoatError } from "../errors.js";
+import { writeFileAtomic } from "../lib/atomic-file.js";
 
 /**
  * The device's anti-rollback counter (the software stand-in for a one-time-programmable fuse).
@@ -13,7 +12,7 @@ export interface SecurityCounter {
   advance(value: number): Promise<void>;
 }
 
-/** A counter persisted in a small file, replaced atomically (write, fsync, rename). */
+/** A counter persisted in a small file, replaced atomically. */
 export class FileSecurityCounter implements SecurityCounter {
   constructor(private readonly path: string) {}
 
@@ -39,20 +38,4 @@ export class FileSecurityCounter implements SecurityCounter {
     if (value === current) return;
     await writeFileAtomic(this.path, `${value}\n`);
   }
-}
-
-/** Writes `data` to a temporary sibling, fsyncs it and renames it over `path` (mode 0600). */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const temp = join(dirname(path), `.${randomBytes(6).toString("hex")}.tmp`);
-  const handle = await open(temp, "wx", 0o600);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } catch (error) {
-    await handle.close();
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
-  await handle.close();
-  await rename(temp, path);
 }

@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
-import { copyFile, mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, stat, unlink } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
 import { Key, MetaFile, Metadata, MetadataKind, Root, Snapshot, TargetFile, Targets, Timestamp } from "@tufjs/models";
 import { MoatError } from "../errors.js";
 import { digestImage } from "./image-digest.js";
-import { writeFileAtomic } from "./security-counter.js";
+import { copyFileAtomic, writeFileAtomic } from "../lib/atomic-file.js";
 import { assertSafeTargetPath } from "./target-path.js";
 import { TUF_ROLES, type TufKeyring, type TufRole } from "./tuf-keys.js";
 
@@ -283,10 +283,8 @@ export class TufRepository {
     const { dir, base } = posix.parse(path);
     const destination = join(this.targetsDir, dir, `${sha256}.${base}`);
     await mkdir(dirname(destination), { recursive: true });
-    const temp = `${destination}.${process.pid}.tmp`;
-    if (typeof source === "string") await copyFile(source, temp);
-    else await writeFileAtomic(temp, source);
-    await rename(temp, destination);
+    if (typeof source === "string") await copyFileAtomic(source, destination);
+    else await writeFileAtomic(destination, source);
   }
 
   private async load(): Promise<State> {

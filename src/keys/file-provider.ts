@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { MoatError } from "../errors.js";
+import { writeFileAtomicSync } from "../lib/atomic-file.js";
 import { softwareKek, type Kek, type KekProvider, type KekVersionInfo } from "./kek.js";
 
 export const KEK_FILE = "kek.key";
@@ -39,41 +40,14 @@ function formatKekRing(ring: Map<number, Buffer>): string {
   return `# Moat key-encryption keys; the highest version wraps new data keys. Keep this file secret (mode 600).\n${lines.join("\n")}\n`;
 }
 
-/** Writes `text` to `path` atomically with mode 0600: temp file, fsync, rename, fsync the folder. */
-function writeSecretFileAtomic(path: string, text: string): void {
-  const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-  const fd = openSync(temp, "wx", 0o600);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } catch (error) {
-    closeSync(fd);
-    rmSync(temp, { force: true });
-    throw error;
-  }
-  closeSync(fd);
-  renameSync(temp, path);
-  const dirFd = openSync(dirname(path), "r");
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
-}
-
 /**
  * Creates the KEK file (32 random bytes, base64, mode 0600). Refuses to overwrite an existing one:
  * losing the KEK makes every secret in the store unreadable.
  */
 export function createKekFile(dataDir: string): string {
   const path = join(dataDir, KEK_FILE);
-  // "wx" fails if the file exists, so a second init can never replace the key.
-  const fd = openSync(path, "wx", 0o600);
-  try {
-    writeSync(fd, randomBytes(32).toString("base64") + "\n");
-  } finally {
-    closeSync(fd);
-  }
+  // A second init can never replace the key, and a crash never leaves an empty key file behind.
+  writeFileAtomicSync(path, randomBytes(32).toString("base64") + "\n", { replace: false });
   return path;
 }
 
@@ -223,7 +197,7 @@ export function fileKekProvider(dataDir: string): KekProvider {
       // Re-read under the lock: another process may have added a version since we loaded.
       const { ring } = readKekFile(path);
       edit(ring);
-      writeSecretFileAtomic(path, formatKekRing(ring));
+      writeFileAtomicSync(path, formatKekRing(ring));
     });
   return new SoftwareRingProvider("file", path, () => readKekFile(path), change);
 }

@@ -1,6 +1,6 @@
-import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { MoatError } from "../errors.js";
+import { writeFileAtomicSync } from "../lib/atomic-file.js";
 
 /** Reads a UTF-8 text file of at most `maxBytes` (NETWORK_FILE_ACCESS otherwise). */
 export function readTextFile(path: string, maxBytes: number, what: string): string {
@@ -27,14 +27,11 @@ export function readTextFile(path: string, maxBytes: number, what: string): stri
   }
 }
 
-/** Writes through a temporary file and a rename, so a reader never sees half a file and a failure leaves the old one. */
+/** Replaces `path` atomically (see lib/atomic-file.ts): a reader never sees half a file and a failure leaves the old one. */
 export function writeFileAtomic(path: string, content: string, mode = 0o644): void {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
   try {
-    writeFileSync(temp, content, { mode, flag: "wx" });
-    renameSync(temp, path);
+    writeFileAtomicSync(path, content, { mode });
   } catch (cause) {
-    rmSync(temp, { force: true });
     throw new MoatError("NETWORK_FILE_ACCESS", `cannot write ${path}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, { cause });
   }
 }

@@ -1,8 +1,8 @@
-import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import type { Command } from "commander";
 import { MAX_PROTECTED_BYTES } from "../../keys/index.js";
 import { MoatError } from "../../errors.js";
+import { writeFileAtomicSync } from "../../lib/atomic-file.js";
 import { withApp } from "../context.js";
 import { printJson } from "../output.js";
 
@@ -19,25 +19,14 @@ export function readInputFile(path: string, limit = MAX_PROTECTED_BYTES): Buffer
 }
 
 /**
- * Writes an output file atomically with mode 0600 (temp file, fsync, rename): an interrupted run
- * leaves no half-written file. Refuses to replace an existing file unless `force`.
+ * Writes an output file atomically with mode 0600: an interrupted run leaves no half-written file.
+ * Refuses to replace an existing file unless `force`.
  */
 export function writeOutputFile(path: string, contents: Uint8Array, force = false): void {
-  if (!force && existsSync(path)) throw new MoatError("VALIDATION_FAILED", `${path} exists; pass --force to replace it`);
-  const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-  const fd = openSync(temp, "wx", 0o600);
   try {
-    writeSync(fd, contents);
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(temp, path);
+    writeFileAtomicSync(path, contents, { replace: force });
   } catch (error) {
-    try {
-      closeSync(fd);
-    } catch {
-      /* already closed */
-    }
-    rmSync(temp, { force: true });
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") throw new MoatError("VALIDATION_FAILED", `${path} exists; pass --force to replace it`);
     throw error;
   }
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { MoatError } from "../../errors.js";
+import { writeFileAtomic } from "../../lib/atomic-file.js";
 import {
   SIGNATURE_ALGORITHMS,
   TUF_ROLES,
@@ -11,7 +12,6 @@ import {
   toBase64Url,
   verifyFirmware,
   verifyLegacyFirmware,
-  writeFileAtomic,
   type FirmwareKeyView,
   type SignatureAlgorithm,
   type TufRole,

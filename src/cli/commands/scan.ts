@@ -1,7 +1,7 @@
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { MoatError } from "../../errors.js";
+import { writeFileAtomicSync } from "../../lib/atomic-file.js";
 import { formatScanTable, runScan, SEVERITY_ORDER, toSarif, toScanResult, type ScanOptions, type ScanProgress, type ScanResult, type ScanRunSummary, type Severity } from "../../scanner/index.js";
 import { cliActor, configFrom, withApp } from "../context.js";
 import { printJson, printTable } from "../output.js";
@@ -79,9 +79,7 @@ function emit(text: string, out: string | undefined): void {
     process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
     return;
   }
-  const temporary = join(dirname(out), `.${basename(out)}.${process.pid}.tmp`);
-  writeFileSync(temporary, text.endsWith("\n") ? text : `${text}\n`, { mode: 0o600 });
-  renameSync(temporary, out);
+  writeFileAtomicSync(out, text.endsWith("\n") ? text : `${text}\n`);
   process.stderr.write(`report written to ${out}\n`);
 }
 
