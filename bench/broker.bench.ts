@@ -156,6 +156,7 @@ function forkChild(role: "moat" | "load"): ChildHandle {
 
 async function runMoatNode(): Promise<void> {
   const { startBroker, InMemoryDeviceDirectory } = await import("../src/broker/index.js");
+  const { isDeviceId } = await import("../src/identity/index.js");
   const { BUILTIN_ROLES, compilePolicy } = await import("../src/policy/index.js");
   const mqtt = (await import("mqtt")).default;
   const listeners = new Set<(change: any) => void>();
@@ -174,7 +175,7 @@ async function runMoatNode(): Promise<void> {
   serve({
     start: async (msg) => {
       pki = JSON.parse(readFileSync(String(msg.pkiFile), "utf8")) as BenchPki;
-      const directory = new InMemoryDeviceDirectory();
+      const directory = new InMemoryDeviceDirectory(isDeviceId);
       for (const d of pki.devices) directory.put({ id: d.id, certSerials: [d.serial] });
       // Publishers keep the built-in device role; subscribers also collect other devices' telemetry.
       const collector = {

@@ -5,7 +5,7 @@ import { Agent, request } from "node:http";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { PkiHttpServer } from "../src/api/index.js";
-import { DeviceService } from "../src/identity/index.js";
+import { DeviceService, EnrollmentTokenService } from "../src/identity/index.js";
 import { Envelope, singleKekProvider, softwareKek } from "../src/keys/index.js";
 import { CaRegistry, Pki, generateCrl, toPem, type Issuer } from "../src/pki/index.js";
 import { explicit, octetString, oid, sequence, unsignedInteger } from "../src/pki/der/encode.js";
@@ -93,7 +93,7 @@ export default async function pkiBench(ctx: BenchContext): Promise<BenchRow[]> {
   await registry.initialize({ keyType: "ec-p256", trustDomain: TRUST_DOMAIN, hostnames: ["127.0.0.1"] }, "bench");
   const devices = new DeviceService(identityStore(store));
   const pki = new Pki({
-    store: pkiStore(store, (uow, id, actor) => devices.setStatusIn(uow, id, "active", actor).then(() => undefined)),
+    store: pkiStore(store, (uow, id, actor) => devices.setStatusIn(uow, id, "active", actor).then(() => undefined), new EnrollmentTokenService(identityStore(store))),
     registry,
     trustDomain: TRUST_DOMAIN,
     publicUrl: "http://127.0.0.1:8080",

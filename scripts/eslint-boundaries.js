@@ -11,9 +11,11 @@ export const ALLOWED = {
   keys: ["crypto"],
   audit: ["crypto"],
   pki: ["crypto", "keys", "audit"],
-  identity: ["pki", "crypto", "keys", "audit", "policy"],
+  // Identity owns devices, their credentials and enrollment tokens; it needs no other domain.
+  identity: ["crypto", "audit"],
   firmware: ["crypto", "keys", "audit"],
-  broker: ["identity", "policy", "pki", "audit", "crypto"],
+  // The broker reaches identity and PKI through the ports it declares (DeviceDirectory, RevocationSource).
+  broker: ["policy", "audit", "crypto"],
   scanner: ["crypto", "audit"],
   compliance: ["audit", "scanner"],
   device: ["crypto", "firmware", "policy"],
@@ -22,7 +24,7 @@ export const ALLOWED = {
   api: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "web"],
   web: [],
   cli: ["core", "serve", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "device", "sim", "api", "store"],
-  core: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "store"],
+  core: ["crypto", "keys", "audit", "pki", "identity", "policy", "firmware", "network", "scanner", "compliance", "store"],
   serve: ["core", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "store", "api", "web"],
 };
 /**

@@ -1,25 +1,23 @@
 /**
  * The core every command shares: config, store and the KEK, with the domain services built on first use.
  * A command that lists devices opens the store and the registry and nothing else: the modules of the
- * heavier services (PKI, policy, firmware, scanner, device credentials) are imported only when a caller
+ * heavier services (PKI, policy, firmware, scanner) are imported only when a caller
  * asks for them in `createApp(config, { services })`, and each service is constructed when first touched.
  * Servers live in serve.ts; this file holds wiring only.
  */
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { AuditService } from "./audit/index.js";
-import type { DeviceCredentialService } from "./broker/index.js";
 import type { MoatConfig } from "./config/index.js";
 import { MoatError, isMoatError } from "./errors.js";
 import type { FirmwareServices } from "./firmware/index.js";
-import { DeviceService, TokenService } from "./identity/index.js";
+import { DeviceCredentialService, DeviceService, EnrollmentTokenService, TokenService } from "./identity/index.js";
 import { createKekFile, DataProtection, Envelope, KEK_FILE, KekRotation, kekProviderFromConfig, pkcs11ConfigFrom } from "./keys/index.js";
 import type { CaKeyStorage, CaRegistry, KeyType, Pki, TokenCaKeys } from "./pki/index.js";
 import type { PolicyService } from "./policy/index.js";
 import type { ScanService } from "./scanner/index.js";
 import {
   AuditRepository,
-  brokerCredentialStore,
   caRegistryStore,
   firmwareStore,
   identityStore,
@@ -39,6 +37,8 @@ export interface App {
   readonly audit: AuditService;
   readonly devices: DeviceService;
   readonly tokens: TokenService;
+  /** One-time EST enrollment tokens (the PKI redeems them). */
+  readonly enrollmentTokens: EnrollmentTokenService;
   readonly meta: MetaRepository;
   readonly trustDomain: string;
   /** Base URL for CRL/OCSP/caIssuers links. */
@@ -58,7 +58,7 @@ export interface App {
   readonly pki: Pki;
   /** The CA hierarchy (the same registry the PKI signs with). */
   readonly ca: CaRegistry;
-  /** Device JWT credentials for the MQTT broker: registered public keys and rotating HMAC secrets. */
+  /** Device JWT credentials: registered public keys and rotating HMAC secrets (the broker reads them through its directory). */
   readonly deviceCredentials: DeviceCredentialService;
   /** Firmware signing keys, the TUF repository and OTA campaigns. */
   readonly firmware: FirmwareServices;
@@ -104,21 +104,19 @@ function groupCertDays(entries: readonly string[]): Record<string, number> {
 interface Modules {
   policy?: typeof import("./policy/index.js");
   pki?: typeof import("./pki/index.js");
-  broker?: typeof import("./broker/index.js");
   firmware?: typeof import("./firmware/index.js");
   scanner?: typeof import("./scanner/index.js");
 }
 
 async function loadModules(services: readonly ServiceName[]): Promise<Modules> {
   const wanted = new Set(services);
-  const [policy, pki, broker, firmware, scanner] = await Promise.all([
+  const [policy, pki, firmware, scanner] = await Promise.all([
     wanted.has("policy") || wanted.has("pki") ? import("./policy/index.js") : undefined,
     wanted.has("pki") ? import("./pki/index.js") : undefined,
-    wanted.has("deviceCredentials") ? import("./broker/index.js") : undefined,
     wanted.has("firmware") ? import("./firmware/index.js") : undefined,
     wanted.has("scans") ? import("./scanner/index.js") : undefined,
   ]);
-  return { policy, pki, broker, firmware, scanner };
+  return { policy, pki, firmware, scanner };
 }
 
 /** Opens an initialised installation. */
@@ -169,6 +167,7 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
   const stops: (() => void)[] = [store.onCommittedEvent((event) => audit.notify(event))];
   const identity = identityStore(store);
   const devices = new DeviceService(identity);
+  const enrollmentTokens = new EnrollmentTokenService(identity);
   const need = <K extends keyof Modules>(name: K, service: string): NonNullable<Modules[K]> => {
     const loaded = modules[name];
     if (!loaded) throw new Error(`the ${service} service was not requested when this App was created (CreateAppOptions.services)`);
@@ -192,8 +191,8 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
   const pki = lazy((): Pki => {
     const { Pki } = need("pki", "pki");
     const service = new Pki({
-      // A pending device becomes active with its first certificate, in the issuing transaction.
-      store: pkiStore(store, (uow, id, actor) => devices.setStatusIn(uow, id, "active", actor, "first certificate").then(() => undefined)),
+      // A pending device becomes active with its first certificate, and EST redeems its enrollment token, in the issuing transaction.
+      store: pkiStore(store, (uow, id, actor) => devices.setStatusIn(uow, id, "active", actor, "first certificate").then(() => undefined), enrollmentTokens),
       registry: ca(),
       trustDomain,
       publicUrl: app.publicUrl,
@@ -213,7 +212,7 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     const tuf = new TufService(join(config.dataDir, "tuf"), port, envelope);
     return { keys, tuf, campaigns: new CampaignService({ store: port, keys, tuf, groups: devices }) };
   });
-  const deviceCredentials = lazy(() => new (need("broker", "deviceCredentials").DeviceCredentialService)(brokerCredentialStore(store), envelope));
+  const deviceCredentials = lazy(() => new DeviceCredentialService(identity, envelope));
   const scans = lazy(() => new (need("scanner", "scans").ScanService)(scannerStore(store), { allowedTargets: config["scanner.allowedTargets"] }));
   const dataProtection = lazy(() => new DataProtection(envelope));
   const kekRotation = lazy(
@@ -234,6 +233,7 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     audit,
     devices,
     tokens: new TokenService(identity, (role) => policy().isOperatorRole(role)),
+    enrollmentTokens,
     meta,
     trustDomain,
     publicUrl: config.publicUrl ?? `http://127.0.0.1:${config.pkiPort}`,

@@ -7,6 +7,7 @@ import { buildApi, PkiHttpServer } from "./api/index.js";
 import { MoatDeviceDirectory, startBroker, type MoatBroker } from "./broker/index.js";
 import type { MoatConfig } from "./config/index.js";
 import { linkOtaCampaigns } from "./firmware/index.js";
+import { isDeviceId } from "./identity/index.js";
 import type { App } from "./core.js";
 
 export interface RunningServers {
@@ -65,7 +66,7 @@ export async function startMqttBroker(app: App, logger: Logger): Promise<{ broke
   await app.policy.reload();
   const broker = await startBroker(
     {
-      directory: new MoatDeviceDirectory(app.devices, app.pki.certificates, app.deviceCredentials),
+      directory: new MoatDeviceDirectory(app.devices, app.pki.certificates, app.deviceCredentials, isDeviceId),
       revocationSource: { revokedSerials: () => app.pki.certificates.revokedSerials() },
       // Store-backed roles and assignments, kept current from the change feed.
       decider: app.policy,

@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
 import { bitString, bitString as bits, boolean, implicitConstructed, nullValue, octetString, oid, sequence, setOf, smallInteger, utf8String } from "../src/pki/der/encode.js";
 import { OID } from "../src/pki/oids.js";
-import { DeviceService, type DeviceStatus } from "../src/identity/index.js";
+import { DeviceService, EnrollmentTokenService, type DeviceStatus } from "../src/identity/index.js";
 import { Envelope, singleKekProvider, softwareKek } from "../src/keys/index.js";
 import { CaRegistry, Pki, type KeyType } from "../src/pki/index.js";
 import { caRegistryStore, identityStore, pkiStore, type Store } from "../src/store/index.js";
@@ -15,6 +15,7 @@ export interface PkiFixture {
   store: Store;
   registry: CaRegistry;
   devices: DeviceService;
+  enrollmentTokens: EnrollmentTokenService;
   pki: Pki;
   addDevice(id: string, status?: DeviceStatus, group?: string): Promise<void>;
   close(): Promise<void>;
@@ -31,8 +32,9 @@ export async function createPkiFixture(
   const publicUrl = options.publicUrl ?? "http://127.0.0.1:8080";
   await registry.initialize({ keyType: options.keyType ?? "ec-p256", trustDomain: TRUST_DOMAIN, hostnames: ["127.0.0.1", "localhost"], publicUrl }, "test");
   const devices = new DeviceService(identityStore(store));
+  const enrollmentTokens = new EnrollmentTokenService(identityStore(store));
   const pki = new Pki({
-    store: pkiStore(store, (uow, id, actor) => devices.setStatusIn(uow, id, "active", actor, "first certificate").then(() => undefined)),
+    store: pkiStore(store, (uow, id, actor) => devices.setStatusIn(uow, id, "active", actor, "first certificate").then(() => undefined), enrollmentTokens),
     registry,
     trustDomain: TRUST_DOMAIN,
     publicUrl,
@@ -47,6 +49,7 @@ export async function createPkiFixture(
     store,
     registry,
     devices,
+    enrollmentTokens,
     pki,
     async addDevice(id, status = "active", group) {
       await devices.create({ id, status: status === "pending" ? "pending" : "active", ...(group ? { group } : {}) }, "test");

@@ -102,14 +102,14 @@ forEachDialect("PKI services over the store", (dialect) => {
 
   it("enrollment tokens are single use, expire, and survive a refused CSR", async () => {
     await f.addDevice("dev-1", "pending");
-    const { token } = await f.pki.enrollment.createToken("dev-1", 3_600_000, "cli");
-    expect(JSON.stringify(await f.store.db.selectFrom("enrollment_tokens").selectAll().execute())).not.toContain(token.split("_")[2]);
+    const { token } = await f.enrollmentTokens.create("dev-1", 3_600_000, "cli");
+    expect(JSON.stringify(await f.store.db.selectFrom("enrollment_tokens").selectAll().execute())).not.toContain(/^moat-et_[0-9a-f]{16}_(.{43})$/.exec(token)![1]);
     await expect(f.pki.enrollment.enrollWithToken(token, buildCsr({ subject: cn("dev-2") }).der)).rejects.toMatchObject({ code: "PKI_CSR_SUBJECT_MISMATCH" });
     await expect(f.pki.enrollment.enrollWithToken(token.slice(0, -1) + (token.endsWith("A") ? "B" : "A"), buildCsr().der)).rejects.toMatchObject({ code: "PKI_ENROLL_TOKEN_INVALID" });
     const issued = await f.pki.enrollment.enrollWithToken(token, buildCsr({ subject: cn("dev-1") }).der);
     expect(issued.deviceId).toBe("dev-1");
     await expect(f.pki.enrollment.enrollWithToken(token, buildCsr().der)).rejects.toMatchObject({ code: "PKI_ENROLL_TOKEN_USED" });
-    const short = await f.pki.enrollment.createToken("dev-1", 1000, "cli");
+    const short = await f.enrollmentTokens.create("dev-1", 1000, "cli");
     await f.store.db.updateTable("enrollment_tokens").set({ expires_at: new Date(Date.now() - 1000).toISOString() }).where("id", "=", short.record.id).execute();
     await expect(f.pki.enrollment.enrollWithToken(short.token, buildCsr().der)).rejects.toMatchObject({ code: "PKI_ENROLL_TOKEN_EXPIRED" });
     await expect(f.pki.enrollment.enrollWithToken("moat-et_nope", buildCsr().der)).rejects.toMatchObject({ code: "PKI_ENROLL_TOKEN_INVALID" });

@@ -1,5 +1,5 @@
 import type { AuditService } from "../audit/index.js";
-import type { DeviceService, TokenService } from "../identity/index.js";
+import type { DeviceService, EnrollmentTokenService, TokenService } from "../identity/index.js";
 import type { CaRegistry, Pki } from "../pki/index.js";
 import type { PolicyService } from "../policy/index.js";
 import type { FirmwareServices } from "../firmware/index.js";
@@ -9,6 +9,8 @@ import type { ScanService } from "../scanner/index.js";
 export interface ApiServices {
   readonly devices: DeviceService;
   readonly tokens: TokenService;
+  /** One-time EST enrollment tokens. */
+  readonly enrollmentTokens: EnrollmentTokenService;
   readonly audit: AuditService;
   readonly ca: CaRegistry;
   /** True when the database answers. */

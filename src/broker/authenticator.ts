@@ -65,8 +65,6 @@ export function subjectOf(device: DeviceRecord, certCn: string | null): BrokerSu
   return { id: device.id, group: device.group, status: device.status, attributes: device.attributes, certCn };
 }
 
-const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
 export class Authenticator {
   readonly bans: BanList;
   private readonly now: () => number;
@@ -99,7 +97,7 @@ export class Authenticator {
       ok: false,
       reason,
       returnCode,
-      claimedId: claimed && DEVICE_ID.test(claimed) ? claimed : null,
+      claimedId: claimed && this.deps.directory.isDeviceId(claimed) ? claimed : null,
       ...(detail ? { detail } : {}),
     });
 
@@ -112,7 +110,7 @@ export class Authenticator {
     if (idBanned && !(cert && ctx.tls?.authorized)) return refuse("banned", CONNACK.NOT_AUTHORIZED, "client id");
 
     if (!ctx.clientId) return refuse("client_id_missing", CONNACK.IDENTIFIER_REJECTED);
-    if (!DEVICE_ID.test(ctx.clientId)) return refuse("client_id_invalid", CONNACK.IDENTIFIER_REJECTED);
+    if (!this.deps.directory.isDeviceId(ctx.clientId)) return refuse("client_id_invalid", CONNACK.IDENTIFIER_REJECTED);
 
     let deviceId: string;
     let method: AuthMethod;

@@ -1,6 +1,6 @@
 /** The ids of a device's current JWT credentials, to tell whether a live session's credential still holds. */
 import { createPublicKey } from "node:crypto";
-import { publicKeyId, secretId } from "./jwt-auth.js";
+import { publicKeyId, secretId } from "../crypto/index.js";
 import type { DeviceRecord } from "./ports.js";
 
 /** Ids of the device's public keys, as `verifyDeviceToken` reports them. */

@@ -24,5 +24,3 @@ export type {
   TlsMaterialSource,
 } from "./ports.js";
 export { MoatDeviceDirectory, type DeviceRegistryPort, type DeviceCertificatesPort, type DeviceCredentialsPort } from "./moat-directory.js";
-export { DeviceCredentialService, parseDevicePublicKey, type RotatedSecret } from "./credentials.js";
-export type { CredentialRepository, CredentialStore, CredentialUnitOfWork, DeviceKeyRow, DeviceSecretRow, SecretSealer } from "./credential-ports.js";

@@ -10,8 +10,9 @@
  * `alg: none` is never accepted; jose's `jwtVerify` refuses unsecured tokens and we never call the
  * unsecured API.
  */
-import { createHash, createPublicKey, type KeyObject } from "node:crypto";
+import { createPublicKey, type KeyObject } from "node:crypto";
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from "jose";
+import { publicKeyId, secretId } from "../crypto/index.js";
 import type { DeviceRecord } from "./ports.js";
 
 /** Algorithms per credential kind. `Ed25519` is the fully specified name for EdDSA over Ed25519 (RFC 9864). */
@@ -59,16 +60,6 @@ export type TokenFailure =
   | "token_claims_missing"
   | "token_lifetime_too_long"
   | "token_iat_invalid";
-
-/** A stable, non-secret id for a secret: the first 16 hex digits of its SHA-256. */
-export function secretId(secret: Uint8Array): string {
-  return "secret:" + createHash("sha256").update(secret).digest("hex").slice(0, 16);
-}
-
-/** A stable id for a public key: its SHA-256 over the SPKI DER. */
-export function publicKeyId(key: KeyObject): string {
-  return "key:" + createHash("sha256").update(key.export({ format: "der", type: "spki" })).digest("hex").slice(0, 16);
-}
 
 function keyMatchesAlgorithm(key: KeyObject, alg: string): boolean {
   if (alg === "ES256") return key.asymmetricKeyType === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1";

@@ -9,6 +9,9 @@ export class InMemoryDeviceDirectory implements DeviceDirectory, RevocationSourc
   private readonly devices = new Map<string, DeviceRecord>();
   private readonly revoked = new Set<string>();
 
+  /** `isDeviceId` is the identity domain's rule (its door exports it), so ids are checked as in production. */
+  constructor(readonly isDeviceId: (id: string) => boolean) {}
+
   async get(deviceId: string): Promise<DeviceRecord | null> {
     return this.devices.get(deviceId) ?? null;
   }

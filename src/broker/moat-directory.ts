@@ -32,6 +32,8 @@ export class MoatDeviceDirectory implements DeviceDirectory {
     private readonly registry: DeviceRegistryPort,
     private readonly certificates: DeviceCertificatesPort,
     private readonly credentials: DeviceCredentialsPort | null,
+    /** The identity domain's device-id rule. */
+    readonly isDeviceId: (id: string) => boolean,
   ) {}
 
   async get(deviceId: string): Promise<DeviceRecord | null> {

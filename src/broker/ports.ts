@@ -44,6 +44,8 @@ export interface DeviceRecord {
 
 /** Reads devices from the source of truth. `null` means no such device. */
 export interface DeviceDirectory {
+  /** The identity domain's device-id rule: a client id that breaks it is refused before any lookup. */
+  isDeviceId(id: string): boolean;
   get(deviceId: string): Promise<DeviceRecord | null>;
 }
 

@@ -10,3 +10,4 @@ export { deriveDeviceKey, generateAgreementKeyPair, agreementCurveOf, kdfContext
 export { PayloadSealer, PayloadOpener } from "./e2e-channel.js";
 export { ecdsaRawToDer, ecdsaDerToRaw } from "./ecdsa-signature.js";
 export { TLS_CIPHERS, TLS_SERVER_POLICY } from "./tls-policy.js";
+export { publicKeyId, secretId } from "./credential-id.js";

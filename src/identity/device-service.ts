@@ -1,8 +1,8 @@
 import { MoatError } from "../errors.js";
 import { MAX_PAGE_ITEMS, pageLimit } from "../page.js";
+import { assertDeviceId } from "./device-id.js";
 import { DEVICE_STATUSES, type DeviceFilter, type DeviceRecord, type DeviceStatus, type IdentityStore, type IdentityUnitOfWork } from "./ports.js";
 
-export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const GROUP_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const ROLE_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
 const ATTRIBUTE_KEY_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
@@ -32,11 +32,6 @@ export interface UpdateDeviceInput {
   group?: string | null;
   role?: string;
   attributes?: Record<string, string>;
-}
-
-export function assertDeviceId(id: unknown): asserts id is string {
-  if (typeof id !== "string" || !DEVICE_ID_PATTERN.test(id))
-    throw new MoatError("DEVICE_ID_INVALID", `device id ${JSON.stringify(id)} is not valid: use 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit`);
 }
 
 function assertStatus(status: unknown): asserts status is DeviceStatus {

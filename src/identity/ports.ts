@@ -58,9 +58,70 @@ export interface TokenRepository {
   touch(id: string, at: string): Promise<void>;
 }
 
+/** A public key registered for device-signed JWTs. */
+export interface DeviceKeyRow {
+  deviceId: string;
+  /** `key:<first 16 hex of SHA-256(SPKI DER)>`. */
+  keyId: string;
+  spkiPem: string;
+  createdAt: string;
+  createdBy: string;
+}
+
+/** A per-device HMAC secret, stored sealed. */
+export interface DeviceSecretRow {
+  deviceId: string;
+  /** `secret:<first 16 hex of SHA-256(secret)>`; never the secret. */
+  secretId: string;
+  /** The secret sealed by the envelope (AES-256-GCM, AAD `device-secret:<device>:<secret id>`). */
+  sealed: Buffer;
+  createdAt: string;
+  /** Null for the current secret; the end of the grace period for the previous one. */
+  notAfter: string | null;
+}
+
+export interface CredentialRepository {
+  listKeys(deviceId: string): Promise<DeviceKeyRow[]>;
+  /** False when the device already has this key (nothing written). */
+  insertKey(row: DeviceKeyRow): Promise<boolean>;
+  deleteKey(deviceId: string, keyId: string): Promise<boolean>;
+  /** Newest first. */
+  listSecrets(deviceId: string): Promise<DeviceSecretRow[]>;
+  insertSecret(row: DeviceSecretRow): Promise<void>;
+  setSecretNotAfter(deviceId: string, secretId: string, notAfter: string): Promise<void>;
+  deleteSecret(deviceId: string, secretId: string): Promise<void>;
+}
+
+export interface EnrollmentTokenRecord {
+  id: string;
+  deviceId: string;
+  /** SHA-256 of the secret part, hex; the token itself is never stored. */
+  secretHash: string;
+  createdAt: string;
+  createdBy: string;
+  expiresAt: string;
+  usedAt: string | null;
+}
+
+export interface EnrollmentTokenRepository {
+  insert(token: EnrollmentTokenRecord): Promise<void>;
+  get(id: string): Promise<EnrollmentTokenRecord | undefined>;
+  /** Marks used if unused; false when another request used it first (single use under concurrency). */
+  markUsed(id: string, at: string): Promise<boolean>;
+  list(deviceId?: string): Promise<EnrollmentTokenRecord[]>;
+}
+
+/** Seals and opens secrets at rest (the keys domain's Envelope satisfies it). */
+export interface SecretSealer {
+  seal(plaintext: Buffer, aad: string): Promise<Buffer>;
+  open(blob: Buffer, aad: string): Promise<Buffer>;
+}
+
 export interface IdentityUnitOfWork {
   devices: DeviceRepository;
   tokens: TokenRepository;
+  credentials: CredentialRepository;
+  enrollmentTokens: EnrollmentTokenRepository;
   events: EventAppender;
   changes: ChangeWriter;
 }
@@ -70,4 +131,6 @@ export interface IdentityStore {
   transact: Transactional<IdentityUnitOfWork>;
   devices: DeviceRepository;
   tokens: TokenRepository;
+  credentials: CredentialRepository;
+  enrollmentTokens: EnrollmentTokenRepository;
 }

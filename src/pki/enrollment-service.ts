@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual, X509Certificate } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 import { MoatError } from "../errors.js";
 import { parseCertificate, fingerprintOf } from "./certificate.js";
 import type { CertificateService, IssuedCertificate } from "./certificate-service.js";
@@ -6,18 +6,12 @@ import { verifyCsr } from "./csr.js";
 import { formatName } from "./name.js";
 import { OID } from "./oids.js";
 import { toPem } from "./pem.js";
-import type { EnrollmentTokenRecord, ManufacturerCaRecord, PkiStore } from "./ports.js";
-
-const TOKEN_PREFIX = "moat-et";
-const TOKEN_PATTERN = /^moat-et_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
-export const DEFAULT_ENROLL_TOKEN_TTL_MS = 3_600_000;
-const MAX_ENROLL_TOKEN_TTL_MS = 30 * 86_400_000;
-
-const sha256Hex = (text: string): string => createHash("sha256").update(text).digest("hex");
+import type { ManufacturerCaRecord, PkiStore } from "./ports.js";
 
 /**
- * EST enrollment (RFC 7030 §4.2): one-time enrollment tokens, zero-touch enrollment with factory
- * (IDevID) certificates from trusted manufacturer CAs, and re-enrollment with the current certificate.
+ * EST enrollment (RFC 7030 §4.2): with a one-time enrollment token (kept by the identity domain),
+ * zero-touch with factory (IDevID) certificates from trusted manufacturer CAs, and re-enrollment
+ * with the current certificate.
  */
 export class EnrollmentService {
   constructor(
@@ -25,54 +19,14 @@ export class EnrollmentService {
     private readonly certificates: CertificateService,
   ) {}
 
-  /** Creates a single-use token for one device; only its hash is stored. The token is shown once. */
-  async createToken(deviceId: string, ttlMs: number, actor: string): Promise<{ token: string; record: EnrollmentTokenRecord }> {
-    if (!Number.isFinite(ttlMs) || ttlMs <= 0 || ttlMs > MAX_ENROLL_TOKEN_TTL_MS)
-      throw new MoatError("PKI_DURATION_INVALID", `enrollment token TTL must be between 1 second and 30 days`);
-    const id = randomBytes(8).toString("hex");
-    const secret = randomBytes(32).toString("base64url");
-    const now = new Date();
-    const record: EnrollmentTokenRecord = {
-      id,
-      deviceId,
-      secretHash: sha256Hex(secret),
-      createdAt: now.toISOString(),
-      createdBy: actor,
-      expiresAt: new Date(now.getTime() + ttlMs).toISOString(),
-      usedAt: null,
-    };
-    await this.store.transact(async (uow) => {
-      const device = await uow.devices.get(deviceId);
-      if (!device) throw new MoatError("DEVICE_NOT_FOUND", `no device ${deviceId}`);
-      if (device.status !== "active" && device.status !== "pending")
-        throw new MoatError("PKI_DEVICE_NOT_ELIGIBLE", `device ${deviceId} is ${device.status}; only active or pending devices can enroll`);
-      await uow.enrollmentTokens.insert(record);
-      await uow.events.append({ type: "enroll_token.created", actor, subject: deviceId, data: { tokenId: id, expiresAt: record.expiresAt } });
-    });
-    return { token: `${TOKEN_PREFIX}_${id}_${secret}`, record };
-  }
-
-  listTokens(deviceId?: string): Promise<EnrollmentTokenRecord[]> {
-    return this.store.enrollmentTokens.list(deviceId);
-  }
-
   /** `simpleenroll` with a token: the token is consumed in the same transaction as the issuance, so a refused CSR leaves it unused. */
   async enrollWithToken(token: string, csrInput: string | Buffer): Promise<IssuedCertificate> {
-    const match = TOKEN_PATTERN.exec(token);
-    if (!match) throw new MoatError("PKI_ENROLL_TOKEN_INVALID", "the enrollment token is not valid");
-    const [, id, secret] = match as unknown as [string, string, string];
+    this.store.enrollmentTokens.checkForm(token);
     const csr = verifyCsr(csrInput);
     const signer = await this.certificates.signer();
     return this.store.transact(async (uow) => {
-      const record = await uow.enrollmentTokens.get(id);
-      const presented = Buffer.from(sha256Hex(secret), "hex");
-      // Constant-time comparison of the hashes; a missing record compares against a dummy.
-      const expected = Buffer.from(record?.secretHash ?? "0".repeat(64), "hex");
-      if (!record || !timingSafeEqual(presented, expected)) throw new MoatError("PKI_ENROLL_TOKEN_INVALID", "the enrollment token is not valid");
-      if (record.usedAt) throw new MoatError("PKI_ENROLL_TOKEN_USED", "the enrollment token was already used");
-      if (Date.parse(record.expiresAt) <= Date.now()) throw new MoatError("PKI_ENROLL_TOKEN_EXPIRED", `the enrollment token expired at ${record.expiresAt}`);
-      if (!(await uow.enrollmentTokens.markUsed(id, new Date().toISOString()))) throw new MoatError("PKI_ENROLL_TOKEN_USED", "the enrollment token was already used");
-      return this.certificates.issueIn(uow, { deviceId: record.deviceId, csr, actor: `device:${record.deviceId}`, via: "est-token", signer });
+      const deviceId = await uow.enrollmentTokens.redeem(token);
+      return this.certificates.issueIn(uow, { deviceId, csr, actor: `device:${deviceId}`, via: "est-token", signer });
     });
   }
 

@@ -32,7 +32,7 @@ export { Pki, type PkiOptions } from "./pki-service.js";
 export { CertificateService, normalizeSerialHex, assertSubjectNamesDevice, type IssuedCertificate, type IssueRequest } from "./certificate-service.js";
 export { CrlService } from "./crl-service.js";
 export { OcspService } from "./ocsp-service.js";
-export { EnrollmentService, DEFAULT_ENROLL_TOKEN_TTL_MS } from "./enrollment-service.js";
+export { EnrollmentService } from "./enrollment-service.js";
 export { IssuerCache } from "./issuer-cache.js";
 export { parseDuration } from "./duration.js";
 export { generateKey, type GeneratedKey } from "./key-types.js";
@@ -43,8 +43,7 @@ export type {
   RevokedEntry,
   CrlState,
   CrlRepository,
-  EnrollmentTokenRecord,
-  EnrollmentTokenRepository,
+  EnrollmentTokenPort,
   ManufacturerCaRecord,
   ManufacturerCaRepository,
   PkiDevice,

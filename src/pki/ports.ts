@@ -85,23 +85,15 @@ export interface CrlRepository {
   save(state: CrlState): Promise<void>;
 }
 
-export interface EnrollmentTokenRecord {
-  id: string;
-  deviceId: string;
-  /** SHA-256 of the secret part, hex; the token itself is never stored. */
-  secretHash: string;
-  createdAt: string;
-  createdBy: string;
-  expiresAt: string;
-  usedAt: string | null;
-}
-
-export interface EnrollmentTokenRepository {
-  insert(token: EnrollmentTokenRecord): Promise<void>;
-  get(id: string): Promise<EnrollmentTokenRecord | undefined>;
-  /** Marks used if unused; false when another request used it first (single use under concurrency). */
-  markUsed(id: string, at: string): Promise<boolean>;
-  list(deviceId?: string): Promise<EnrollmentTokenRecord[]>;
+/** One-time enrollment tokens: the identity domain keeps them, EST redeems them. */
+export interface EnrollmentTokenPort {
+  /** Throws `PKI_ENROLL_TOKEN_INVALID` unless the string has a token's form (no lookup). */
+  checkForm(token: string): void;
+  /**
+   * Consumes the token inside the PKI's transaction and returns the device it was made for; throws
+   * `PKI_ENROLL_TOKEN_INVALID`, `PKI_ENROLL_TOKEN_USED` or `PKI_ENROLL_TOKEN_EXPIRED`.
+   */
+  redeem(token: string): Promise<string>;
 }
 
 export interface ManufacturerCaRecord {
@@ -135,7 +127,7 @@ export interface PkiDevicePort {
 export interface PkiUnitOfWork {
   certificates: CertificateRepository;
   crls: CrlRepository;
-  enrollmentTokens: EnrollmentTokenRepository;
+  enrollmentTokens: EnrollmentTokenPort;
   manufacturers: ManufacturerCaRepository;
   devices: PkiDevicePort;
   events: EventAppender;
@@ -146,7 +138,7 @@ export interface PkiStore {
   transact: Transactional<PkiUnitOfWork>;
   certificates: CertificateRepository;
   crls: CrlRepository;
-  enrollmentTokens: EnrollmentTokenRepository;
+  enrollmentTokens: Pick<EnrollmentTokenPort, "checkForm">;
   manufacturers: ManufacturerCaRepository;
   devices: Pick<PkiDevicePort, "get">;
 }

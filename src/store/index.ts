@@ -4,11 +4,10 @@ export { blobType, autoId, nowIso, isUniqueViolation, isRetryableWriteConflict, 
 export { AuditRepository } from "./repositories/audit.js";
 export { MetaRepository } from "./repositories/meta.js";
 export type { Database } from "./schema.js";
-export { identityStore, KyselyDeviceRepository, KyselyTokenRepository } from "./repositories/identity.js";
+export { identityStore, identityUnitOfWork, KyselyDeviceRepository, KyselyTokenRepository, KyselyCredentialRepository, KyselyEnrollmentTokenRepository } from "./repositories/identity.js";
 export { caRegistryStore, KyselyCaKeyRepository } from "./repositories/ca-registry.js";
 export { firmwareStore } from "./repositories/firmware.js";
-export { pkiStore, type ActivateDevice } from "./repositories/pki.js";
-export { brokerCredentialStore, KyselyCredentialRepository } from "./repositories/broker.js";
+export { pkiStore, type ActivateDevice, type EnrollmentTokens } from "./repositories/pki.js";
 export { KyselySealedBlobStore } from "./repositories/sealed-blobs.js";
 export { policyStore, KyselyAssignmentRepository, KyselyPolicySubjects, KyselyRoleRepository } from "./repositories/policy.js";
 export { scannerStore, KyselyScanRepository, KyselyDeviceAddressLookup } from "./repositories/scanner.js";

@@ -5,6 +5,7 @@
 import { createServer, type AddressInfo, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InMemoryDeviceDirectory, startBroker, type BrokerSettings } from "../../src/broker/index.js";
+import { isDeviceId } from "../../src/identity/index.js";
 import { compilePolicy } from "../../src/policy/index.js";
 import { requireCommand } from "../helpers/requirements.js";
 import { tempDir } from "../helpers/temp.js";
@@ -19,7 +20,7 @@ describe.skipIf(!ok)("broker: start-up refusals", () => {
   let occupiedPort: number;
 
   const start = (material: { certPem: string; keyPem: string }, settings: Partial<BrokerSettings>) => {
-    const directory = new InMemoryDeviceDirectory();
+    const directory = new InMemoryDeviceDirectory(isDeviceId);
     return startBroker(
       {
         directory,

@@ -95,7 +95,7 @@ describe.skipIf(!ok)("PKI endpoints (CRL, OCSP, EST) with openssl and curl", () 
 
   it("EST simpleenroll with a one-time token, then simplereenroll over mTLS; OCSP and CRL follow", async () => {
     await f.addDevice("est-1", "pending");
-    const { token } = await f.pki.enrollment.createToken("est-1", 3_600_000, "test");
+    const { token } = await f.enrollmentTokens.create("est-1", 3_600_000, "test");
     await newCsr("est1", "est-1");
     expect(await enroll("est1", "/.well-known/est/simpleenroll", ["-H", `Authorization: Bearer ${token}`])).toBe("200");
     expect((await p7ToPem("est1")).out).toContain("subject=O = fleet.example, CN = est-1");
@@ -194,7 +194,7 @@ describe.skipIf(!ok)("PKI endpoints (CRL, OCSP, EST) with openssl and curl", () 
     expect(rootCer.headers.get("content-type")).toBe("application/pkix-cert");
 
     await f.addDevice("hostile-1");
-    const { token } = await f.pki.enrollment.createToken("hostile-1", 3_600_000, "test");
+    const { token } = await f.enrollmentTokens.create("hostile-1", 3_600_000, "test");
     writeFileSync(file("garbage.b64"), "this is not base64!!");
     expect(await enroll("garbage", "/.well-known/est/simpleenroll", ["-H", `Authorization: Bearer ${token}`])).toBe("400");
     expect(readFileSync(file("garbage.p7.b64"), "utf8")).toContain("PKI_CSR_MALFORMED");

@@ -1,10 +1,12 @@
 import type { FastifyInstance } from "fastify";
 import { REVOCATION_REASONS, parseDuration, parseRevocationReason, toPem, type CertificateRecord, type Pki, type CaRegistry, type RevocationReason } from "../../pki/index.js";
+import { DEFAULT_ENROLL_TOKEN_TTL_MS, type EnrollmentTokenService } from "../../identity/index.js";
 import { actorOf } from "../auth.js";
 
 export interface PkiApiServices {
   readonly pki: Pki;
   readonly ca: CaRegistry;
+  readonly enrollmentTokens: EnrollmentTokenService;
 }
 
 const reasons = Object.keys(REVOCATION_REASONS);
@@ -173,8 +175,8 @@ export async function pkiRoutes(api: FastifyInstance, { services }: { services: 
       },
     },
     async (request, reply) => {
-      const ttl = request.body.ttl ? parseDuration(request.body.ttl, "ttl") : 3_600_000;
-      const { token, record } = await services.pki.enrollment.createToken(request.body.deviceId, ttl, actorOf(request));
+      const ttl = request.body.ttl ? parseDuration(request.body.ttl, "ttl") : DEFAULT_ENROLL_TOKEN_TTL_MS;
+      const { token, record } = await services.enrollmentTokens.create(request.body.deviceId, ttl, actorOf(request));
       return reply.code(201).send({ token, deviceId: record.deviceId, expiresAt: record.expiresAt });
     },
   );

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { DEFAULT_ENROLL_TOKEN_TTL_MS, parseDuration, type EnrollmentTokenRecord } from "../../pki/index.js";
+import { DEFAULT_ENROLL_TOKEN_TTL_MS, type EnrollmentTokenRecord } from "../../identity/index.js";
+import { parseDuration } from "../../pki/index.js";
 import { cliActor, withApp } from "../context.js";
 import { printJson, printTable } from "../output.js";
 
@@ -22,7 +23,7 @@ export function register(program: Command): void {
     .action(async (o: { device: string; ttl: string; json?: boolean }, command: Command) =>
       withApp(command, async (app) => {
         const ttl = o.ttl ? parseDuration(o.ttl, "--ttl") : DEFAULT_ENROLL_TOKEN_TTL_MS;
-        const { token, record } = await app.pki.enrollment.createToken(o.device, ttl, cliActor());
+        const { token, record } = await app.enrollmentTokens.create(o.device, ttl, cliActor());
         if (o.json) printJson({ token, id: record.id, deviceId: record.deviceId, expiresAt: record.expiresAt });
         else {
           process.stdout.write(token + "\n");
@@ -39,7 +40,7 @@ export function register(program: Command): void {
     .addHelpText("after", "\nExample:\n  moat enroll-token list --device sensor-1 --json\n")
     .action(async (o: { device?: string; json?: boolean }, command: Command) =>
       withApp(command, async (app) => {
-        const list = await app.pki.enrollment.listTokens(o.device);
+        const list = await app.enrollmentTokens.list(o.device);
         const rows = list.map((t) => ({ id: t.id, deviceId: t.deviceId, state: state(t), createdAt: t.createdAt, expiresAt: t.expiresAt, usedAt: t.usedAt }));
         if (o.json) printJson({ tokens: rows });
         else

@@ -1,7 +1,21 @@
 import type { Kysely } from "kysely";
-import type { DeviceFilter, DeviceRecord, DeviceRepository, DeviceStatus, IdentityStore, OperatorTokenRecord, TokenRepository } from "../../identity/index.js";
+import type {
+  CredentialRepository,
+  DeviceFilter,
+  DeviceKeyRow,
+  DeviceRecord,
+  DeviceRepository,
+  DeviceSecretRow,
+  DeviceStatus,
+  EnrollmentTokenRecord,
+  EnrollmentTokenRepository,
+  IdentityStore,
+  IdentityUnitOfWork,
+  OperatorTokenRecord,
+  TokenRepository,
+} from "../../identity/index.js";
 import type { Database, DevicesTable, OperatorTokensTable } from "../schema.js";
-import type { Store } from "../store.js";
+import type { Store, StoreTx } from "../store.js";
 
 function toDevice(row: DevicesTable): DeviceRecord {
   return {
@@ -152,14 +166,108 @@ export class KyselyTokenRepository implements TokenRepository {
   }
 }
 
+/** Device JWT credentials: registered public keys in `device_keys`, sealed HMAC secrets in `device_secrets`. */
+export class KyselyCredentialRepository implements CredentialRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async listKeys(deviceId: string): Promise<DeviceKeyRow[]> {
+    const rows = await this.db.selectFrom("device_keys").selectAll().where("device_id", "=", deviceId).orderBy("created_at").execute();
+    return rows.map((r) => ({ deviceId: r.device_id, keyId: r.key_id, spkiPem: r.spki_pem, createdAt: r.created_at, createdBy: r.created_by }));
+  }
+
+  async insertKey(row: DeviceKeyRow): Promise<boolean> {
+    const result = await this.db
+      .insertInto("device_keys")
+      .values({ device_id: row.deviceId, key_id: row.keyId, spki_pem: row.spkiPem, created_at: row.createdAt, created_by: row.createdBy })
+      .onConflict((oc) => oc.columns(["device_id", "key_id"]).doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+
+  async deleteKey(deviceId: string, keyId: string): Promise<boolean> {
+    const result = await this.db.deleteFrom("device_keys").where("device_id", "=", deviceId).where("key_id", "=", keyId).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async listSecrets(deviceId: string): Promise<DeviceSecretRow[]> {
+    const rows = await this.db.selectFrom("device_secrets").selectAll().where("device_id", "=", deviceId).orderBy("created_at", "desc").execute();
+    return rows.map((r) => ({ deviceId: r.device_id, secretId: r.secret_id, sealed: Buffer.from(r.sealed), createdAt: r.created_at, notAfter: r.not_after }));
+  }
+
+  async insertSecret(row: DeviceSecretRow): Promise<void> {
+    await this.db
+      .insertInto("device_secrets")
+      .values({ device_id: row.deviceId, secret_id: row.secretId, sealed: row.sealed, created_at: row.createdAt, not_after: row.notAfter })
+      .execute();
+  }
+
+  async setSecretNotAfter(deviceId: string, secretId: string, notAfter: string): Promise<void> {
+    await this.db.updateTable("device_secrets").set({ not_after: notAfter }).where("device_id", "=", deviceId).where("secret_id", "=", secretId).execute();
+  }
+
+  async deleteSecret(deviceId: string, secretId: string): Promise<void> {
+    await this.db.deleteFrom("device_secrets").where("device_id", "=", deviceId).where("secret_id", "=", secretId).execute();
+  }
+}
+
+function toEnrollmentToken(row: Database["enrollment_tokens"]): EnrollmentTokenRecord {
+  return {
+    id: row.id,
+    deviceId: row.device_id,
+    secretHash: row.secret_hash,
+    createdAt: row.created_at,
+    createdBy: row.created_by,
+    expiresAt: row.expires_at,
+    usedAt: row.used_at,
+  };
+}
+
+export class KyselyEnrollmentTokenRepository implements EnrollmentTokenRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async insert(t: EnrollmentTokenRecord): Promise<void> {
+    await this.db
+      .insertInto("enrollment_tokens")
+      .values({ id: t.id, device_id: t.deviceId, secret_hash: t.secretHash, created_at: t.createdAt, created_by: t.createdBy, expires_at: t.expiresAt, used_at: t.usedAt })
+      .execute();
+  }
+
+  async get(id: string): Promise<EnrollmentTokenRecord | undefined> {
+    const row = await this.db.selectFrom("enrollment_tokens").selectAll().where("id", "=", id).executeTakeFirst();
+    return row ? toEnrollmentToken(row) : undefined;
+  }
+
+  async markUsed(id: string, at: string): Promise<boolean> {
+    const result = await this.db.updateTable("enrollment_tokens").set({ used_at: at }).where("id", "=", id).where("used_at", "is", null).executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async list(deviceId?: string): Promise<EnrollmentTokenRecord[]> {
+    let q = this.db.selectFrom("enrollment_tokens").selectAll();
+    if (deviceId) q = q.where("device_id", "=", deviceId);
+    return (await q.orderBy("created_at", "asc").execute()).map(toEnrollmentToken);
+  }
+}
+
+/** The identity unit of work inside a transaction of this store (other domains' ports reuse it). */
+export function identityUnitOfWork(store: Store, tx: StoreTx): IdentityUnitOfWork {
+  return {
+    devices: new KyselyDeviceRepository(tx.db, store.dialect),
+    tokens: new KyselyTokenRepository(tx.db),
+    credentials: new KyselyCredentialRepository(tx.db),
+    enrollmentTokens: new KyselyEnrollmentTokenRepository(tx.db),
+    events: tx.events,
+    changes: tx.changes,
+  };
+}
+
 /** The identity domain's storage port over this store. */
 export function identityStore(store: Store): IdentityStore {
   return {
-    transact: (fn) =>
-      store.transaction((tx) =>
-        fn({ devices: new KyselyDeviceRepository(tx.db, store.dialect), tokens: new KyselyTokenRepository(tx.db), events: tx.events, changes: tx.changes }),
-      ),
+    transact: (fn) => store.transaction((tx) => fn(identityUnitOfWork(store, tx))),
     devices: new KyselyDeviceRepository(store.db, store.dialect),
     tokens: new KyselyTokenRepository(store.db),
+    credentials: new KyselyCredentialRepository(store.db),
+    enrollmentTokens: new KyselyEnrollmentTokenRepository(store.db),
   };
 }

@@ -1,14 +1,13 @@
 import type { Kysely } from "kysely";
-import type { IdentityUnitOfWork } from "../../identity/index.js";
+import type { EnrollmentTokenService, IdentityUnitOfWork } from "../../identity/index.js";
 import type {
   CertificateFilter,
   CertificateRecord,
   CertificateRepository,
   CrlRepository,
   CrlState,
-  EnrollmentTokenRecord,
-  EnrollmentTokenRepository,
   ManufacturerCaRecord,
+  EnrollmentTokenPort,
   ManufacturerCaRepository,
   PkiDevicePort,
   PkiStore,
@@ -16,8 +15,8 @@ import type {
   RevokedEntry,
 } from "../../pki/index.js";
 import type { CertificatesTable, Database } from "../schema.js";
-import type { Store, StoreTx } from "../store.js";
-import { KyselyDeviceRepository, KyselyTokenRepository } from "./identity.js";
+import type { Store } from "../store.js";
+import { identityUnitOfWork, KyselyDeviceRepository } from "./identity.js";
 
 function toCertificate(row: CertificatesTable): CertificateRecord {
   return {
@@ -190,45 +189,6 @@ export class KyselyCrlRepository implements CrlRepository {
   }
 }
 
-function toToken(row: Database["enrollment_tokens"]): EnrollmentTokenRecord {
-  return {
-    id: row.id,
-    deviceId: row.device_id,
-    secretHash: row.secret_hash,
-    createdAt: row.created_at,
-    createdBy: row.created_by,
-    expiresAt: row.expires_at,
-    usedAt: row.used_at,
-  };
-}
-
-export class KyselyEnrollmentTokenRepository implements EnrollmentTokenRepository {
-  constructor(private readonly db: Kysely<Database>) {}
-
-  async insert(t: EnrollmentTokenRecord): Promise<void> {
-    await this.db
-      .insertInto("enrollment_tokens")
-      .values({ id: t.id, device_id: t.deviceId, secret_hash: t.secretHash, created_at: t.createdAt, created_by: t.createdBy, expires_at: t.expiresAt, used_at: t.usedAt })
-      .execute();
-  }
-
-  async get(id: string): Promise<EnrollmentTokenRecord | undefined> {
-    const row = await this.db.selectFrom("enrollment_tokens").selectAll().where("id", "=", id).executeTakeFirst();
-    return row ? toToken(row) : undefined;
-  }
-
-  async markUsed(id: string, at: string): Promise<boolean> {
-    const result = await this.db.updateTable("enrollment_tokens").set({ used_at: at }).where("id", "=", id).where("used_at", "is", null).executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
-  }
-
-  async list(deviceId?: string): Promise<EnrollmentTokenRecord[]> {
-    let q = this.db.selectFrom("enrollment_tokens").selectAll();
-    if (deviceId) q = q.where("device_id", "=", deviceId);
-    return (await q.orderBy("created_at", "asc").execute()).map(toToken);
-  }
-}
-
 export class KyselyManufacturerCaRepository implements ManufacturerCaRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -254,36 +214,43 @@ export class KyselyManufacturerCaRepository implements ManufacturerCaRepository 
 /** Activates a pending device inside the caller's transaction through the identity domain's own logic. */
 export type ActivateDevice = (uow: IdentityUnitOfWork, deviceId: string, actor: string) => Promise<void>;
 
-function devicePort(store: Store, tx: StoreTx, activate: ActivateDevice): PkiDevicePort {
-  const devices = new KyselyDeviceRepository(tx.db, store.dialect);
+/** The identity domain's enrollment tokens, redeemed inside the PKI's transaction. */
+export type EnrollmentTokens = Pick<EnrollmentTokenService, "checkForm" | "redeemIn">;
+
+function devicePort(identity: IdentityUnitOfWork, activate: ActivateDevice): PkiDevicePort {
   return {
     get: async (id) => {
-      const device = await devices.get(id, { forUpdate: true });
+      const device = await identity.devices.get(id, { forUpdate: true });
       return device ? { id: device.id, status: device.status, group: device.group } : undefined;
     },
-    activate: (id, actor) => activate({ devices, tokens: new KyselyTokenRepository(tx.db), events: tx.events, changes: tx.changes }, id, actor),
+    activate: (id, actor) => activate(identity, id, actor),
   };
 }
 
-/** The PKI's storage port over this store. */
-export function pkiStore(store: Store, activate: ActivateDevice): PkiStore {
+function enrollmentTokenPort(identity: IdentityUnitOfWork, tokens: EnrollmentTokens): EnrollmentTokenPort {
+  return { checkForm: (token) => tokens.checkForm(token), redeem: (token) => tokens.redeemIn(identity, token) };
+}
+
+/** The PKI's storage port over this store; device and token ports reach the identity domain in the same transaction. */
+export function pkiStore(store: Store, activate: ActivateDevice, tokens: EnrollmentTokens): PkiStore {
   const devices = new KyselyDeviceRepository(store.db, store.dialect);
   return {
     transact: (fn) =>
-      store.transaction((tx) =>
-        fn({
+      store.transaction((tx) => {
+        const identity = identityUnitOfWork(store, tx);
+        return fn({
           certificates: new KyselyCertificateRepository(tx.db),
           crls: new KyselyCrlRepository(tx.db),
-          enrollmentTokens: new KyselyEnrollmentTokenRepository(tx.db),
+          enrollmentTokens: enrollmentTokenPort(identity, tokens),
           manufacturers: new KyselyManufacturerCaRepository(tx.db),
-          devices: devicePort(store, tx, activate),
+          devices: devicePort(identity, activate),
           events: tx.events,
           changes: tx.changes,
-        }),
-      ),
+        });
+      }),
     certificates: new KyselyCertificateRepository(store.db),
     crls: new KyselyCrlRepository(store.db),
-    enrollmentTokens: new KyselyEnrollmentTokenRepository(store.db),
+    enrollmentTokens: { checkForm: (token) => tokens.checkForm(token) },
     manufacturers: new KyselyManufacturerCaRepository(store.db),
     devices: {
       get: async (id) => {

@@ -6,6 +6,7 @@
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { BUILTIN_ROLES, compilePolicy, type Assignment, type PolicyEngine, type RoleDefinition } from "../../../src/policy/index.js";
 import { InMemoryDeviceDirectory, startBroker, type BrokerEvent, type BrokerSettings, type Decider, type MoatBroker } from "../../../src/broker/index.js";
+import { isDeviceId } from "../../../src/identity/index.js";
 import type { Change, ChangeFeed } from "../../../src/ports.js";
 import type { TestPki } from "./test-pki.js";
 
@@ -100,7 +101,7 @@ export interface TestBroker {
 }
 
 export async function startTestBroker(pki: TestPki, settings: Partial<BrokerSettings> = {}, shared?: Partial<Pick<TestBroker, "directory" | "feed" | "policy">>): Promise<TestBroker> {
-  const directory = shared?.directory ?? new InMemoryDeviceDirectory();
+  const directory = shared?.directory ?? new InMemoryDeviceDirectory(isDeviceId);
   const feed = shared?.feed ?? new TestChangeFeed();
   const policy = shared?.policy ?? new PolicyHolder();
   const events = new EventLog();

@@ -6,11 +6,9 @@
  * live sessions.
  */
 import { createPublicKey, randomBytes, type KeyObject } from "node:crypto";
+import { publicKeyId, secretId } from "../crypto/index.js";
 import { MoatError } from "../errors.js";
-import type { CredentialStore, DeviceKeyRow, SecretSealer } from "./credential-ports.js";
-import { publicKeyId, secretId } from "./jwt-auth.js";
-import type { DeviceCredentialsPort } from "./moat-directory.js";
-import type { DeviceHmacSecret, RegisteredPublicKey } from "./ports.js";
+import type { DeviceKeyRow, IdentityStore, SecretSealer } from "./ports.js";
 
 /** The largest public key file accepted (a PEM SPKI of any allowed type is far smaller). */
 const MAX_KEY_BYTES = 16 * 1024;
@@ -51,14 +49,28 @@ export interface RotatedSecret {
   previousValidUntil: string | null;
 }
 
-export class DeviceCredentialService implements DeviceCredentialsPort {
+/** A registered key as enforcement points read it. */
+export interface DevicePublicKey {
+  /** SPKI in PEM. */
+  pem: string;
+  source: "registered";
+  id: string;
+}
+
+/** An opened HMAC secret as enforcement points read it; `notAfter` is null for the current one. */
+export interface DeviceSecret {
+  secret: Buffer;
+  notAfter: string | null;
+}
+
+export class DeviceCredentialService {
   constructor(
-    private readonly store: CredentialStore,
+    private readonly store: IdentityStore,
     private readonly sealer: SecretSealer,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  private async mustExist(status: string | undefined, deviceId: string): Promise<void> {
+  private mustExist(status: string | undefined, deviceId: string): void {
     if (status === undefined) throw new MoatError("DEVICE_NOT_FOUND", `no device ${deviceId}`);
     if (status === "decommissioned") throw new MoatError("DEVICE_STATUS_TRANSITION", `device ${deviceId} is decommissioned; it gets no new credentials`);
   }
@@ -74,7 +86,7 @@ export class DeviceCredentialService implements DeviceCredentialsPort {
       createdBy: actor,
     };
     return this.store.transact(async (uow) => {
-      await this.mustExist(await uow.deviceStatus(deviceId), deviceId);
+      this.mustExist((await uow.devices.get(deviceId))?.status, deviceId);
       if (!(await uow.credentials.insertKey(row))) throw new MoatError("BROKER_KEY_EXISTS", `device ${deviceId} already has key ${row.keyId}`);
       await uow.events.append({ type: "credential.key_added", severity: "medium", actor, subject: deviceId, data: { keyId: row.keyId, keyType: parsed.asymmetricKeyType } });
       await uow.changes.append({ kind: "credential.changed", subject: deviceId, data: { deviceId, keyId: row.keyId } });
@@ -106,7 +118,7 @@ export class DeviceCredentialService implements DeviceCredentialsPort {
     const sealed = await this.sealer.seal(secret, secretAad(deviceId, id));
     const now = this.now();
     return this.store.transact(async (uow) => {
-      await this.mustExist(await uow.deviceStatus(deviceId), deviceId);
+      this.mustExist((await uow.devices.get(deviceId))?.status, deviceId);
       let previousValidUntil: string | null = null;
       for (const old of await uow.credentials.listSecrets(deviceId)) {
         if (old.notAfter === null) {
@@ -124,7 +136,7 @@ export class DeviceCredentialService implements DeviceCredentialsPort {
   }
 
   /** Registered keys, for the broker's directory. */
-  async publicKeys(deviceId: string): Promise<RegisteredPublicKey[]> {
+  async publicKeys(deviceId: string): Promise<DevicePublicKey[]> {
     return (await this.store.credentials.listKeys(deviceId)).map((k) => ({ pem: k.spkiPem, source: "registered" as const, id: k.keyId }));
   }
 
@@ -132,10 +144,10 @@ export class DeviceCredentialService implements DeviceCredentialsPort {
    * The current secret and the previous one (also after its grace ended, so a refusal can say so;
    * the broker checks `notAfter`), opened in memory, current first.
    */
-  async hmacSecrets(deviceId: string): Promise<DeviceHmacSecret[]> {
+  async hmacSecrets(deviceId: string): Promise<DeviceSecret[]> {
     const rows = await this.store.credentials.listSecrets(deviceId);
     rows.sort((a, b) => (a.notAfter === null ? -1 : b.notAfter === null ? 1 : 0));
-    const out: DeviceHmacSecret[] = [];
+    const out: DeviceSecret[] = [];
     for (const row of rows) out.push({ secret: await this.sealer.open(row.sealed, secretAad(deviceId, row.secretId)), notAfter: row.notAfter });
     return out;
   }

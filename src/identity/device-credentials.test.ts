@@ -5,14 +5,14 @@
  */
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { DeviceCredentialService } from "../../src/broker/index.js";
-import type { Change } from "../../src/ports.js";
-import { DeviceService } from "../../src/identity/index.js";
-import { Envelope, singleKekProvider, softwareKek } from "../../src/keys/index.js";
-import { brokerCredentialStore, identityStore, type Store } from "../../src/store/index.js";
-import { createTestDatabase, forEachDialect, type TestDatabase } from "../helpers/dialects.js";
+import { createTestDatabase, forEachDialect, type TestDatabase } from "../../test/helpers/dialects.js";
+import { Envelope, singleKekProvider, softwareKek } from "../keys/index.js";
+import type { Change } from "../ports.js";
+import { identityStore, type Store } from "../store/index.js";
+import { DeviceCredentialService } from "./device-credentials.js";
+import { DeviceService } from "./device-service.js";
 
-forEachDialect("broker: device credential store", (dialect) => {
+forEachDialect("identity: device credentials", (dialect) => {
   let db: TestDatabase;
   let store: Store;
   let service: DeviceCredentialService;
@@ -24,7 +24,7 @@ forEachDialect("broker: device credential store", (dialect) => {
     db = await createTestDatabase(dialect);
     store = await db.openStore();
     const envelope = new Envelope(singleKekProvider("test", softwareKek(randomBytes(32), "test")));
-    service = new DeviceCredentialService(brokerCredentialStore(store), envelope, () => clock);
+    service = new DeviceCredentialService(identityStore(store), envelope, () => clock);
     const devices = new DeviceService(identityStore(store));
     await devices.create({ id: "cred-1", status: "active" }, "test");
     await devices.create({ id: "gone", status: "active" }, "test");
