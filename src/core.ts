@@ -129,6 +129,7 @@ export async function createApp(config: MoatConfig, options: CreateAppOptions = 
   let opened: App | undefined;
   try {
     if (options.migrate) await store.migrate();
+    else await store.assertSchemaCurrent();
     const meta = new MetaRepository(store.db);
     const trustDomain = await meta.get("trust_domain");
     const kekCheck = await meta.get("kek_check");

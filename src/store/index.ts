@@ -1,4 +1,5 @@
 export { Store, type StoreTx, type StoreOptions } from "./store.js";
+export type { MigrationReport, SchemaStatus } from "./migrator.js";
 export { openDatabase, SQLITE_FILE, type DatabaseTarget } from "./database.js";
 export { blobType, autoId, nowIso, isUniqueViolation, isRetryableWriteConflict, type Dialect } from "./dialect.js";
 export { AuditRepository } from "./repositories/audit.js";

@@ -5,7 +5,7 @@ import { MoatError } from "../errors.js";
 import type { Change, ChangeFeed, ChangeInput, ChangeWriter } from "../ports.js";
 import { openDatabase, type DatabaseTarget } from "./database.js";
 import { isRetryableWriteConflict, nowIso, type Dialect } from "./dialect.js";
-import { migrateToLatest, type MigrationReport } from "./migrator.js";
+import { assertSchemaCurrent, migrateToLatest, schemaStatus, type MigrationReport, type SchemaStatus } from "./migrator.js";
 import { appendEvent } from "./repositories/audit.js";
 import type { Database } from "./schema.js";
 
@@ -48,8 +48,19 @@ export class Store implements ChangeFeed {
     return new Store(opened.db, opened.dialect, opened.describe, options.feedPollMs ?? 200);
   }
 
+  /** Applies pending migrations. Only `moat init`, `moat migrate`, `moat serve` and `moat start` do. */
   migrate(): Promise<MigrationReport> {
     return migrateToLatest(this.db, this.dialect);
+  }
+
+  /** Applied, pending and unknown migrations; reads only. */
+  schemaStatus(): Promise<SchemaStatus> {
+    return schemaStatus(this.db, this.dialect);
+  }
+
+  /** SCHEMA_OUTDATED or SCHEMA_NEWER unless the schema is exactly this build's; changes nothing. */
+  assertSchemaCurrent(): Promise<void> {
+    return assertSchemaCurrent(this.db, this.dialect, this.describe);
   }
 
   /** Events appended by committed transactions, for live listeners (audit alerts, metrics). */
