@@ -268,7 +268,7 @@ describe("commands that do not migrate", () => {
     const after = await runCli(["device", "list", "--json", ...dataDir]);
     expect(after.stderr).toMatch(/DATA_DIR_NOT_INITIALIZED/);
 
-    await store.db.insertInto("kysely_migration").values({ name: "0072_from_a_newer_moat", timestamp: NOW }).execute();
+    await (store.db as Kysely<any>).insertInto("kysely_migration").values({ name: "0072_from_a_newer_moat", timestamp: NOW }).execute();
     const newer = await runCli(["device", "list", "--json", ...dataDir]);
     expect(newer.code).toBe(1);
     expect(newer.stderr).toMatch(/SCHEMA_NEWER.*0072_from_a_newer_moat/);
