@@ -5,11 +5,12 @@ import { Agent, request } from "node:http";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { PkiHttpServer } from "../src/api/index.js";
+import { PolicyService } from "../src/policy/index.js";
 import { DeviceService, EnrollmentTokenService } from "../src/identity/index.js";
 import { Envelope, singleKekProvider, softwareKek } from "../src/keys/index.js";
 import { CaRegistry, Pki, generateCrl, toPem, type Issuer } from "../src/pki/index.js";
 import { explicit, octetString, oid, sequence, unsignedInteger } from "../src/pki/der/encode.js";
-import { caRegistryStore, identityStore, pkiStore, Store } from "../src/store/index.js";
+import { caRegistryStore, identityStore, policyStore, pkiStore, Store } from "../src/store/index.js";
 import { buildCsr } from "../test/pki-fixture.js";
 import type { BenchContext, BenchRow } from "./harness.js";
 
@@ -91,7 +92,8 @@ export default async function pkiBench(ctx: BenchContext): Promise<BenchRow[]> {
   const envelope = new Envelope(singleKekProvider("bench", softwareKek(randomBytes(32), "bench")));
   const registry = new CaRegistry(caRegistryStore(store), envelope);
   await registry.initialize({ keyType: "ec-p256", trustDomain: TRUST_DOMAIN, hostnames: ["127.0.0.1"] }, "bench");
-  const devices = new DeviceService(identityStore(store));
+  const policy = new PolicyService(policyStore(store));
+  const devices = new DeviceService(identityStore(store), (role) => policy.isDeviceRole(role));
   const pki = new Pki({
     store: pkiStore(store, (uow, id, actor) => devices.setStatusIn(uow, id, "active", actor).then(() => undefined), new EnrollmentTokenService(identityStore(store))),
     registry,

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { DeviceService } from "../src/identity/index.js";
-import { identityStore, Store } from "../src/store/index.js";
+import { isDeviceRoleIn } from "../src/policy/index.js";
+import { identityStore, policyStore, Store } from "../src/store/index.js";
 import type { BenchContext, BenchRow } from "./harness.js";
 
 type Durability = "full" | "normal";
@@ -20,7 +21,7 @@ async function auditAppends(store: Store, count: number, offset: number): Promis
 
 /** Devices created per second through the identity service (device row, feed row and audit event per commit). */
 async function deviceCreations(store: Store, count: number, offset: number): Promise<number> {
-  const devices = new DeviceService(identityStore(store));
+  const devices = new DeviceService(identityStore(store), (role) => isDeviceRoleIn(policyStore(store).roles, role));
   const started = process.hrtime.bigint();
   for (let i = 0; i < count; i++) await devices.create({ id: `bench-${offset + i}`, group: `g${i % 10}` }, "bench");
   return count / (Number(process.hrtime.bigint() - started) / 1e9);

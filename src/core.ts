@@ -167,7 +167,8 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
   // Events appended inside domain transactions reach live listeners once committed.
   const stops: (() => void)[] = [store.onCommittedEvent((event) => audit.notify(event))];
   const identity = identityStore(store);
-  const devices = new DeviceService(identity);
+  // Which roles a device may hold is the policy domain's rule; its module loads when a role is set.
+  const devices = new DeviceService(identity, async (role) => (modules.policy ?? (await import("./policy/index.js"))).isDeviceRoleIn(policyStore(store).roles, role));
   const enrollmentTokens = new EnrollmentTokenService(identity);
   const need = <K extends keyof Modules>(name: K, service: string): NonNullable<Modules[K]> => {
     const loaded = modules[name];

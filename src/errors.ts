@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   DEVICE_ID_INVALID: { status: 400, title: "The device id is not valid" },
   DEVICE_EXISTS: { status: 409, title: "A device with this id already exists" },
   DEVICE_NOT_FOUND: { status: 404, title: "No such device" },
+  DEVICE_ROLE_INVALID: { status: 400, title: "The role does not exist or is not a device role" },
   DEVICE_STATUS_TRANSITION: { status: 409, title: "That status change is not allowed" },
   TOKEN_EXISTS: { status: 409, title: "A token with this name already exists" },
   TOKEN_NOT_FOUND: { status: 404, title: "No such API token" },

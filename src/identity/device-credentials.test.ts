@@ -8,7 +8,8 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { createTestDatabase, forEachDialect, type TestDatabase } from "../../test/helpers/dialects.js";
 import { Envelope, singleKekProvider, softwareKek } from "../keys/index.js";
 import type { Change } from "../ports.js";
-import { identityStore, type Store } from "../store/index.js";
+import { PolicyService } from "../policy/index.js";
+import { identityStore, policyStore, type Store } from "../store/index.js";
 import { DeviceCredentialService } from "./device-credentials.js";
 import { DeviceService } from "./device-service.js";
 
@@ -25,7 +26,7 @@ forEachDialect("identity: device credentials", (dialect) => {
     store = await db.openStore();
     const envelope = new Envelope(singleKekProvider("test", softwareKek(randomBytes(32), "test")));
     service = new DeviceCredentialService(identityStore(store), envelope, () => clock);
-    const devices = new DeviceService(identityStore(store));
+    const devices = new DeviceService(identityStore(store), deviceRoles(store));
     await devices.create({ id: "cred-1", status: "active" }, "test");
     await devices.create({ id: "gone", status: "active" }, "test");
     await devices.setStatus("gone", "decommissioned", "test");
@@ -96,3 +97,9 @@ forEachDialect("identity: device credentials", (dialect) => {
     for (const e of events) expect(String(e.data)).not.toMatch(/secret":"[A-Za-z0-9_-]{43}/);
   });
 });
+
+/** The registry asks the policy domain which roles a device may hold, as in the application. */
+function deviceRoles(store: Store): (role: string) => Promise<boolean> {
+  const policy = new PolicyService(policyStore(store));
+  return (role) => policy.isDeviceRole(role);
+}

@@ -74,9 +74,23 @@ function checkAttributes(attributes: unknown): Record<string, string> {
   return out;
 }
 
+/** One field's change as the audit event records it. */
+type FieldChange = { from: unknown; to: unknown };
+
 /** The device registry: create, read, update, and status changes with their events and feed rows. */
 export class DeviceService {
-  constructor(private readonly store: IdentityStore) {}
+  constructor(
+    private readonly store: IdentityStore,
+    /** May a device hold this role? (The policy domain owns roles: it must exist and grant device actions only.) */
+    private readonly isDeviceRole: (role: string) => Promise<boolean>,
+  ) {}
+
+  private async checkAssignableRole(role: unknown): Promise<string> {
+    const name = checkRole(role);
+    if (!(await this.isDeviceRole(name)))
+      throw new MoatError("DEVICE_ROLE_INVALID", `role ${JSON.stringify(name)} does not exist or is not a device role`, { detail: { role: name } });
+    return name;
+  }
 
   async create(input: CreateDeviceInput, actor: string): Promise<DeviceRecord> {
     assertDeviceId(input.id);
@@ -87,7 +101,7 @@ export class DeviceService {
       id: input.id,
       name: input.name === undefined ? input.id : checkName(input.name),
       group: checkGroup(input.group),
-      role: checkRole(input.role ?? "device"),
+      role: await this.checkAssignableRole(input.role ?? "device"),
       status,
       attributes: checkAttributes(input.attributes),
       createdAt: now,
@@ -140,14 +154,19 @@ export class DeviceService {
     const changes: Partial<DeviceRecord> = {};
     if (patch.name !== undefined) changes.name = checkName(patch.name);
     if (patch.group !== undefined) changes.group = checkGroup(patch.group);
-    if (patch.role !== undefined) changes.role = checkRole(patch.role);
+    if (patch.role !== undefined) changes.role = await this.checkAssignableRole(patch.role);
     if (patch.attributes !== undefined) changes.attributes = checkAttributes(patch.attributes);
     return this.store.transact(async (uow) => {
       const device = await this.mustGet(uow, id);
       if (device.status === "decommissioned") throw new MoatError("DEVICE_STATUS_TRANSITION", `device ${id} is decommissioned and cannot be changed`);
       const updated: DeviceRecord = { ...device, ...changes, updatedAt: new Date().toISOString() };
       await uow.devices.update(updated);
-      await uow.events.append({ type: "device.updated", actor, subject: id, data: { fields: Object.keys(changes) } });
+      // The event says what each field was and became, so a role change can be traced and undone.
+      const diff: Record<string, FieldChange> = {};
+      for (const field of Object.keys(changes) as (keyof DeviceRecord)[]) diff[field] = { from: device[field], to: updated[field] };
+      // A role change is a privilege change: it stands out among routine edits.
+      const severity = diff.role !== undefined && device.role !== updated.role ? "medium" : "info";
+      await uow.events.append({ type: "device.updated", severity, actor, subject: id, data: { fields: Object.keys(changes), changes: diff } });
       // Group, role and attributes feed topic-policy variables: enforcement points must recompute.
       await uow.changes.append({ kind: "device.updated", subject: id, data: { fields: Object.keys(changes) } });
       return updated;

@@ -44,4 +44,4 @@ export type {
   RoleRecord,
   RoleRepository,
 } from "./ports.js";
-export { type AssignmentTarget, type Permission, type PolicyCheck, PolicyService, type RoleView } from "./service.js";
+export { type AssignmentTarget, isDeviceRoleIn, type Permission, type PolicyCheck, PolicyService, type RoleView } from "./service.js";

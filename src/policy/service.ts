@@ -20,7 +20,7 @@ import {
   isDeviceAction,
 } from "./model.js";
 import { type OperatorAuthorizer, type OperatorAuthorizerWithExplain, createOperatorAuthorizer } from "./operator.js";
-import type { AssignmentRecord, PolicyStore, PolicyUnitOfWork, RoleRecord } from "./ports.js";
+import type { AssignmentRecord, PolicyStore, PolicyUnitOfWork, RoleRecord, RoleRepository } from "./ports.js";
 import { assertRoleName, validateRole } from "./rule.js";
 import { topicFilterProblem, topicNameProblem } from "./topic.js";
 
@@ -69,6 +69,15 @@ function toRule(permission: Permission | Rule): Rule {
   if (permission === null || typeof permission !== "object")
     throw new MoatError("POLICY_RULE_INVALID", "A permission must be an object with action and resource");
   return { effect: permission.effect ?? "allow", action: permission.action, resource: permission.resource };
+}
+
+/**
+ * May a device hold this role? It must exist and grant device actions only. A function of its own so the
+ * device registry can ask without building the policy service.
+ */
+export async function isDeviceRoleIn(roles: Pick<RoleRepository, "get">, name: string): Promise<boolean> {
+  const role = BUILTIN_ROLES.find((r) => r.name === name) ?? (await roles.get(name));
+  return role !== undefined && role.rules.every((rule) => isDeviceAction(rule.action));
 }
 
 export class PolicyService implements OperatorAuthorizer {
@@ -394,6 +403,19 @@ export class PolicyService implements OperatorAuthorizer {
     }
     const counts = new Map([...holders].map(([role, ids]) => [role, ids.size]));
     return lintPolicy(this.definitions(stored), { holders: counts });
+  }
+
+  /**
+   * For the device registry: may a device hold this role? It must exist and grant no operator permission
+   * (`admin`'s `*` would let a device publish anywhere).
+   */
+  isDeviceRole(name: string): Promise<boolean> {
+    return isDeviceRoleIn(this.store.roles, name);
+  }
+
+  /** Does the group carry role assignments? Then joining or leaving it changes a device's roles. */
+  async groupHoldsRoles(group: string): Promise<boolean> {
+    return (await this.store.assignments.list({ kind: "group", target: group })).length > 0;
   }
 
   /** For the token service: does this role exist and grant any operator permission? */

@@ -1,6 +1,6 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { DEVICE_STATUSES, type DeviceStatus } from "../../identity/index.js";
-import { actorOf } from "../auth.js";
+import { actorOf, requirePermission } from "../auth.js";
 import type { ApiServices } from "../services.js";
 
 const attributes = { type: "object", additionalProperties: { type: "string", maxLength: 256 }, maxProperties: 64 } as const;
@@ -21,15 +21,28 @@ const device = {
 } as const;
 const idParam = { type: "object", required: ["id"], properties: { id: { type: "string", maxLength: 128 } } } as const;
 
+/** A device's role is a role assignment, whoever may otherwise edit the device. */
+const ROLE_FIELD = { role: "roles:write" } as const;
+
+/**
+ * Joining or leaving a group that carries role assignments changes the device's roles, so it needs
+ * `roles:write` too; moving between groups without roles is ordinary device management.
+ */
+async function authorizeGroupChange(services: ApiServices, request: FastifyRequest, from: string | null, to: string | null | undefined): Promise<void> {
+  if (to === undefined || (to ?? null) === from) return;
+  const groups = [from, to].filter((g): g is string => typeof g === "string" && g !== "");
+  for (const group of groups) if (await services.policy.groupHoldsRoles(group)) return requirePermission(services, request, "roles:write", "group");
+}
+
 /** /v1/devices: the device registry. */
 export async function deviceRoutes(api: FastifyInstance, { services }: { services: ApiServices }): Promise<void> {
   api.post<{ Body: { id: string; name?: string; group?: string | null; role?: string; status?: "pending" | "active"; attributes?: Record<string, string> } }>(
     "/v1/devices",
     {
-      config: { action: "devices:write" },
+      config: { action: "devices:write", fields: ROLE_FIELD },
       schema: {
         tags: ["devices"],
-        summary: "Register a device",
+        summary: "Register a device (setting `role` also needs roles:write)",
         body: {
           type: "object",
           required: ["id"],
@@ -46,7 +59,10 @@ export async function deviceRoutes(api: FastifyInstance, { services }: { service
         response: { 201: device },
       },
     },
-    async (request, reply) => reply.code(201).send(await services.devices.create(request.body, actorOf(request))),
+    async (request, reply) => {
+      await authorizeGroupChange(services, request, null, request.body.group);
+      return reply.code(201).send(await services.devices.create(request.body, actorOf(request)));
+    },
   );
 
   api.get<{ Querystring: { status?: DeviceStatus; group?: string; role?: string; search?: string; limit?: number; after?: string } }>(
@@ -83,10 +99,10 @@ export async function deviceRoutes(api: FastifyInstance, { services }: { service
   api.patch<{ Params: { id: string }; Body: { name?: string; group?: string | null; role?: string; attributes?: Record<string, string> } }>(
     "/v1/devices/:id",
     {
-      config: { action: "devices:write" },
+      config: { action: "devices:write", fields: ROLE_FIELD },
       schema: {
         tags: ["devices"],
-        summary: "Update name, group, role or attributes",
+        summary: "Update name, group, role or attributes (a role, or a group that carries roles, also needs roles:write)",
         params: idParam,
         body: {
           type: "object",
@@ -97,7 +113,10 @@ export async function deviceRoutes(api: FastifyInstance, { services }: { service
         response: { 200: device },
       },
     },
-    async (request) => services.devices.update(request.params.id, request.body, actorOf(request)),
+    async (request) => {
+      if (request.body.group !== undefined) await authorizeGroupChange(services, request, (await services.devices.get(request.params.id)).group, request.body.group);
+      return services.devices.update(request.params.id, request.body, actorOf(request));
+    },
   );
 
   api.post<{ Params: { id: string }; Body: { status: DeviceStatus; reason?: string } }>(

@@ -21,10 +21,11 @@ export async function operatorRoutes(api: FastifyInstance, { services }: { servi
   api.post<{ Body: { name: string; role: string; expiresInSeconds?: number } }>(
     "/v1/operators/tokens",
     {
-      config: { action: "tokens:write" },
+      // A token's role is a role assignment: minting a token needs roles:write as well.
+      config: { action: "tokens:write", fields: { role: "roles:write" } },
       schema: {
         tags: ["operators"],
-        summary: "Create an API token (shown once)",
+        summary: "Create an API token (shown once; its role needs roles:write)",
         body: {
           type: "object",
           required: ["name", "role"],
