@@ -261,6 +261,11 @@ describe("commands that do not migrate", () => {
     expect(await allRows(store.db, "sqlite")).toEqual(rowsBefore);
     expect((await store.schemaStatus()).pending).toEqual(["0071_foreign_keys"]);
 
+    const status = await runCli(["migrate", "--status", "--json", ...dataDir]);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toEqual({ applied: BASELINE, pending: ["0071_foreign_keys"], unknown: [] });
+    expect(await allRows(store.db, "sqlite")).toEqual(rowsBefore);
+
     const migrated = await runCli(["migrate", "--json", ...dataDir]);
     expect(migrated.code).toBe(0);
     expect(JSON.parse(migrated.stdout)).toEqual({ applied: ["0071_foreign_keys"] });

@@ -127,13 +127,28 @@ export function register(program: Command): void {
 
   program
     .command("migrate")
-    .description("apply pending database migrations")
+    .description("apply pending database migrations (with --status: only show where the schema stands)")
+    .option("--status", "list applied, pending and unknown migrations; change nothing")
     .option("--json", "print the result as JSON")
-    .addHelpText("after", "\nExample:\n  MOAT_DATABASE_URL=postgres://moat@db/moat moat migrate\n")
-    .action(async (options: { json?: boolean }, command: Command) => {
+    .addHelpText("after", "\nExamples:\n  MOAT_DATABASE_URL=postgres://moat@db/moat moat migrate\n  moat migrate --status --json\n")
+    .action(async (options: { status?: boolean; json?: boolean }, command: Command) => {
       const config = configFrom(command);
       const store = await Store.open({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, mustExist: !config.databaseUrl });
       try {
+        if (options.status) {
+          const status = await store.schemaStatus();
+          if (options.json) printJson(status);
+          else
+            process.stdout.write(
+              [
+                `applied: ${status.applied.length}`,
+                `pending: ${status.pending.join(", ") || "none"}`,
+                ...(status.unknown.length ? [`unknown (from a newer moat): ${status.unknown.join(", ")}`] : []),
+                "",
+              ].join("\n"),
+            );
+          return;
+        }
         const report = await store.migrate();
         if (options.json) printJson(report);
         else process.stdout.write(report.applied.length ? `applied: ${report.applied.join(", ")}\n` : "schema is up to date\n");
