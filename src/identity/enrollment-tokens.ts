@@ -10,6 +10,12 @@ import type { EnrollmentTokenRecord, IdentityStore, IdentityUnitOfWork } from ".
 const TOKEN_PREFIX = "moat-et";
 /** `moat-et_<16 hex id>_<43 base64url secret>`; the secret's alphabet contains `_`, so parse with this, never split. */
 const TOKEN_PATTERN = /^moat-et_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+
+/** The id and secret of an enrollment token string, or null when it does not have a token's form. */
+export function parseEnrollmentToken(text: string): { id: string; secret: string } | null {
+  const match = TOKEN_PATTERN.exec(text);
+  return match ? { id: match[1]!, secret: match[2]! } : null;
+}
 export const DEFAULT_ENROLL_TOKEN_TTL_MS = 3_600_000;
 const MAX_ENROLL_TOKEN_TTL_MS = 30 * 86_400_000;
 
@@ -56,7 +62,7 @@ export class EnrollmentTokenService {
 
   /** Refuses a string that does not have a token's form, without a lookup. */
   checkForm(token: string): void {
-    if (!TOKEN_PATTERN.test(token)) throw invalid();
+    if (!parseEnrollmentToken(token)) throw invalid();
   }
 
   /**
@@ -64,9 +70,9 @@ export class EnrollmentTokenService {
    * used and expired tokens are refused with their own codes; a concurrent redemption loses the race.
    */
   async redeemIn(uow: Pick<IdentityUnitOfWork, "enrollmentTokens">, token: string): Promise<string> {
-    const match = TOKEN_PATTERN.exec(token);
-    if (!match) throw invalid();
-    const [, id, secret] = match as unknown as [string, string, string];
+    const parsed = parseEnrollmentToken(token);
+    if (!parsed) throw invalid();
+    const { id, secret } = parsed;
     const record = await uow.enrollmentTokens.get(id);
     // Compare the hashes in constant time; an unknown id compares against a dummy so timing says nothing.
     const expected = record ? Buffer.from(record.secretHash, "hex") : Buffer.alloc(32);

@@ -1,9 +1,9 @@
 /** The identity domain's door: devices, their credentials and enrollment tokens, operator tokens, and the device-id rule. */
 export { DEVICE_ID_PATTERN, isDeviceId, assertDeviceId } from "./device-id.js";
 export { DeviceService, type CreateDeviceInput, type UpdateDeviceInput } from "./device-service.js";
-export { TokenService, type OperatorToken, type CreateTokenInput } from "./token-service.js";
+export { TokenService, parseOperatorToken, type OperatorToken, type CreateTokenInput } from "./token-service.js";
 export { DeviceCredentialService, parseDevicePublicKey, type RotatedSecret, type DevicePublicKey, type DeviceSecret } from "./device-credentials.js";
-export { EnrollmentTokenService, DEFAULT_ENROLL_TOKEN_TTL_MS } from "./enrollment-tokens.js";
+export { EnrollmentTokenService, DEFAULT_ENROLL_TOKEN_TTL_MS, parseEnrollmentToken } from "./enrollment-tokens.js";
 export {
   DEVICE_STATUSES,
   type DeviceStatus,

@@ -4,6 +4,15 @@ import type { IdentityStore, OperatorTokenRecord } from "./ports.js";
 
 /** Token string: `moat_<16 hex id>_<43 base64url secret>`; only SHA-256 of the secret is stored. */
 const TOKEN_PATTERN = /^moat_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+
+/**
+ * The id and secret of an operator token string, or null when it is not one. The secret is
+ * base64url, whose alphabet holds `_`, so the string cannot be split on `_`.
+ */
+export function parseOperatorToken(text: string): { id: string; secret: string } | null {
+  const match = TOKEN_PATTERN.exec(text);
+  return match ? { id: match[1]!, secret: match[2]! } : null;
+}
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Don't write last_used_at on every request. */
 const TOUCH_INTERVAL_MS = 60_000;
@@ -65,13 +74,13 @@ export class TokenService {
 
   /** Resolves a presented token; AUTH_TOKEN_INVALID for unknown, malformed, expired or revoked tokens. */
   async authenticate(presented: string): Promise<OperatorToken> {
-    const match = TOKEN_PATTERN.exec(presented);
+    const parsed = parseOperatorToken(presented);
     const invalid = () => new MoatError("AUTH_TOKEN_INVALID", "the API token is invalid, expired or revoked");
-    if (!match) throw invalid();
-    const record = await this.store.tokens.getById(match[1]!);
+    if (!parsed) throw invalid();
+    const record = await this.store.tokens.getById(parsed.id);
     // Compare even when the id is unknown, so timing does not tell which ids exist.
     const expected = record ? Buffer.from(record.secretHash, "hex") : Buffer.alloc(32);
-    const matches = timingSafeEqual(hashSecret(match[2]!), expected);
+    const matches = timingSafeEqual(hashSecret(parsed.secret), expected);
     if (!record || !matches || record.revokedAt) throw invalid();
     const now = Date.now();
     if (record.expiresAt && Date.parse(record.expiresAt) <= now) throw invalid();

@@ -4,6 +4,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseOperatorToken } from "../../src/identity/index.js";
 import { runCli } from "../helpers/cli.js";
 import { requireCommand } from "../helpers/requirements.js";
 import { tempDir } from "../helpers/temp.js";
@@ -24,7 +25,7 @@ describe("moat CLI on the embedded default (SQLite)", () => {
 
   it("prints the admin token once and never stores it", () => {
     expect(adminToken).toMatch(/^moat_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
-    const secret = adminToken.split("_")[2]!;
+    const secret = parseOperatorToken(adminToken)!.secret;
     for (const file of readdirSync(dataDir)) expect(readFileSync(join(dataDir, file)).includes(Buffer.from(secret))).toBe(false);
   });
 
@@ -79,7 +80,7 @@ describe("moat CLI on the embedded default (SQLite)", () => {
     const created = await moat("token", "create", "ci", "--role", "auditor", "--expires", "1d", "--json");
     const { token } = JSON.parse(created.stdout);
     const list = await moat("token", "list", "--json");
-    expect(list.stdout).not.toContain(token.split("_")[2]);
+    expect(list.stdout).not.toContain(parseOperatorToken(token)!.secret);
     expect(JSON.parse(list.stdout).map((t: { name: string }) => t.name)).toEqual(["admin", "ci"]);
     expect((await moat("token", "revoke", "ci")).code).toBe(0);
   });
