@@ -256,7 +256,7 @@ async function runMoatNode(): Promise<void> {
           await new Promise((r) => setTimeout(r, 20 + Math.random() * Number(msg.pollMs)));
           const closedAt = new Promise<number>((resolve) => client.once("close", () => resolve(performance.now())));
           const t0 = performance.now();
-          await writer.transaction((tx) => tx.changes.append({ kind: "cert.revoked", subject: device.serial, data: { deviceId: device.id, serial: device.serial } }));
+          await writer.transaction((tx) => tx.changes.append({ kind: "cert.revoked", subject: device.serial, data: { serial: device.serial, deviceId: device.id, issuer: "01", reason: "keyCompromise", revokedAt: new Date().toISOString() } }));
           samples.push((await closedAt) - t0);
           client.end(true);
         }

@@ -151,7 +151,7 @@ forEachDialect("PKI services over the store", (dialect) => {
 
     const previousIssuer = (await f.registry.active("issuing")).serialHex;
     const next = await f.registry.rotateIssuer({ trustDomain: TRUST_DOMAIN }, "cli");
-    f.pki.onChange({ seq: 0, kind: "ca.changed", subject: next.serialHex, createdAt: new Date().toISOString() });
+    f.pki.onChange({ seq: 0, kind: "ca.changed", subject: next.serialHex, data: { role: "issuing", previous: "00" }, createdAt: new Date().toISOString() });
     const fresh = await f.pki.certificates.issueFromCsr({ deviceId: "dev-1", csr: buildCsr().der, actor: "cli" });
     expect((await f.pki.certificates.get(fresh.serialHex)).issuerSerialHex).toBe(next.serialHex);
     // The old issuing CA still revokes and lists on its own CRL.

@@ -8,7 +8,7 @@ import { Redis } from "ioredis";
 import mqemitterRedis from "mqemitter-redis";
 import aedesPersistenceRedis from "aedes-persistence-redis";
 import { MoatError } from "../errors.js";
-import type { Change } from "../ports.js";
+import { type Change, parseChange } from "../change-feed.js";
 
 export interface ClusterParts {
   mq: unknown;
@@ -20,12 +20,6 @@ export interface ClusterParts {
 interface Broadcast {
   node: string;
   change: Change;
-}
-
-function isChange(value: unknown): value is Change {
-  if (typeof value !== "object" || value === null) return false;
-  const c = value as Record<string, unknown>;
-  return typeof c.seq === "number" && typeof c.kind === "string" && typeof c.subject === "string" && typeof c.createdAt === "string";
 }
 
 /** Publishes and receives change-feed entries between broker nodes. */
@@ -47,9 +41,11 @@ export class EnforcementChannel {
       } catch {
         return;
       }
-      const b = parsed as Partial<Broadcast>;
-      if (b.node === this.nodeId || !isChange(b.change)) return;
-      this.listener(b.change);
+      const b = parsed as { node?: unknown; change?: Record<string, unknown> };
+      if (b.node === this.nodeId || typeof b.change !== "object" || b.change === null) return;
+      // A broadcast is checked like a feed row: an unknown kind or misshapen data is not acted on.
+      const change = parseChange({ seq: b.change.seq, kind: b.change.kind, subject: b.change.subject, data: b.change.data, createdAt: b.change.createdAt });
+      if (change) this.listener(change);
     });
     // ioredis reports connection trouble as events; reconnecting is its job.
     this.pub.on("error", () => undefined);

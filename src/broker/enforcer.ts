@@ -34,10 +34,6 @@ export interface EnforcerDeps {
 const POLICY_RECHECK_MS = 250;
 const SEEN_LIMIT = 10_000;
 
-function stringOf(value: unknown): string | null {
-  return typeof value === "string" && value.length > 0 ? value : null;
-}
-
 export class Enforcer {
   private readonly seen = new Set<number>();
   private readonly now: () => number;
@@ -75,27 +71,23 @@ export class Enforcer {
   }
 
   private async applyKind(change: Change): Promise<number> {
-    const data = change.data ?? {};
     switch (change.kind) {
       case "cert.revoked": {
-        const serialText = stringOf(data.serial) ?? change.subject;
-        const serial = normalizeSerial(serialText);
+        const serial = normalizeSerial(change.data.serial);
         this.deps.revocations.add(serial);
         let affected = 0;
         for (const session of this.deps.sessions.forSerial(serial)) {
           this.deps.close(session, "cert_revoked");
           affected += 1;
         }
-        const deviceId = stringOf(data.deviceId) ?? stringOf(data.device);
-        if (deviceId) affected += await this.revalidate(deviceId);
-        return affected;
+        return affected + (await this.revalidate(change.data.deviceId));
       }
       case "device.status": {
-        const deviceId = stringOf(data.deviceId) ?? change.subject;
-        const status = stringOf(data.status) ?? stringOf(data.to);
+        const deviceId = change.subject;
+        const status = change.data.to;
         const session = this.deps.sessions.forDevice(deviceId);
         this.noteChange(deviceId);
-        if (session && status && !CONNECTABLE_STATUSES.has(status)) {
+        if (session && !CONNECTABLE_STATUSES.has(status)) {
           this.deps.close(session, `device_${status}`);
           return 1;
         }
@@ -104,15 +96,13 @@ export class Enforcer {
       case "device.updated":
         // The role may have changed: the policy follows the same feed, so look again shortly.
         this.scheduleRecheck();
-        return this.revalidate(stringOf(data.deviceId) ?? change.subject);
-      case "device.deleted":
+        return this.revalidate(change.subject);
       case "credential.changed":
       case "cert.issued":
-        return this.revalidate(stringOf(data.deviceId) ?? change.subject);
+        return this.revalidate(change.data.deviceId);
       case "role.assignment": {
-        const kind = stringOf(data.kind);
-        const target = stringOf(data.target) ?? change.subject;
-        if (kind === "device" || (kind === null && this.deps.sessions.forDevice(target))) return this.revalidate(target);
+        const { kind, target } = change.data;
+        if (kind === "device") return this.revalidate(target);
         if (kind === "token") return 0;
         return this.recheckAll();
       }

@@ -13,6 +13,7 @@ import {
   type CampaignTransition,
   type OtaNotification,
 } from "./campaign.js";
+import type { Change } from "../ports.js";
 import type { FirmwareKeyService } from "./firmware-key-service.js";
 import type { FirmwareStore, FirmwareUnitOfWork, GroupDirectory, OtaNotifier } from "./ports.js";
 import type { TufService } from "./tuf-service.js";
@@ -27,10 +28,13 @@ export interface ReleaseInput {
   actor: string;
 }
 
-/** A notifier used until the MQTT broker is wired: it delivers nothing, and says so. */
-/** Change-feed kind carrying OTA messages owed to devices (subject: the campaign id). */
-export const OTA_NOTIFY_CHANGE = "ota.notify";
+/** An OTA message as `record` writes it into the feed: an update offer or an abort for one campaign. */
+function isOtaMessage(message: object): message is OtaNotification["message"] {
+  const m = message as { type?: unknown; campaignId?: unknown };
+  return (m.type === "ota.update" || m.type === "ota.abort") && typeof m.campaignId === "string";
+}
 
+/** A notifier used until the MQTT broker is wired: it delivers nothing, and says so. */
 export const UNDELIVERED: OtaNotifier = {
   async notify() {
     // Nothing to do: `pendingNotifications` lets the broker catch up once it is connected.
@@ -166,18 +170,18 @@ export class CampaignService {
     // Messages owed to devices also go into the change feed, so a `moat serve` running the broker delivers
     // what a CLI process (release, resume, abort) decided; the origin lets this process skip its own.
     if (step.notifications.length > 0)
-      await uow.changes.append({ kind: OTA_NOTIFY_CHANGE, subject: step.campaign.id, data: { origin: this.instanceId, notifications: step.notifications } });
+      await uow.changes.append({ kind: "ota.notify", subject: step.campaign.id, data: { origin: this.instanceId, notifications: step.notifications } });
   }
 
   /**
    * Delivers notifications a campaign change in another process wrote to the feed (see `record`).
    * Returns false for changes that are not for this process to deliver.
    */
-  async deliverFromFeed(change: { kind: string; data?: Record<string, unknown> }): Promise<boolean> {
-    if (change.kind !== OTA_NOTIFY_CHANGE || change.data?.origin === this.instanceId) return false;
-    const notifications = change.data?.notifications;
-    if (!Array.isArray(notifications)) return false;
-    await this.deliver(notifications as OtaNotification[]);
+  async deliverFromFeed(change: Change): Promise<boolean> {
+    if (change.kind !== "ota.notify" || change.data.origin === this.instanceId) return false;
+    // The feed checked the envelope; the messages are this domain's own, written by `record`.
+    const notifications = change.data.notifications.filter((n): n is OtaNotification => isOtaMessage(n.message));
+    await this.deliver(notifications);
     return true;
   }
 

@@ -1,5 +1,6 @@
 import { MoatError } from "../errors.js";
 import { MAX_PAGE_ITEMS, pageLimit } from "../page.js";
+import type { ChangeData } from "../ports.js";
 import { assertDeviceId } from "./device-id.js";
 import { DEVICE_STATUSES, type DeviceFilter, type DeviceRecord, type DeviceStatus, type IdentityStore, type IdentityUnitOfWork } from "./ports.js";
 
@@ -26,6 +27,9 @@ export interface CreateDeviceInput {
   status?: "pending" | "active";
   attributes?: Record<string, string>;
 }
+
+/** The registry fields an update may change (listed in the `device.updated` feed row). */
+type UpdatedField = ChangeData<"device.updated">["fields"][number];
 
 export interface UpdateDeviceInput {
   name?: string;
@@ -113,8 +117,7 @@ export class DeviceService {
       if (await uow.devices.get(device.id)) throw new MoatError("DEVICE_EXISTS", `device ${device.id} already exists`);
       await uow.devices.insert(device);
       await uow.events.append({ type: "device.created", actor, subject: device.id, data: { group: device.group, role: device.role, status } });
-      // Enforcement points learn of the device (its role and group feed policy decisions) at once.
-      await uow.changes.append({ kind: "device.updated", subject: device.id, data: { created: true } });
+      await uow.changes.append({ kind: "device.created", subject: device.id, data: { role: device.role, group: device.group, status } });
       return device;
     });
   }
@@ -151,7 +154,7 @@ export class DeviceService {
 
   async update(id: string, patch: UpdateDeviceInput, actor: string): Promise<DeviceRecord> {
     assertDeviceId(id);
-    const changes: Partial<DeviceRecord> = {};
+    const changes: Partial<Pick<DeviceRecord, UpdatedField>> = {};
     if (patch.name !== undefined) changes.name = checkName(patch.name);
     if (patch.group !== undefined) changes.group = checkGroup(patch.group);
     if (patch.role !== undefined) changes.role = await this.checkAssignableRole(patch.role);
@@ -161,14 +164,15 @@ export class DeviceService {
       if (device.status === "decommissioned") throw new MoatError("DEVICE_STATUS_TRANSITION", `device ${id} is decommissioned and cannot be changed`);
       const updated: DeviceRecord = { ...device, ...changes, updatedAt: new Date().toISOString() };
       await uow.devices.update(updated);
+      const fields = Object.keys(changes) as UpdatedField[];
       // The event says what each field was and became, so a role change can be traced and undone.
       const diff: Record<string, FieldChange> = {};
-      for (const field of Object.keys(changes) as (keyof DeviceRecord)[]) diff[field] = { from: device[field], to: updated[field] };
+      for (const field of fields) diff[field] = { from: device[field], to: updated[field] };
       // A role change is a privilege change: it stands out among routine edits.
       const severity = diff.role !== undefined && device.role !== updated.role ? "medium" : "info";
-      await uow.events.append({ type: "device.updated", severity, actor, subject: id, data: { fields: Object.keys(changes), changes: diff } });
-      // Group, role and attributes feed topic-policy variables: enforcement points must recompute.
-      await uow.changes.append({ kind: "device.updated", subject: id, data: { fields: Object.keys(changes) } });
+      await uow.events.append({ type: "device.updated", severity, actor, subject: id, data: { fields, changes: diff } });
+      // Group, role and attributes feed policy decisions: enforcement points must recompute.
+      await uow.changes.append({ kind: "device.updated", subject: id, data: { fields } });
       return updated;
     });
   }

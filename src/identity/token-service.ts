@@ -110,7 +110,7 @@ export class TokenService {
       const updated = { ...record, revokedAt: new Date().toISOString() };
       await uow.tokens.update(updated);
       await uow.events.append({ type: "operator.token_revoked", severity: "low", actor, subject: name });
-      await uow.changes.append({ kind: "token.revoked", subject: name });
+      await uow.changes.append({ kind: "token.revoked", subject: name, data: {} });
       return publicView(updated);
     });
   }

@@ -46,9 +46,7 @@ export class Pki {
   /** Follows the change feed: revocations by other processes stale the CRL; a CA change reloads keys. */
   onChange(change: Change): void {
     if (change.kind === "cert.revoked") {
-      const issuer = typeof change.data?.issuer === "string" ? change.data.issuer : undefined;
-      if (issuer) this.crls.markStale(issuer);
-      else this.crls.invalidate();
+      this.crls.markStale(change.data.issuer);
     } else if (change.kind === "ca.changed") {
       this.issuers.invalidate();
       this.ocsp.invalidate();

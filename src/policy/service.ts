@@ -44,16 +44,6 @@ export interface PolicyCheck extends Decision {
   topic: string;
 }
 
-/** Change-feed kinds after which the compiled engine is rebuilt. */
-const RELEVANT_CHANGES: ReadonlySet<string> = new Set([
-  "policy.changed",
-  "role.assignment",
-  "device.created",
-  "device.updated",
-  "device.status",
-  "cert.issued",
-  "token.revoked",
-]);
 /** Group and token names, as the identity domain accepts them. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -149,7 +139,15 @@ export class PolicyService implements OperatorAuthorizer {
 
   /** Change-feed listener: recompiles after role, assignment or device changes (bursts coalesce). */
   onChange(change: Change): void {
-    if (!RELEVANT_CHANGES.has(change.kind)) return;
+    switch (change.kind) {
+      case "policy.changed":
+      case "role.assignment":
+      case "device.updated":
+      case "device.status":
+        break;
+      default:
+        return;
+    }
     if (this.changeReloadTimer) return; // a reload is already scheduled; it will see this change
     const wait = Math.max(0, this.lastChangeReload + CHANGE_RELOAD_INTERVAL_MS - Date.now());
     this.changeReloadTimer = setTimeout(() => {

@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import type { Kysely, Transaction } from "kysely";
 import type { EventAppender, SecurityEventInput } from "../audit/index.js";
 import { MoatError } from "../errors.js";
-import type { Change, ChangeFeed, ChangeInput, ChangeWriter } from "../ports.js";
+import { type Change, type ChangeFeed, type ChangeInput, type ChangeWriter, parseChange } from "../change-feed.js";
 import { openDatabase, type DatabaseTarget } from "./database.js";
 import { isRetryableWriteConflict, nowIso, type Dialect } from "./dialect.js";
 import { assertSchemaCurrent, migrateToLatest, schemaStatus, type MigrationReport, type SchemaStatus } from "./migrator.js";
@@ -117,10 +117,27 @@ export class Store implements ChangeFeed {
     return Number(row?.seq ?? 0);
   }
 
-  /** Changes after `afterSeq`, oldest first. */
+  /**
+   * Changes after `afterSeq`, oldest first. A row this version cannot read (unknown kind, data not of its
+   * kind's shape) is passed over: `rowsAfter` shows it, followers never act on it.
+   */
   async changesAfter(afterSeq: number, limit = 500): Promise<Change[]> {
+    return (await this.rowsAfter(afterSeq, limit)).map((r) => r.change).filter((c): c is Change => c !== null);
+  }
+
+  /** Feed rows after `afterSeq`, each with its checked change (null when it cannot be read). */
+  private async rowsAfter(afterSeq: number, limit: number): Promise<{ seq: number; change: Change | null }[]> {
     const rows = await this.db.selectFrom("change_feed").selectAll().where("seq", ">", afterSeq).orderBy("seq", "asc").limit(limit).execute();
-    return rows.map((r) => ({ seq: Number(r.seq), kind: r.kind, subject: r.subject, data: JSON.parse(r.data) as Record<string, unknown>, createdAt: r.created_at }));
+    return rows.map((r) => {
+      const seq = Number(r.seq);
+      let data: unknown;
+      try {
+        data = JSON.parse(r.data);
+      } catch {
+        return { seq, change: null };
+      }
+      return { seq, change: parseChange({ seq, kind: r.kind, subject: r.subject, data, createdAt: r.created_at }) };
+    });
   }
 
   /**
@@ -163,9 +180,10 @@ export class Store implements ChangeFeed {
         return;
       }
       for (;;) {
-        const changes = await this.changesAfter(this.feedCursor);
-        for (const change of changes) {
-          this.feedCursor = change.seq;
+        const rows = await this.rowsAfter(this.feedCursor, 500);
+        for (const { seq, change } of rows) {
+          this.feedCursor = seq;
+          if (change === null) continue;
           for (const listener of this.feedListeners) {
             try {
               listener(change);
@@ -174,7 +192,7 @@ export class Store implements ChangeFeed {
             }
           }
         }
-        if (changes.length < 500) return;
+        if (rows.length < 500) return;
       }
     } catch {
       // The database may be briefly unavailable; the next tick polls again.

@@ -174,7 +174,7 @@ describe.skipIf(!ok)("broker: authorization and limits", () => {
     await q.subscribeAsync("devices/q1/commands/#", { qos: 1 });
     const writer = connected(await connectAs("d2"));
     tb.directory.update("q1", { status: "quarantined" });
-    tb.feed.push("device.status", "q1", { status: "quarantined" });
+    tb.feed.push({ kind: "device.status", subject: "q1", data: { from: "active", to: "quarantined" } });
     await tb.events.waitFor((e) => e.type === "acl.denied" && e.subject === "q1" && e.data?.reason === "policy_changed");
     expect(q.connected).toBe(true);
     // A command for q1 published by the broker side no longer reaches it (subscription removed).
@@ -195,7 +195,7 @@ describe.skipIf(!ok)("broker: authorization and limits", () => {
     await tb.events.waitFor((e) => e.type === "device.connected" && e.subject === "s1");
     const gone = closed(s);
     tb.directory.update("s1", { status: "suspended" });
-    tb.feed.push("device.status", "s1", { status: "suspended" });
+    tb.feed.push({ kind: "device.status", subject: "s1", data: { from: "active", to: "suspended" } });
     await gone;
     const event = await tb.events.waitFor((e) => e.type === "device.disconnected" && e.subject === "s1");
     expect(event.data?.reason).toBe("device_suspended");
@@ -205,7 +205,7 @@ describe.skipIf(!ok)("broker: authorization and limits", () => {
     const r = connected(await connectAs("r1"));
     expect(await subscribeGranted(r, ["devices/r1/commands/#"])).toEqual([0]);
     tb.policy.unassign("device", "device", "r1");
-    tb.feed.push("role.assignment", "r1", { kind: "device", target: "r1", role: "device" });
+    tb.feed.push({ kind: "role.assignment", subject: "device", data: { op: "unassigned", kind: "device", target: "r1" } });
     const event = await tb.events.waitFor((e) => e.type === "acl.denied" && e.subject === "r1" && e.data?.reason === "policy_changed");
     expect(event.data).toMatchObject({ topic: "devices/r1/commands/#", removed: true });
     await r.endAsync();

@@ -88,7 +88,7 @@ describe.skipIf(!ok)("broker: two nodes over Redis", () => {
     await nodeB.events.waitFor((e) => e.type === "device.connected" && e.subject === id);
     const gone = closed(result.client);
     nodeA.directory.revoke(cert.serial);
-    feedA.push("cert.revoked", cert.serial, { deviceId: id });
+    feedA.push({ kind: "cert.revoked", subject: cert.serial, data: { serial: cert.serial, deviceId: id, issuer: "01", reason: "keyCompromise", revokedAt: new Date().toISOString() } });
     await gone;
     const event = await nodeB.events.waitFor((e) => e.type === "device.disconnected" && e.subject === id);
     expect(event.data).toMatchObject({ reason: "cert_revoked", node: nodeB.broker.nodeId });

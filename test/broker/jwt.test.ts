@@ -166,7 +166,7 @@ describe.skipIf(!ok)("broker: JWT device authentication", () => {
     await tb.events.waitFor((e) => e.type === "device.connected" && e.subject === "rot2");
     const gone = closed(result.client);
     tb.directory.update("rot2", { hmacSecrets: [{ secret: randomBytes(32), notAfter: null }] });
-    tb.feed.push("credential.changed", "rot2");
+    tb.feed.push({ kind: "credential.changed", subject: "rot2", data: { deviceId: "rot2", secretId: "new" } });
     await gone;
     const event = await tb.events.waitFor((e) => e.type === "device.disconnected" && e.subject === "rot2");
     expect(event.data?.reason).toBe("secret_rotated");

@@ -102,7 +102,7 @@ describe.skipIf(!ok)("broker: mTLS authentication (MQTT.js)", () => {
   it("refuses a revoked certificate", async () => {
     const gamma = pki.device("gamma");
     tb.directory.put({ id: "gamma", certSerials: [gamma.serial] });
-    tb.feed.push("cert.revoked", gamma.serial, { deviceId: "gamma" });
+    tb.feed.push({ kind: "cert.revoked", subject: gamma.serial, data: { serial: gamma.serial, deviceId: "gamma", issuer: "01", reason: "keyCompromise", revokedAt: new Date().toISOString() } });
     const result = await connectMqtt(tb.port, pki, { clientId: "gamma", cert: gamma.certPem, key: gamma.keyPem });
     expect(result).toMatchObject({ ok: false, returnCode: 5 });
     await failureFor("gamma", "cert_revoked");
@@ -139,7 +139,7 @@ describe.skipIf(!ok)("broker: mTLS authentication (MQTT.js)", () => {
     if (!result.ok) throw new Error(result.message);
     await tb.events.waitFor((e) => e.type === "device.connected" && e.subject === "epsilon");
     const gone = closed(result.client);
-    tb.feed.push("cert.revoked", eps.serial, { deviceId: "epsilon" });
+    tb.feed.push({ kind: "cert.revoked", subject: eps.serial, data: { serial: eps.serial, deviceId: "epsilon", issuer: "01", reason: "keyCompromise", revokedAt: new Date().toISOString() } });
     await gone;
     const event = await tb.events.waitFor((e) => e.type === "device.disconnected" && e.subject === "epsilon");
     expect(event.data?.reason).toBe("cert_revoked");

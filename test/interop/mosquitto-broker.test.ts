@@ -97,7 +97,7 @@ describe.skipIf(!ok)("interop: mosquitto clients and openssl against the Moat br
   });
 
   it("mosquitto_pub with a revoked certificate is refused", async () => {
-    tb.feed.push("cert.revoked", revoked.serial, { deviceId: "m2" });
+    tb.feed.push({ kind: "cert.revoked", subject: revoked.serial, data: { serial: revoked.serial, deviceId: "m2", issuer: "01", reason: "keyCompromise", revokedAt: new Date().toISOString() } });
     const result = await pub([...tlsArgs(revoked), "-i", "m2", "-t", "devices/m2/telemetry/t", "-m", "x"]);
     expect(result.status).not.toBe(0);
     expect(result.stderr).toMatch(/not authori[sz]ed/i);

@@ -83,7 +83,7 @@ forEachDialect("foundation store", (dialect) => {
     await expect(
       store.transaction(async (tx) => {
         await tx.events.append({ type: "test.event" });
-        await tx.changes.append({ kind: "device.status", subject: "x" });
+        await tx.changes.append({ kind: "device.status", subject: "x", data: { from: "active", to: "suspended" } });
         throw new Error("boom");
       }),
     ).rejects.toThrow("boom");

@@ -7,7 +7,7 @@ import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { BUILTIN_ROLES, compilePolicy, type Assignment, type PolicyEngine, type RoleDefinition } from "../../../src/policy/index.js";
 import { InMemoryDeviceDirectory, startBroker, type BrokerEvent, type BrokerSettings, type Decider, type MoatBroker } from "../../../src/broker/index.js";
 import { isDeviceId } from "../../../src/identity/index.js";
-import type { Change, ChangeFeed } from "../../../src/ports.js";
+import type { Change, ChangeFeed, ChangeInput } from "../../../src/ports.js";
 import type { TestPki } from "./test-pki.js";
 
 /** An in-process change feed: the test appends, subscribers get each change once, in order. */
@@ -24,8 +24,8 @@ export class TestChangeFeed implements ChangeFeed {
     return this.seq;
   }
 
-  push(kind: string, subject: string, data?: Record<string, unknown>): Change {
-    const change: Change = { seq: ++this.seq, kind, subject, createdAt: new Date().toISOString(), ...(data ? { data } : {}) };
+  push(input: ChangeInput): Change {
+    const change = { ...input, seq: ++this.seq, createdAt: new Date().toISOString() } as Change;
     for (const listener of this.listeners) listener(change);
     return change;
   }
