@@ -1,4 +1,5 @@
 import { isMoatError } from "../errors.js";
+import type { ChangeFeed } from "../ports.js";
 import { UNDELIVERED, type CampaignService } from "./campaign-service.js";
 import { mqttOtaNotifier, parseOtaStatusMessage, statusTopic } from "./ota-messages.js";
 
@@ -23,7 +24,7 @@ export interface OtaLinkLog {
 export function linkOtaCampaigns(
   campaigns: CampaignService,
   channel: OtaChannel,
-  feed: { subscribe(listener: (change: { kind: string; subject: string; data?: Record<string, unknown> }) => void): () => void },
+  feed: Pick<ChangeFeed, "subscribe">,
   log: OtaLinkLog,
 ): () => void {
   const notifier = mqttOtaNotifier((topic, payload) => channel.publish(topic, payload, { qos: 1 }));
