@@ -3,11 +3,12 @@
  * types only), HMAC secrets sealed by the KEK envelope, rotation with a grace period, and the
  * change-feed rows and events each change writes.
  */
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { createPublicKey, generateKeyPairSync, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createTestDatabase, forEachDialect, type TestDatabase } from "../../test/helpers/dialects.js";
 import { Envelope, singleKekProvider, softwareKek } from "../keys/index.js";
-import type { Change } from "../ports.js";
+import { writtenAbout } from "../../test/helpers/written.js";
+import { publicKeyId, secretId } from "../crypto/index.js";
 import { PolicyService } from "../policy/index.js";
 import { identityStore, policyStore, type Store } from "../store/index.js";
 import { DeviceCredentialService } from "./device-credentials.js";
@@ -18,8 +19,6 @@ forEachDialect("identity: device credentials", (dialect) => {
   let store: Store;
   let service: DeviceCredentialService;
   const clock = new Date("2030-01-01T00:00:00Z");
-  const changes: Change[] = [];
-  let stop: () => void;
 
   beforeAll(async () => {
     db = await createTestDatabase(dialect);
@@ -30,11 +29,11 @@ forEachDialect("identity: device credentials", (dialect) => {
     await devices.create({ id: "cred-1", status: "active" }, "test");
     await devices.create({ id: "gone", status: "active" }, "test");
     await devices.setStatus("gone", "decommissioned", "test");
-    stop = store.subscribe((change) => changes.push(change));
+    await devices.create({ id: "keys-1", status: "active" }, "test");
+    await devices.create({ id: "other", status: "active" }, "test");
   });
 
   afterAll(async () => {
-    stop?.();
     await store?.close();
     await db?.cleanup();
   });
@@ -88,13 +87,45 @@ forEachDialect("identity: device credentials", (dialect) => {
 
   });
 
-  it("writes credential.changed to the feed and events to the audit log for each change", async () => {
-    await new Promise((r) => setTimeout(r, 200));
-    expect(changes.filter((c) => c.kind === "credential.changed" && c.subject === "cred-1").length).toBeGreaterThanOrEqual(5);
-    const events = await store.db.selectFrom("audit_events").select(["type", "data"]).where("subject", "=", "cred-1").execute();
-    const types = events.map((e) => e.type);
-    expect(types).toEqual(expect.arrayContaining(["credential.key_added", "credential.secret_rotated"]));
-    for (const e of events) expect(String(e.data)).not.toMatch(/secret":"[A-Za-z0-9_-]{43}/);
+  it("names keys and secrets by the shared credential ids the broker reports", async () => {
+    const pair = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const added = await service.addKey("keys-1", pair.publicKey.export({ format: "pem", type: "spki" }), "test");
+    expect(added.keyId).toBe(publicKeyId(pair.publicKey));
+    expect(await service.publicKeys("keys-1")).toEqual([{ pem: added.spkiPem, source: "registered", id: added.keyId }]);
+    expect(publicKeyId(createPublicKey((await service.publicKeys("keys-1"))[0]!.pem))).toBe(added.keyId);
+    const rotated = await service.rotateSecret("keys-1", 60, "test");
+    const [current] = await service.hmacSecrets("keys-1");
+    expect(rotated.secretId).toBe(secretId(current!.secret));
+  });
+
+  it("removes a key with an event and a feed row; an unknown key is BROKER_KEY_NOT_FOUND", async () => {
+    const key = (await service.listKeys("keys-1"))[0]!;
+    const before = await writtenAbout(store, "keys-1");
+    await service.removeKey("keys-1", key.keyId, "carol");
+    expect(await service.listKeys("keys-1")).toEqual([]);
+    const after = await writtenAbout(store, "keys-1");
+    expect(after.changes.slice(before.changes.length)).toEqual([{ kind: "credential.changed", data: { deviceId: "keys-1", keyId: key.keyId } }]);
+    expect(after.events.slice(before.events.length)).toEqual([{ type: "credential.key_removed", severity: "medium", actor: "carol", data: { keyId: key.keyId } }]);
+    await expect(service.removeKey("keys-1", key.keyId, "carol")).rejects.toMatchObject({ code: "BROKER_KEY_NOT_FOUND" });
+    expect(await writtenAbout(store, "keys-1")).toEqual(after);
+  });
+
+  it("binds a sealed secret to its device: moved to another device's row it does not open", async () => {
+    await service.rotateSecret("other", 60, "test");
+    const [mine] = await store.db.selectFrom("device_secrets").selectAll().where("device_id", "=", "cred-1").orderBy("created_at", "desc").execute();
+    await store.db.deleteFrom("device_secrets").where("device_id", "=", "other").execute();
+    await store.db.insertInto("device_secrets").values({ ...mine!, device_id: "other" }).execute();
+    await expect(service.hmacSecrets("other")).rejects.toMatchObject({ code: "ENVELOPE_DECRYPT_FAILED" });
+  });
+
+  it("writes one credential.changed feed row and one event per change, never the secret", async () => {
+    const written = await writtenAbout(store, "cred-1");
+    const credentialChanges = written.changes.filter((c) => c.kind === "credential.changed");
+    expect(credentialChanges).toHaveLength(5);
+    expect(credentialChanges.every((c) => c.data.deviceId === "cred-1")).toBe(true);
+    const types = written.events.map((e) => e.type).filter((t) => t.startsWith("credential."));
+    expect(types).toEqual(["credential.key_added", "credential.key_added", "credential.secret_rotated", "credential.secret_rotated", "credential.secret_rotated"]);
+    for (const e of written.events) expect(JSON.stringify(e.data)).not.toMatch(/[A-Za-z0-9_-]{43}/);
   });
 });
 
