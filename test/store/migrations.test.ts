@@ -203,6 +203,27 @@ forEachDialect("migrations", (dialect) => {
     expect((await store.migrate()).applied).toEqual(["0071_foreign_keys"]);
   });
 
+  it("lets several processes migrate one database at once: each migration runs once", async () => {
+    await buildTodaysSchema(db, dialect);
+    await seedRows(db);
+    let reports: { applied: string[] }[];
+    if (dialect === "sqlite") {
+      // Separate processes: SQLite's lock waits block the thread, so two connections of one process cannot take turns.
+      const runs = await Promise.all([1, 2].map(() => runCli(["migrate", "--json", "--data-dir", database.dataDir])));
+      expect(runs.map((r) => [r.code, r.stderr])).toEqual([[0, ""], [0, ""]]);
+      reports = runs.map((r) => JSON.parse(r.stdout) as { applied: string[] });
+    } else {
+      const others = await Promise.all([1, 2].map(() => Store.open({ dataDir: database.dataDir, databaseUrl: PG_URL, pgSchema: database.pgSchema! })));
+      try {
+        reports = await Promise.all([store, ...others].map((s) => s.migrate()));
+      } finally {
+        await Promise.all(others.map((s) => s.close()));
+      }
+    }
+    expect(reports.flatMap((r) => r.applied)).toEqual(["0071_foreign_keys"]);
+    expect(await store.schemaStatus()).toEqual({ applied: MIGRATIONS.map((m) => m.name), pending: [], unknown: [] });
+  });
+
   it("tells an outdated database from a newer one and refuses a history with a gap", async () => {
     const partial: NamedMigration[] = MIGRATIONS.slice(0, BASELINE.length);
     await migrateToLatest(db, dialect, partial);
