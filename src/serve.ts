@@ -5,7 +5,7 @@
 import pino, { type Logger } from "pino";
 import { buildApi, PkiHttpServer } from "./api/index.js";
 import { MoatDeviceDirectory, startBroker, type MoatBroker } from "./broker/index.js";
-import type { MoatConfig } from "./config/index.js";
+import { listenFailed, type MoatConfig } from "./config/index.js";
 import { linkOtaCampaigns } from "./firmware/index.js";
 import { isDeviceId } from "./identity/index.js";
 import type { App } from "./core.js";
@@ -26,36 +26,48 @@ export async function startServers(app: App, logger: Logger): Promise<RunningSer
     authFailureLimit: config["api.authFailureLimit"],
     authFailureWindowSeconds: config["api.authFailureWindowSeconds"],
   });
-  await api.listen({ host: config.host, port: config.apiPort });
+  try {
+    await api.listen({ host: config.host, port: config.apiPort });
+  } catch (error) {
+    await api.close();
+    throw listenFailed(error, { host: config.host, port: config.apiPort, service: "the REST API", setting: "apiPort" });
+  }
   const address = api.server.address();
   const port = typeof address === "object" && address ? address.port : config.apiPort;
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   const closers: (() => Promise<void>)[] = [() => api.close()];
-  // PKI: CRL, OCSP and CA certificates over plain HTTP (RFC 5280/6960), and the expiry/CRL scheduler.
-  const pkiServer = new PkiHttpServer(app, { host: config.host, port: config.pkiPort, onError: (error) => logger.error({ err: error }, "PKI endpoint failed") });
-  await pkiServer.listen();
-  closers.push(() => pkiServer.close());
-  const stopPkiScheduler = app.pki.startScheduler(60_000, (error) => logger.error({ err: error }, "PKI scheduler pass failed"));
-  closers.push(async () => stopPkiScheduler());
-  // Firmware: re-sign TUF timestamp/snapshot before they expire (the /tuf/ handler also refreshes on demand).
-  const tufRefresh = setInterval(() => {
-    app.firmware.tuf
-      .isInitialized()
-      .then((initialized) => (initialized ? app.firmware.tuf.refresh() : undefined))
-      .catch((error: unknown) => logger.error({ err: error }, "TUF refresh failed"));
-  }, 10 * 60_000);
-  tufRefresh.unref();
-  closers.push(async () => clearInterval(tufRefresh));
-  if (config["broker.enabled"]) {
-    const mqtt = await startMqttBroker(app, logger);
-    app.metricsSources.push(() => mqtt.broker.metrics.registry.render());
-    closers.push(() => mqtt.close());
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close().catch((error) => logger.error({ err: error }, "error while closing"));
+  };
+  // A listener that cannot bind stops the start; what was already started is closed again.
+  try {
+    // PKI: CRL, OCSP and CA certificates over plain HTTP (RFC 5280/6960), and the expiry/CRL scheduler.
+    const pkiServer = new PkiHttpServer(app, { host: config.host, port: config.pkiPort, onError: (error) => logger.error({ err: error }, "PKI endpoint failed") });
+    await pkiServer.listen();
+    closers.push(() => pkiServer.close());
+    const stopPkiScheduler = app.pki.startScheduler(60_000, (error) => logger.error({ err: error }, "PKI scheduler pass failed"));
+    closers.push(async () => stopPkiScheduler());
+    // Firmware: re-sign TUF timestamp/snapshot before they expire (the /tuf/ handler also refreshes on demand).
+    const tufRefresh = setInterval(() => {
+      app.firmware.tuf
+        .isInitialized()
+        .then((initialized) => (initialized ? app.firmware.tuf.refresh() : undefined))
+        .catch((error: unknown) => logger.error({ err: error }, "TUF refresh failed"));
+    }, 10 * 60_000);
+    tufRefresh.unref();
+    closers.push(async () => clearInterval(tufRefresh));
+    if (config["broker.enabled"]) {
+      const mqtt = await startMqttBroker(app, logger);
+      app.metricsSources.push(() => mqtt.broker.metrics.registry.render());
+      closers.push(() => mqtt.close());
+    }
+  } catch (error) {
+    await closeAll();
+    throw error;
   }
   return {
     apiUrl: `https://${host}:${port}`,
-    async close() {
-      for (const close of closers.reverse()) await close().catch((error) => logger.error({ err: error }, "error while closing"));
-    },
+    close: closeAll,
   };
 }
 

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { listenFailed } from "../config/index.js";
 import { isMoatError } from "../errors.js";
 import { MAX_CSR_BYTES, type Pki, type CaRegistry } from "../pki/index.js";
 
@@ -49,7 +50,7 @@ export class PkiHttpServer {
     server.maxHeadersCount = 50;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
+      server.once("error", (error) => reject(listenFailed(error, { host: this.options.host, port: this.options.port, service: "the PKI endpoints (CRL, OCSP)", setting: "pkiPort" })));
       server.listen(this.options.port, this.options.host, () => resolve());
     });
     return server.address() as AddressInfo;

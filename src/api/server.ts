@@ -1,8 +1,11 @@
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import { STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from "fastify";
 import type { Logger } from "pino";
 import { TLS_SERVER_POLICY } from "../crypto/index.js";
+import type { ErrorCode } from "../errors.js";
 import { installOperatorAuth } from "./auth.js";
 import { Counter } from "./metrics.js";
 import { problemOf, sendProblem, toProblem } from "./problem.js";
@@ -34,12 +37,77 @@ const SECURITY_HEADERS: Record<string, string> = {
 const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 const DOCS_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'";
 
+/** Decimal digits only: no sign, exponent, hex, blanks or fractions; 15 digits stay exact in a double. */
+const QUERY_INTEGER = /^(0|[1-9][0-9]{0,14})$/;
+const integerFieldsBySchema = new WeakMap<object, string[]>();
+
+/**
+ * Turns the query-string parameters that the route's schema declares as integers into numbers when
+ * they are written strictly as decimal integers; anything else stays text, so the schema refuses it
+ * (400) and its minimum/maximum bound the rest. Nothing else in a request is converted.
+ */
+function parseQueryIntegers(request: FastifyRequest): void {
+  const schema = request.routeOptions.schema?.querystring as { properties?: Record<string, { type?: unknown }> } | undefined;
+  if (!schema || typeof request.query !== "object" || request.query === null) return;
+  let fields = integerFieldsBySchema.get(schema);
+  if (!fields) {
+    fields = Object.entries(schema.properties ?? {})
+      .filter(([, property]) => property.type === "integer")
+      .map(([name]) => name);
+    integerFieldsBySchema.set(schema, fields);
+  }
+  const query = request.query as Record<string, unknown>;
+  for (const name of fields) {
+    const value = query[name];
+    if (typeof value === "string" && QUERY_INTEGER.test(value)) query[name] = Number(value);
+  }
+}
+
+function withSecurityHeaders(reply: FastifyReply, url: string): FastifyReply {
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value);
+  return reply.header("content-security-policy", url.startsWith("/docs") ? DOCS_CSP : API_CSP);
+}
+
+/** RFC 6750 §3: every 401 names the scheme; a token that was sent and refused is `invalid_token`. */
+function bearerChallenge(url: string, code: string): string {
+  const realm = url.startsWith("/.well-known/est/") ? "moat-est" : "moat";
+  return code === "AUTH_TOKEN_MISSING" || code === "PKI_ENROLL_AUTH_REQUIRED" ? `Bearer realm="${realm}"` : `Bearer realm="${realm}", error="invalid_token"`;
+}
+
+const CLIENT_ERRORS: Record<string, { status: number; code: ErrorCode; detail: string }> = {
+  HPE_HEADER_OVERFLOW: { status: 431, code: "REQUEST_HEADERS_TOO_LARGE", detail: "the request headers are larger than the limit" },
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, code: "REQUEST_TIMEOUT", detail: "the request was not received in time" },
+};
+
+/**
+ * Answers a request that Node's HTTP parser refused as problem+json with the security headers, then
+ * closes the connection (its framing can no longer be trusted).
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === "ECONNRESET" || socket.destroyed) return;
+  if (socket.writable) {
+    const known = CLIENT_ERRORS[error.code ?? ""] ?? { status: 400, code: "REQUEST_MALFORMED" as const, detail: "the request is not valid HTTP/1.1" };
+    const body = JSON.stringify(problemOf(known.code, known.detail, known.status));
+    const headers = { ...SECURITY_HEADERS, "content-security-policy": API_CSP, "content-type": "application/problem+json", "content-length": String(Buffer.byteLength(body)), connection: "close" };
+    const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("");
+    socket.write(`HTTP/1.1 ${known.status} ${STATUS_CODES[known.status]}\r\n${head}\r\n${body}`);
+  }
+  socket.destroy(error);
+}
+
 /** Builds the REST API: HTTPS, operator auth on every route, problem+json errors, OpenAPI at /docs. */
 export async function buildApi(services: ApiServices, options: ApiOptions): Promise<FastifyInstance> {
   const serverOptions: FastifyServerOptions & { https?: unknown } = {
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: options.bodyLimitBytes,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false } },
+    // No coercion: a body's id stays exactly what was sent (12345 or ["x"] is refused, never turned into
+    // "12345" or "x"). Query-string integers, which arrive as text, are parsed by parseQueryIntegers.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    // Errors the router raises before any route runs (bad URL encoding, an over-long path parameter)
+    // are problems like every other error, with the same headers.
+    frameworkErrors: (error, request, reply) => sendProblem(withSecurityHeaders(reply, request.url), toProblem(error, request)),
+    // Requests Node's HTTP parser refuses (headers too large, malformed, too slow) never reach Fastify.
+    clientErrorHandler: answerClientError,
     // Client certificates are requested (EST re-enrollment uses them) but never required here.
     ...(options.https
       ? { https: { key: options.https.key, cert: options.https.cert, ca: options.https.ca, requestCert: options.https.requestCert ?? true, rejectUnauthorized: false, ...TLS_SERVER_POLICY } }
@@ -49,12 +117,13 @@ export async function buildApi(services: ApiServices, options: ApiOptions): Prom
 
   api.setErrorHandler((error, request, reply) => {
     const problem = toProblem(error, request);
+    if (problem.status === 401 && !reply.hasHeader("www-authenticate")) reply.header("www-authenticate", bearerChallenge(request.url, problem.code));
     return sendProblem(reply, { ...problem, instance: request.url.split("?")[0] });
   });
+  api.addHook("preValidation", async (request) => parseQueryIntegers(request));
   api.setNotFoundHandler((request, reply) => sendProblem(reply, problemOf("NOT_FOUND", `no route ${request.method} ${request.url.split("?")[0]}`)));
   api.addHook("onSend", async (request, reply, payload) => {
-    for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value);
-    reply.header("content-security-policy", request.url.startsWith("/docs") ? DOCS_CSP : API_CSP);
+    withSecurityHeaders(reply, request.url);
     return payload;
   });
 

@@ -9,6 +9,7 @@ import { createSecureContext, createServer as createTlsServer, type SecureContex
 import type { Duplex } from "node:stream";
 import { createWebSocketStream, WebSocketServer } from "ws";
 import { TLS_SERVER_POLICY } from "../crypto/index.js";
+import { listenFailed, type SettingPath } from "../config/index.js";
 import { MoatError } from "../errors.js";
 import type { BrokerTlsMaterial } from "./ports.js";
 
@@ -50,10 +51,9 @@ export interface BoundListener {
 
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
-function listen(server: NetServer, port: number, host: string, what: string): Promise<number> {
+function listen(server: NetServer, port: number, host: string, service: string, setting: SettingPath): Promise<number> {
   return new Promise((resolve, reject) => {
-    const onError = (err: Error) =>
-      reject(new MoatError("BROKER_LISTEN_FAILED", `cannot listen on ${host}:${port} for ${what}: ${err.message}`, { cause: err, detail: { host, port } }));
+    const onError = (err: Error) => reject(listenFailed(err, { host, port, service, setting }));
     server.once("error", onError);
     server.listen(port, host, () => {
       server.off("error", onError);
@@ -85,7 +85,7 @@ export async function listenTls(material: BrokerTlsMaterial, host: string, port:
   const sockets = new Set<Socket>();
   track(server, sockets, "secureConnection");
   server.on("tlsClientError", (err) => onTlsError(err));
-  const bound = await listen(server, port, host, "MQTT over TLS");
+  const bound = await listen(server, port, host, "MQTT over TLS", "broker.mqttPort");
   return {
     name: "tls",
     port: bound,
@@ -115,7 +115,7 @@ export async function listenWss(material: BrokerTlsMaterial, host: string, port:
     stream.on("error", () => stream.destroy());
     onConnection(stream, "wss", req.socket as TLSSocket, req);
   });
-  const bound = await listen(server, port, host, "MQTT over secure WebSockets");
+  const bound = await listen(server, port, host, "MQTT over secure WebSockets", "broker.mqttWssPort");
   return {
     name: "wss",
     port: bound,
@@ -135,6 +135,6 @@ export async function listenPlainLoopback(port: number, onConnection: Connection
   const server = createNetServer((socket) => onConnection(socket, "plain", null));
   const sockets = new Set<Socket>();
   track(server, sockets, "connection");
-  const bound = await listen(server, port, host, "plaintext MQTT");
+  const bound = await listen(server, port, host, "plaintext MQTT", "broker.mqttPlainPort");
   return { name: "plain", port: bound, host, close: () => closeServer(server, sockets) };
 }

@@ -15,11 +15,20 @@ export function parseInteger(text: string): number {
   return Number(text);
 }
 
-export function parsePort(text: string): number {
-  const n = parseInteger(text);
-  if (n > 65535) throw new InvalidArgumentError(`'${text}' is not a port (0-65535)`);
-  return n;
+/**
+ * A whole-number flag within bounds. Anything else (`0` where 1 is the least, `1e3`, `-1`, a value past
+ * the maximum) is a usage error (exit 2) that names the range: never clamped, never silently ignored.
+ */
+export function integerIn(min: number, max: number): (text: string) => number {
+  return (text) => {
+    if (!/^\d{1,16}$/.test(text)) throw new InvalidArgumentError(`'${text}' is not a whole number (${min}-${max})`);
+    const n = Number(text);
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`'${text}' is outside ${min}-${max}`);
+    return n;
+  };
 }
+
+export const parsePort = integerIn(0, 65_535);
 
 /** Repeatable `--attr key=value`. */
 export function collectKeyValue(text: string, previous: Record<string, string> = {}): Record<string, string> {

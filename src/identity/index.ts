@@ -1,7 +1,7 @@
 /** The identity domain's door: devices, their credentials and enrollment tokens, operator tokens, and the device-id rule. */
 export { DEVICE_ID_PATTERN, isDeviceId, assertDeviceId } from "./device-id.js";
 export { DeviceService, type CreateDeviceInput, type UpdateDeviceInput } from "./device-service.js";
-export { TokenService, parseOperatorToken, type OperatorToken, type CreateTokenInput } from "./token-service.js";
+export { TokenService, MAX_TOKEN_LIFETIME_SECONDS, parseOperatorToken, type OperatorToken, type CreateTokenInput } from "./token-service.js";
 export { DeviceCredentialService, parseDevicePublicKey, type RotatedSecret, type DevicePublicKey, type DeviceSecret } from "./device-credentials.js";
 export { EnrollmentTokenService, DEFAULT_ENROLL_TOKEN_TTL_MS, parseEnrollmentToken } from "./enrollment-tokens.js";
 export {

@@ -28,6 +28,9 @@ function publicView(record: OperatorTokenRecord): OperatorToken {
   return rest;
 }
 
+/** Longest lifetime an API token may be given: ten years (rotate long-lived automation tokens sooner). */
+export const MAX_TOKEN_LIFETIME_SECONDS = 3650 * 86_400;
+
 export interface CreateTokenInput {
   name: string;
   role: string;
@@ -48,8 +51,8 @@ export class TokenService {
       throw new MoatError("VALIDATION_FAILED", `token name ${JSON.stringify(input.name)} is not valid: 1-64 of A-Z a-z 0-9 . _ -`);
     if (typeof input.role !== "string" || !(await this.roleExists(input.role)))
       throw new MoatError("VALIDATION_FAILED", `operator role ${JSON.stringify(input.role)} does not exist`);
-    if (input.expiresInSeconds !== undefined && (!Number.isInteger(input.expiresInSeconds) || input.expiresInSeconds <= 0))
-      throw new MoatError("VALIDATION_FAILED", "expiry must be a positive number of seconds");
+    if (input.expiresInSeconds !== undefined && (!Number.isInteger(input.expiresInSeconds) || input.expiresInSeconds < 1 || input.expiresInSeconds > MAX_TOKEN_LIFETIME_SECONDS))
+      throw new MoatError("VALIDATION_FAILED", `expiry ${JSON.stringify(input.expiresInSeconds)} is not a whole number of seconds in 1..${MAX_TOKEN_LIFETIME_SECONDS} (ten years)`);
     const id = randomBytes(8).toString("hex");
     const secret = randomBytes(32).toString("base64url");
     const now = new Date();

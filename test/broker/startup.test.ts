@@ -51,7 +51,7 @@ describe.skipIf(!ok)("broker: start-up refusals", () => {
   });
 
   it("refuses a port that is already in use", async () => {
-    await expect(start({ certPem: pki.server.certPem, keyPem: pki.server.keyPem }, { mqttPort: occupiedPort })).rejects.toMatchObject({ code: "BROKER_LISTEN_FAILED" });
+    await expect(start({ certPem: pki.server.certPem, keyPem: pki.server.keyPem }, { mqttPort: occupiedPort })).rejects.toMatchObject({ code: "LISTEN_FAILED", detail: { setting: "broker.mqttPort" } });
   });
 
   it("refuses to run alone when Redis is configured but unreachable", async () => {

@@ -17,7 +17,7 @@ export async function auditRoutes(api: FastifyInstance, { services }: { services
             type: { type: "string", maxLength: 64 },
             subject: { type: "string", maxLength: 256 },
             limit: { type: "integer", minimum: 1, maximum: 1000 },
-            afterSeq: { type: "integer", minimum: 0 },
+            afterSeq: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
           },
         },
       },

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import { MAX_TOKEN_LIFETIME_SECONDS } from "../../identity/index.js";
 import { actorOf } from "../auth.js";
 import type { ApiServices } from "../services.js";
 
@@ -30,7 +31,7 @@ export async function operatorRoutes(api: FastifyInstance, { services }: { servi
           type: "object",
           required: ["name", "role"],
           additionalProperties: false,
-          properties: { name: { type: "string", maxLength: 64 }, role: { type: "string", maxLength: 64 }, expiresInSeconds: { type: "integer", minimum: 1 } },
+          properties: { name: { type: "string", maxLength: 64 }, role: { type: "string", maxLength: 64 }, expiresInSeconds: { type: "integer", minimum: 1, maximum: MAX_TOKEN_LIFETIME_SECONDS } },
         },
         response: { 201: { type: "object", properties: { token: { type: "string" }, record: token } } },
       },

@@ -14,7 +14,7 @@ import {
 } from "../../pki/index.js";
 import { cliActor, withApp } from "../context.js";
 import { printJson, printRecord, printTable } from "../output.js";
-import { parseInteger } from "../parse.js";
+import { integerIn, parseInteger } from "../parse.js";
 
 const STATUSES = ["active", "revoked", "expired", "superseded"] as const;
 type CertStatus = (typeof STATUSES)[number];
@@ -187,7 +187,7 @@ function keySourceOptions(command: Command): Command {
     .option("--key-out <file>", "where to write the generated PKCS#8 key (mode 0600, must not exist)")
     .addOption(new Option("--key-type <type>", "generated key type").choices([...KEY_TYPES]).default("ec-p256").argParser(parseKeyType))
     .option("--passphrase-file <file>", "encrypt the generated key with the passphrase in this file")
-    .option("--days <n>", "validity in days (the profile's maximum applies)", parseInteger)
+    .option("--days <n>", "validity in days, 1-3650 (the profile's maximum applies)", integerIn(1, 3650))
     .option("--out <file>", "write the certificate and issuing CA (PEM) here instead of stdout")
     .option("--json", "print JSON");
 }
@@ -207,10 +207,10 @@ export function register(program: Command): void {
       await withKeyOutput(o.keyOut, o.passphraseFile, (keyOutput) =>
         withApp(command, async (app) => {
           if (csr) {
-            const issued = await app.pki.certificates.issueFromCsr({ deviceId: o.device, csr, ...(o.days ? { days: o.days } : {}), actor: cliActor() });
+            const issued = await app.pki.certificates.issueFromCsr({ deviceId: o.device, csr, ...(o.days !== undefined ? { days: o.days } : {}), actor: cliActor() });
             return printIssued(issued, o);
           }
-          const issued = await app.pki.certificates.issueWithGeneratedKey({ deviceId: o.device, ...(o.keyType ? { keyType: o.keyType } : {}), ...(o.days ? { days: o.days } : {}), actor: cliActor() });
+          const issued = await app.pki.certificates.issueWithGeneratedKey({ deviceId: o.device, ...(o.keyType ? { keyType: o.keyType } : {}), ...(o.days !== undefined ? { days: o.days } : {}), actor: cliActor() });
           keyOutput!.write(issued.privateKeyPkcs8Der);
           printIssued(issued, o);
         }),
@@ -289,7 +289,7 @@ export function register(program: Command): void {
           const { issued, superseded } = await app.pki.certificates.rotate({
             deviceId: o.device,
             ...(csr ? { csr } : { keyType: o.keyType }),
-            ...(o.days ? { days: o.days } : {}),
+            ...(o.days !== undefined ? { days: o.days } : {}),
             actor: cliActor(),
           });
           if (issued.privateKeyPkcs8Der) keyOutput!.write(issued.privateKeyPkcs8Der);

@@ -3,7 +3,7 @@ import { Command, Option } from "commander";
 import { DEVICE_STATUSES, type DeviceRecord, type DeviceStatus } from "../../identity/index.js";
 import { cliActor, withApp } from "../context.js";
 import { printJson, printRecord, printTable } from "../output.js";
-import { collectKeyValue, parseInteger } from "../parse.js";
+import { collectKeyValue, integerIn, parseInteger } from "../parse.js";
 
 const COLUMNS = [
   { header: "id", value: (d: DeviceRecord) => d.id },
@@ -150,7 +150,7 @@ export function register(program: Command): void {
     .description("the device's HMAC secret for HS256 MQTT tokens")
     .command("rotate <id>")
     .description("make a new secret current and print it once; the previous one keeps working for the grace period")
-    .option("--grace-seconds <n>", "how long the previous secret keeps working (default: broker.secretGraceSeconds, 3600)", parseInteger)
+    .option("--grace-seconds <n>", "how long the previous secret keeps working, 0-604800 (default: broker.secretGraceSeconds, 3600)", integerIn(0, 7 * 86_400))
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat device secret rotate sensor-0042 --grace-seconds 600\n")
     .action(async (id: string, o: { graceSeconds?: number; json?: boolean }, command: Command) =>

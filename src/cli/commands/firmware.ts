@@ -18,7 +18,7 @@ import {
 } from "../../firmware/index.js";
 import { cliActor, withApp } from "../context.js";
 import { printJson, printRecord, printTable, progress } from "../output.js";
-import { collect, parseInteger } from "../parse.js";
+import { collect, integerIn } from "../parse.js";
 
 const PRIVATE_KEY_FILE_TYPE = "moat-firmware-private-key/1";
 
@@ -129,7 +129,7 @@ export function register(program: Command): void {
     .description("generate a signing key, certified by the root for a validity window (creates an online root first if there is none)")
     .option("--name <name>", "key name (default signing-<date>-<alg>)")
     .addOption(algorithmOption("ed25519"))
-    .option("--valid-days <days>", "certificate validity in days", parseInteger, 365)
+    .option("--valid-days <days>", "certificate validity in days, 1-3650", integerIn(1, 3650), 365)
     .option("--root <name>", "root key that certifies it", "root")
     .option("--root-key-file <file>", "the root's private key file, when the root is kept offline")
     .option("--json", "print JSON")
@@ -199,7 +199,7 @@ export function register(program: Command): void {
     .command("sign <image>")
     .description("write a signed manifest for an image (SHA-256 and size are computed here)")
     .requiredOption("--version <semver>", "firmware version, e.g. 2.1.0")
-    .requiredOption("--security-version <n>", "monotonic security version for anti-rollback", parseInteger)
+    .requiredOption("--security-version <n>", "monotonic security version for anti-rollback", integerIn(0, Number.MAX_SAFE_INTEGER))
     .requiredOption("--hardware <id>", "hardware id / device class the image is for")
     .requiredOption("--out <file>", "manifest file to write")
     .option("--vendor <name>", "vendor name", "Moat")
@@ -208,7 +208,7 @@ export function register(program: Command): void {
     .option("--description <text>", "free text")
     .option("--not-before <time>", "install constraint: not before this RFC 3339 UTC time")
     .option("--not-after <time>", "install constraint: not after this RFC 3339 UTC time")
-    .option("--min-current-security-version <n>", "install constraint: device must already be at this security version", parseInteger)
+    .option("--min-current-security-version <n>", "install constraint: device must already be at this security version", integerIn(0, Number.MAX_SAFE_INTEGER))
     .addHelpText("after", "\nExample:\n  moat firmware sign build/fw.bin --version 2.1.0 --security-version 7 --hardware sensor-v2 --out fw.manifest.json\n")
     .action(
       async (
@@ -247,7 +247,7 @@ export function register(program: Command): void {
     .description("secure-boot check of an image against its manifest and pinned root key(s); exit 0 valid, 1 invalid with the reason")
     .requiredOption("--manifest <file>", "signed manifest")
     .requiredOption("--trust <file>", "pinned root public key (repeatable)", collect)
-    .option("--min-security-version <n>", "anti-rollback floor (the device's counter)", parseInteger)
+    .option("--min-security-version <n>", "anti-rollback floor (the device's counter)", integerIn(0, Number.MAX_SAFE_INTEGER))
     .option("--hardware <id>", "the device's hardware id")
     .option("--revocations <file>", "signed revocation list to honour")
     .option("--json", "print JSON")
@@ -294,8 +294,8 @@ export function register(program: Command): void {
   tuf
     .command("init")
     .description("create the TUF repository: root keys with a threshold, one key per online role")
-    .option("--root-keys <n>", "number of root keys", parseInteger, 3)
-    .option("--threshold <n>", "root signatures required", parseInteger, 2)
+    .option("--root-keys <n>", "number of root keys, 1-9", integerIn(1, 9), 3)
+    .option("--threshold <n>", "root signatures required, 1-9 and at most --root-keys", integerIn(1, 9), 2)
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat firmware tuf init --root-keys 3 --threshold 2\n")
     .action(async (o: { rootKeys: number; threshold: number; json?: boolean }, command: Command) =>
@@ -341,7 +341,7 @@ export function register(program: Command): void {
   tuf
     .command("root")
     .description("write the root metadata a device pins before its first update")
-    .option("--version <n>", "root version (default newest)", parseInteger)
+    .option("--version <n>", "root version (default newest)", integerIn(1, 1_000_000))
     .option("--out <file>", "write to a file instead of stdout")
     .addHelpText("after", "\nExample:\n  moat firmware tuf root --out root.json\n")
     .action(async (o: { version?: number; out?: string }, command: Command) =>

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { KekStatusReport, KekUsage } from "../../keys/index.js";
 import { withApp } from "../context.js";
 import { printJson, printRecord, printTable, progress } from "../output.js";
-import { parseInteger } from "../parse.js";
+import { integerIn } from "../parse.js";
 
 function printStatus(status: KekStatusReport): void {
   process.stdout.write(`provider  ${status.provider}\n`);
@@ -66,7 +66,7 @@ export function register(program: Command): void {
   keys
     .command("retire")
     .description("delete KEK versions that no stored secret uses any more (never the current one)")
-    .option("--version <n>", "retire only this version (refused while it still wraps secrets)", parseInteger)
+    .option("--version <n>", "retire only this version (refused while it still wraps secrets)", integerIn(1, 1_000_000))
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat keys retire --version 1\n")
     .action(async (o: { version?: number; json?: boolean }, command: Command) =>

@@ -5,7 +5,7 @@ import { writeFileAtomicSync } from "../../lib/atomic-file.js";
 import { formatScanTable, runScan, SEVERITY_ORDER, toSarif, toScanResult, type ScanOptions, type ScanProgress, type ScanResult, type ScanRunSummary, type Severity } from "../../scanner/index.js";
 import { cliActor, configFrom, withApp } from "../context.js";
 import { printJson, printTable } from "../output.js";
-import { collect, parseDuration, parseInteger } from "../parse.js";
+import { collect, integerIn, parseDuration, parseInteger } from "../parse.js";
 
 interface ScanFlags {
   ports: string;
@@ -122,13 +122,13 @@ export function register(program: Command): void {
     .argument("[targets...]", "IP addresses, host names or CIDR blocks (each at most a /16)")
     .option("--ports <spec>", "ports: 1-1000, iot, lists and ranges, /udp suffix (e.g. 1-1024,8883,5683/udp)", "1-1000")
     .option("--allow <cidr>", "also allow this block for this run (repeatable; adds to scanner.allowedTargets)", collect, [])
-    .option("--concurrency <n>", "connections open at once (default 256)", parseInteger)
-    .option("--rate <n>", "new connections per second (default 5000)", parseInteger)
+    .option("--concurrency <n>", "connections open at once, 1-4096 (default 256)", integerIn(1, 4096))
+    .option("--rate <n>", "new connections per second, 1-1000000 (default 5000)", integerIn(1, 1_000_000))
     .option("--time-limit <duration>", "overall limit, e.g. 90s or 15m (default 15m)", parseDuration)
-    .option("--port-timeout <ms>", "connect timeout per port (default 1500)", parseInteger)
-    .option("--probe-timeout <ms>", "wait for answers to probes (default 3000)", parseInteger)
-    .option("--banner-wait <ms>", "wait for a service to speak first (default 1500)", parseInteger)
-    .option("--max-attempts <n>", "login attempts per service, control attempt included (default 10)", parseInteger)
+    .option("--port-timeout <ms>", "connect timeout per port, 50-60000 (default 1500)", integerIn(50, 60_000))
+    .option("--probe-timeout <ms>", "wait for answers to probes, 100-60000 (default 3000)", integerIn(100, 60_000))
+    .option("--banner-wait <ms>", "wait for a service to speak first, 0-30000 (default 1500)", integerIn(0, 30_000))
+    .option("--max-attempts <n>", "login attempts per service, control attempt included, 1-50 (default 10)", integerIn(1, 50))
     .option("--no-credentials", "do not try default credentials")
     .option("--no-services", "open ports only: no service detection and no checks")
     .option("--ca <file>", "extra trust anchor (PEM) for certificate checks (repeatable)", collect, [])
