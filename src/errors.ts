@@ -83,6 +83,7 @@ export const ERROR_CODES = {
   PKI_PASSPHRASE_INVALID: { status: 400, title: "The passphrase file is empty or too short" },
   PKI_REENROLL_CERT_EXPIRED: { status: 403, title: "The client certificate has expired" },
   PKI_REENROLL_CERT_REVOKED: { status: 403, title: "The client certificate is revoked or superseded" },
+  PKI_REENROLL_CERT_SUPERSEDED: { status: 403, title: "The client certificate was replaced by a newer one" },
   PKI_REENROLL_CERT_UNKNOWN: { status: 403, title: "The client certificate was not issued by this CA" },
   PKI_REENROLL_DEVICE_MISMATCH: { status: 403, title: "The client certificate belongs to another device" },
   PKI_REVOCATION_REASON_INVALID: { status: 400, title: "Unknown revocation reason" },

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
+import { createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
 import { bitString, bitString as bits, boolean, implicitConstructed, nullValue, octetString, oid, sequence, setOf, smallInteger, utf8String } from "../src/pki/der/encode.js";
 import { OID } from "../src/pki/oids.js";
 import { PolicyService } from "../src/policy/index.js";
@@ -79,8 +79,9 @@ export interface CsrOptions {
 /** Builds a PKCS#10 CSR in DER the way a device would (tests only; openssl makes the interop ones). */
 export function buildCsr(options: CsrOptions = {}): { der: Buffer; privateKey: KeyObject } {
   const keyType = options.keyType ?? "p256";
-  const pair =
-    keyType === "p256"
+  const pair = options.key
+    ? { privateKey: options.key, publicKey: createPublicKey(options.key) }
+    : keyType === "p256"
       ? generateKeyPairSync("ec", { namedCurve: "P-256" })
       : keyType === "p384"
         ? generateKeyPairSync("ec", { namedCurve: "P-384" })

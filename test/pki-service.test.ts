@@ -124,10 +124,8 @@ forEachDialect("PKI services over the store", (dialect) => {
     await expect(f.pki.enrollment.reenroll(first.certificateDer, buildCsr({ subject: cn("dev-2") }).der)).rejects.toMatchObject({ code: "PKI_REENROLL_DEVICE_MISMATCH" });
     const renewed = await f.pki.enrollment.reenroll(first.certificateDer, buildCsr({ subject: cn("dev-1") }).der);
     expect(renewed.deviceId).toBe("dev-1");
-    // Grace 0: the superseded certificate is revoked at the next scheduler pass.
-    expect((await f.pki.certificates.get(first.serialHex)).supersededBy).toBe(renewed.serialHex);
-    expect((await f.pki.tick()).revoked).toBe(1);
-    expect(await f.pki.certificates.get(first.serialHex)).toMatchObject({ status: "revoked", revocationReason: "superseded" });
+    // Grace 0: the superseded certificate is revoked at once, as with `moat cert rotate`.
+    expect(await f.pki.certificates.get(first.serialHex)).toMatchObject({ supersededBy: renewed.serialHex, status: "revoked", revocationReason: "superseded" });
     await expect(f.pki.enrollment.reenroll(first.certificateDer, buildCsr().der)).rejects.toMatchObject({ code: "PKI_REENROLL_CERT_REVOKED" });
     await f.pki.certificates.revoke(other.serialHex, "keyCompromise", "cli");
     await expect(f.pki.enrollment.reenroll(other.certificateDer, buildCsr().der)).rejects.toMatchObject({ code: "PKI_REENROLL_CERT_REVOKED" });
@@ -135,6 +133,41 @@ forEachDialect("PKI services over the store", (dialect) => {
     await expect(f.pki.enrollment.reenroll(root, buildCsr().der)).rejects.toMatchObject({ code: "PKI_REENROLL_CERT_UNKNOWN" });
     await f.store.db.updateTable("certificates").set({ not_after: new Date(Date.now() - 1000).toISOString() }).where("serial", "=", renewed.serialHex).execute();
     await expect(f.pki.enrollment.reenroll(renewed.certificateDer, buildCsr().der)).rejects.toMatchObject({ code: "PKI_REENROLL_CERT_EXPIRED" });
+  });
+
+  it("re-enrolls only with the current certificate; a lost answer is fetched again with the same key, never minted twice", async () => {
+    const g = await createPkiFixture(dialect, { rotationGraceMs: 86_400_000 });
+    try {
+      await g.addDevice("dev-1");
+      const first = await g.pki.certificates.issueFromCsr({ deviceId: "dev-1", csr: buildCsr().der, actor: "cli" });
+      // Another certificate issued beside it: re-enrollment leaves one current certificate, not two.
+      const beside = await g.pki.certificates.issueFromCsr({ deviceId: "dev-1", csr: buildCsr().der, actor: "cli" });
+      const newKey = buildCsr();
+      const renewed = await g.pki.enrollment.reenroll(first.certificateDer, newKey.der);
+      const current = async () => (await g.pki.certificates.list({ deviceId: "dev-1", status: "active" })).map((c) => c.serialHex);
+      expect(await current()).toEqual([renewed.serialHex]);
+      expect((await g.pki.certificates.get(beside.serialHex)).supersededBy).toBe(renewed.serialHex);
+      // The answer was lost: the retry with the old certificate and the same key gets the same certificate.
+      const again = await g.pki.enrollment.reenroll(first.certificateDer, buildCsr({ key: newKey.privateKey }).der);
+      expect([again.serialHex, again.certificateDer.equals(renewed.certificateDer)]).toEqual([renewed.serialHex, true]);
+      // A superseded certificate (still inside its grace period) mints nothing with any other key.
+      const before = await g.pki.certificates.list({ deviceId: "dev-1" }).then((all) => all.length);
+      for (const old of [first, beside])
+        await expect(g.pki.enrollment.reenroll(old.certificateDer, buildCsr().der)).rejects.toMatchObject({ code: "PKI_REENROLL_CERT_SUPERSEDED" });
+      expect(await current()).toEqual([renewed.serialHex]);
+      expect(await g.pki.certificates.list({ deviceId: "dev-1" }).then((all) => all.length)).toBe(before);
+      // Once the current certificate re-enrolls, the old one cannot fetch anything any more.
+      const third = await g.pki.enrollment.reenroll(renewed.certificateDer, buildCsr().der);
+      await expect(g.pki.enrollment.reenroll(first.certificateDer, buildCsr({ key: newKey.privateKey }).der)).rejects.toMatchObject({ code: "PKI_REENROLL_CERT_SUPERSEDED" });
+      expect(await current()).toEqual([third.serialHex]);
+      // Two re-enrollments with one certificate at the same time: one wins, one current certificate.
+      const race = await Promise.allSettled([g.pki.enrollment.reenroll(third.certificateDer, buildCsr().der), g.pki.enrollment.reenroll(third.certificateDer, buildCsr().der)]);
+      expect(race.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      expect(race.find((r) => r.status === "rejected")).toMatchObject({ reason: { code: "PKI_REENROLL_CERT_SUPERSEDED" } });
+      expect(await current()).toHaveLength(1);
+    } finally {
+      await g.close();
+    }
   });
 
   it("rotates a device, warns once about expiring certificates, and rotates the issuing CA", async () => {

@@ -130,7 +130,7 @@ export class CertificateService {
       };
       if (!(await uow.certificates.insertIfAbsent(record))) continue;
       if (device.status === "pending") await uow.devices.activate(device.id, input.actor);
-      if (input.supersedes) await uow.certificates.supersede(input.supersedes, record.serialHex, new Date(now.getTime() + this.options.rotationGraceMs).toISOString());
+      if (input.supersedes) await this.supersedeCurrentIn(uow, device.id, input.supersedes, record.serialHex, now);
       const data = {
         serial: record.serialHex,
         deviceId: device.id,
@@ -224,8 +224,42 @@ export class CertificateService {
       await uow.events.append({ type: "cert.rotated", actor: request.actor, subject: request.deviceId, data: { serial: issued.serialHex, superseded: previous.map((r) => r.serialHex), revokeAfter } });
       return { issued, superseded: previous.map((r) => r.serialHex) };
     });
-    if (this.options.rotationGraceMs === 0) await this.revokeDue();
+    await this.settleSuperseded();
     return { issued: key ? { ...result.issued, privateKeyPkcs8Der: key.privateKeyPkcs8Der } : result.issued, superseded: result.superseded };
+  }
+
+  /** A stored certificate in the shape issuance returns, with the CA that issued it. */
+  async issuedView(record: CertificateRecord): Promise<IssuedCertificate> {
+    const issuer = (await this.options.issuers.byCaSerial(record.issuerSerialHex)) ?? (await this.signer()).issuer;
+    return {
+      serialHex: record.serialHex,
+      deviceId: record.deviceId,
+      certificateDer: record.certificateDer,
+      certificatePem: toPem(record.certificateDer, "CERTIFICATE"),
+      issuingCaPem: issuer.certificatePem,
+      issuingCaDer: issuer.certificate.der,
+      fingerprint: record.fingerprint,
+      notBefore: new Date(record.notBefore),
+      notAfter: new Date(record.notAfter),
+    };
+  }
+
+  /**
+   * Re-enrollment replaces the presented certificate, and with it every other current certificate of the
+   * device, so exactly one stays current. Of two concurrent re-enrollments with one certificate only the
+   * first replaces it; the other fails (its transaction, and so its certificate, is rolled back).
+   */
+  private async supersedeCurrentIn(uow: PkiUnitOfWork, deviceId: string, presented: string, by: string, now: Date): Promise<void> {
+    const revokeAfter = new Date(now.getTime() + this.options.rotationGraceMs).toISOString();
+    if (!(await uow.certificates.supersede(presented, by, revokeAfter)))
+      throw new MoatError("PKI_REENROLL_CERT_SUPERSEDED", `certificate ${presented} was already replaced; re-enroll with the current certificate`, { detail: { serial: presented } });
+    for (const other of await uow.certificates.activeForDevice(deviceId))
+      if (other.supersededBy === null && other.serialHex !== by) await uow.certificates.supersede(other.serialHex, by, revokeAfter);
+  }
+
+  /** With no grace period, replaced certificates are revoked at once rather than at the next scheduler pass. */
+  async settleSuperseded(): Promise<void> {
+    if (this.options.rotationGraceMs === 0) await this.revokeDue();
   }
 
   /** Revokes (reason superseded) every replaced certificate whose grace period has ended. */

@@ -6,7 +6,7 @@ import { verifyCsr } from "./csr.js";
 import { formatName } from "./name.js";
 import { OID } from "./oids.js";
 import { toPem } from "./pem.js";
-import type { ManufacturerCaRecord, PkiStore } from "./ports.js";
+import type { CertificateRecord, ManufacturerCaRecord, PkiStore } from "./ports.js";
 
 /**
  * EST enrollment (RFC 7030 §4.2): with a one-time enrollment token (kept by the identity domain),
@@ -43,8 +43,14 @@ export class EnrollmentService {
   }
 
   /**
-   * `simplereenroll` (RFC 7030 §4.2.2): the client certificate must be one Moat issued, unrevoked and
-   * unexpired; the CSR must name the same device. The old certificate is superseded.
+   * `simplereenroll` (RFC 7030 §4.2.2): the client certificate must be the device's current one (Moat
+   * issued it, not revoked, not expired, not replaced); the CSR must name the same device. Every current
+   * certificate of the device is superseded by the new one.
+   *
+   * A device whose response was lost retries with its old certificate: if the CSR is for the key of the
+   * certificate that replaced it (its signature proves possession), that certificate is sent again and
+   * nothing new is issued. Any other request with a replaced certificate is refused, so an old key can
+   * never mint certificates.
    */
   async reenroll(clientCertificateDer: Buffer, csrInput: string | Buffer): Promise<IssuedCertificate> {
     let serialHex: string;
@@ -55,17 +61,30 @@ export class EnrollmentService {
     }
     const csr = verifyCsr(csrInput);
     const signer = await this.certificates.signer();
-    return this.store.transact(async (uow) => {
+    const outcome = await this.store.transact(async (uow): Promise<IssuedCertificate | { resend: CertificateRecord }> => {
       const record = await uow.certificates.get(serialHex);
       if (!record || !record.certificateDer.equals(clientCertificateDer)) throw new MoatError("PKI_REENROLL_CERT_UNKNOWN", "the client certificate was not issued by Moat");
       if (record.status === "revoked") throw new MoatError("PKI_REENROLL_CERT_REVOKED", `certificate ${serialHex} is revoked (${record.revocationReason})`);
       if (Date.parse(record.notAfter) <= Date.now()) throw new MoatError("PKI_REENROLL_CERT_EXPIRED", `certificate ${serialHex} expired at ${record.notAfter}`);
       if (record.revokeAfter && Date.parse(record.revokeAfter) <= Date.now()) throw new MoatError("PKI_REENROLL_CERT_REVOKED", `certificate ${serialHex} was superseded`);
+      if (record.supersededBy !== null) return { resend: this.successorFor(await uow.certificates.get(record.supersededBy), csr.spkiDer, serialHex) };
       const named = csr.subject.find((a) => a.type === OID.commonName)?.value;
       if (named !== undefined && named !== record.deviceId)
         throw new MoatError("PKI_REENROLL_DEVICE_MISMATCH", `the CSR names ${named} but the client certificate belongs to ${record.deviceId}`);
       return this.certificates.issueIn(uow, { deviceId: record.deviceId, csr, actor: `device:${record.deviceId}`, supersedes: serialHex, via: "est-reenroll", signer });
     });
+    // Outside the transaction: looking up the issuing CA reads the store (a SQLite connection is not shared).
+    if ("resend" in outcome) return this.certificates.issuedView(outcome.resend);
+    await this.certificates.settleSuperseded();
+    return outcome;
+  }
+
+  /** The retry of a re-enrollment whose answer was lost: the successor again, if it is current and the CSR is for its key. */
+  private successorFor(successor: CertificateRecord | undefined, spkiDer: Buffer, presented: string): CertificateRecord {
+    const current = successor !== undefined && successor.status === "active" && successor.supersededBy === null && Date.parse(successor.notAfter) > Date.now();
+    if (!current || !parseCertificate(successor.certificateDer).spkiDer.equals(spkiDer))
+      throw new MoatError("PKI_REENROLL_CERT_SUPERSEDED", `certificate ${presented} was replaced; re-enroll with the current certificate`, { detail: { serial: presented } });
+    return successor;
   }
 
   /** `moat ca trust-manufacturer FILE`: accepts only CA certificates (basicConstraints CA:TRUE). */

@@ -56,7 +56,8 @@ export interface CertificateRepository {
   list(filter: CertificateFilter): Promise<CertificateRecord[]>;
   /** Marks revoked if still active; false when it already was. */
   revoke(serialHex: string, at: string, reason: RevocationReason): Promise<boolean>;
-  supersede(serialHex: string, by: string, revokeAfter: string): Promise<void>;
+  /** Marks the certificate replaced by `by` unless it already was replaced; false when it was (nothing written). */
+  supersede(serialHex: string, by: string, revokeAfter: string): Promise<boolean>;
   /** Active certificates of a device (not revoked; expired ones included). */
   activeForDevice(deviceId: string): Promise<CertificateRecord[]>;
   /** Superseded certificates whose grace period has ended. */

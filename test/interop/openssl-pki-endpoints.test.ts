@@ -119,6 +119,19 @@ describe.skipIf(!ok)("PKI endpoints (CRL, OCSP, EST) with openssl and curl", () 
     await p7ToPem("est1b");
     const oldSerial = (await sh("openssl", ["x509", "-in", file("est1.pem"), "-noout", "-serial"])).out.trim().split("=")[1]!.toLowerCase();
     expect((await f.pki.certificates.get(oldSerial)).supersededBy).not.toBeNull();
+    // The replaced certificate (inside its grace period) mints nothing more with a new key ...
+    await newCsr("stale", "est-1");
+    expect(await enroll("stale", "/.well-known/est/simplereenroll", ["--cert", file("est1.pem"), "--key", file("est1.key")])).toBe("403");
+    expect(readFileSync(file("stale.p7.b64"), "utf8")).toContain("PKI_REENROLL_CERT_SUPERSEDED");
+    // ... but a retry whose answer was lost (same key as the issued request) receives the same certificate.
+    await sh("openssl", ["req", "-new", "-key", file("est1b.key"), "-subj", "/CN=est-1", "-outform", "DER", "-out", file("retry.csr.der")]);
+    writeFileSync(file("retry.b64"), readFileSync(file("retry.csr.der")).toString("base64"));
+    expect(await enroll("retry", "/.well-known/est/simplereenroll", ["--cert", file("est1.pem"), "--key", file("est1.key")])).toBe("200");
+    await p7ToPem("retry");
+    expect(readFileSync(file("retry.pem"), "utf8")).toBe(readFileSync(file("est1b.pem"), "utf8"));
+    expect(await f.pki.certificates.list({ deviceId: "est-1", status: "active" })).toHaveLength(1);
+    // During its grace period the replaced certificate is good everywhere: OCSP answers good (the CRL check follows below).
+    expect((await ocsp(file("est1.pem"))).out).toContain(`${file("est1.pem")}: good`);
     // Re-enrolling as another device is refused.
     await newCsr("other", "someone-else");
     expect(await enroll("other", "/.well-known/est/simplereenroll", ["--cert", file("est1b.pem"), "--key", file("est1b.key")])).toBe("403");

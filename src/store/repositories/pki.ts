@@ -108,8 +108,15 @@ export class KyselyCertificateRepository implements CertificateRepository {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  async supersede(serialHex: string, by: string, revokeAfter: string): Promise<void> {
-    await this.db.updateTable("certificates").set({ superseded_by: by, revoke_after: revokeAfter }).where("serial", "=", serialHex).execute();
+  async supersede(serialHex: string, by: string, revokeAfter: string): Promise<boolean> {
+    // Conditional, so of two concurrent re-enrollments with one certificate only the first replaces it.
+    const result = await this.db
+      .updateTable("certificates")
+      .set({ superseded_by: by, revoke_after: revokeAfter })
+      .where("serial", "=", serialHex)
+      .where("superseded_by", "is", null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
   async activeForDevice(deviceId: string): Promise<CertificateRecord[]> {
