@@ -36,6 +36,9 @@ async function buildTodaysSchema(db: Kysely<any>, dialect: Dialect): Promise<voi
   }
 }
 
+/** What an installation of today's schema lacks: everything after the baseline. */
+const AFTER_BASELINE = MIGRATIONS.slice(BASELINE.length).map((m) => m.name);
+
 const NOW = "2026-11-30T12:00:00.000Z";
 const LATER = "2027-11-30T12:00:00.000Z";
 
@@ -150,7 +153,7 @@ forEachDialect("migrations", (dialect) => {
     await expect(store.assertSchemaCurrent()).rejects.toSatisfy((e) => isMoatError(e, "SCHEMA_OUTDATED"));
 
     const report = await store.migrate();
-    expect(report.applied).toEqual(MIGRATIONS.slice(BASELINE.length).map((m) => m.name));
+    expect(report.applied).toEqual(AFTER_BASELINE);
     await store.assertSchemaCurrent();
     expect(await allRows(db, dialect)).toEqual(before);
 
@@ -197,10 +200,10 @@ forEachDialect("migrations", (dialect) => {
     await expect(store.migrate()).rejects.toSatisfy((e) => isMoatError(e, "MIGRATION_FAILED") && /0071_foreign_keys/.test((e as Error).message));
     expect(await describeSchema(db, dialect)).toEqual(schemaBefore);
     expect(await allRows(db, dialect)).toEqual(rowsBefore);
-    expect((await store.schemaStatus()).pending).toEqual(["0071_foreign_keys"]);
+    expect((await store.schemaStatus()).pending).toEqual(AFTER_BASELINE);
     // The orphan removed, the same upgrade goes through.
     await db.deleteFrom("device_secrets").where("device_id", "=", "ghost").execute();
-    expect((await store.migrate()).applied).toEqual(["0071_foreign_keys"]);
+    expect((await store.migrate()).applied).toEqual(AFTER_BASELINE);
   });
 
   it("lets several processes migrate one database at once: each migration runs once", async () => {
@@ -220,14 +223,14 @@ forEachDialect("migrations", (dialect) => {
         await Promise.all(others.map((s) => s.close()));
       }
     }
-    expect(reports.flatMap((r) => r.applied)).toEqual(["0071_foreign_keys"]);
+    expect(reports.flatMap((r) => r.applied).sort()).toEqual(AFTER_BASELINE);
     expect(await store.schemaStatus()).toEqual({ applied: MIGRATIONS.map((m) => m.name), pending: [], unknown: [] });
   });
 
   it("tells an outdated database from a newer one and refuses a history with a gap", async () => {
     const partial: NamedMigration[] = MIGRATIONS.slice(0, BASELINE.length);
     await migrateToLatest(db, dialect, partial);
-    expect(await store.schemaStatus()).toEqual({ applied: BASELINE, pending: MIGRATIONS.slice(BASELINE.length).map((m) => m.name), unknown: [] });
+    expect(await store.schemaStatus()).toEqual({ applied: BASELINE, pending: AFTER_BASELINE, unknown: [] });
     await expect(store.assertSchemaCurrent()).rejects.toSatisfy((e) => isMoatError(e, "SCHEMA_OUTDATED") && /run moat migrate/.test((e as Error).message));
     await store.migrate();
 
@@ -280,23 +283,23 @@ describe("commands that do not migrate", () => {
     expect(listed.stderr).toMatch(/SCHEMA_OUTDATED.*0071_foreign_keys.*run moat migrate/);
     expect(await describeSchema(store.db, "sqlite")).toEqual(schemaBefore);
     expect(await allRows(store.db, "sqlite")).toEqual(rowsBefore);
-    expect((await store.schemaStatus()).pending).toEqual(["0071_foreign_keys"]);
+    expect((await store.schemaStatus()).pending).toEqual(AFTER_BASELINE);
 
     const status = await runCli(["migrate", "--status", "--json", ...dataDir]);
     expect(status.code).toBe(0);
-    expect(JSON.parse(status.stdout)).toEqual({ applied: BASELINE, pending: ["0071_foreign_keys"], unknown: [] });
+    expect(JSON.parse(status.stdout)).toEqual({ applied: BASELINE, pending: AFTER_BASELINE, unknown: [] });
     expect(await allRows(store.db, "sqlite")).toEqual(rowsBefore);
 
     const migrated = await runCli(["migrate", "--json", ...dataDir]);
     expect(migrated.code).toBe(0);
-    expect(JSON.parse(migrated.stdout)).toEqual({ applied: ["0071_foreign_keys"] });
+    expect(JSON.parse(migrated.stdout)).toEqual({ applied: AFTER_BASELINE });
     // Past the schema check now: this seeded database was never `moat init`-ed, which is the next thing said.
     const after = await runCli(["device", "list", "--json", ...dataDir]);
     expect(after.stderr).toMatch(/DATA_DIR_NOT_INITIALIZED/);
 
-    await (store.db as Kysely<any>).insertInto("kysely_migration").values({ name: "0072_from_a_newer_moat", timestamp: NOW }).execute();
+    await (store.db as Kysely<any>).insertInto("kysely_migration").values({ name: "9999_from_a_newer_moat", timestamp: NOW }).execute();
     const newer = await runCli(["device", "list", "--json", ...dataDir]);
     expect(newer.code).toBe(1);
-    expect(newer.stderr).toMatch(/SCHEMA_NEWER.*0072_from_a_newer_moat/);
+    expect(newer.stderr).toMatch(/SCHEMA_NEWER.*9999_from_a_newer_moat/);
   });
 });
