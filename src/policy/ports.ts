@@ -56,6 +56,8 @@ export interface PolicyDevice {
 
 /** Read access to the devices and operator tokens that roles are given to (owned by identity). */
 export interface PolicySubjects {
+  /** The identity domain's device-id rule, so an assignment to a malformed id is refused as such. */
+  isDeviceId(id: string): boolean;
   device(id: string): Promise<PolicyDevice | undefined>;
   /** Every device's id, group and registry role, for compiling and for lint's holder counts. */
   devices(): Promise<Array<Pick<PolicyDevice, "id" | "group" | "role">>>;

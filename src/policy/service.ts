@@ -46,7 +46,6 @@ export interface PolicyCheck extends Decision {
 
 /** Group and token names, as the identity domain accepts them. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** An unknown device triggers at most one reload per this interval (it may just have been created). */
 const UNKNOWN_DEVICE_RELOAD_MS = 1_000;
 /**
@@ -336,8 +335,8 @@ export class PolicyService implements OperatorAuthorizer {
   private assertTarget(to: AssignmentTarget): void {
     if (to.kind !== "device" && to.kind !== "group" && to.kind !== "token")
       throw new MoatError("VALIDATION_FAILED", `assignment kind ${JSON.stringify(to.kind)} is not device, group or token`);
-    const pattern = to.kind === "device" ? DEVICE_ID : NAME;
-    if (typeof to.target !== "string" || !pattern.test(to.target))
+    const valid = typeof to.target === "string" && (to.kind === "device" ? this.store.subjects.isDeviceId(to.target) : NAME.test(to.target));
+    if (!valid)
       throw new MoatError(to.kind === "device" ? "DEVICE_ID_INVALID" : "VALIDATION_FAILED", `${to.kind} ${JSON.stringify(to.target)} is not a valid name`);
   }
 

@@ -12,6 +12,7 @@ import type {
   RoleRepository,
   Rule,
 } from "../../policy/index.js";
+import { isDeviceId } from "../../identity/index.js";
 import { isUniqueViolation } from "../dialect.js";
 import type { Database, RoleAssignmentsTable, RolesTable } from "../schema.js";
 import type { Store } from "../store.js";
@@ -116,6 +117,10 @@ export class KyselyAssignmentRepository implements AssignmentRepository {
 /** Read access to devices and tokens (identity's tables) as the policy domain needs it. */
 export class KyselyPolicySubjects implements PolicySubjects {
   constructor(private readonly db: Kysely<Database>) {}
+
+  isDeviceId(id: string): boolean {
+    return isDeviceId(id);
+  }
 
   async device(id: string): Promise<PolicyDevice | undefined> {
     const row = await this.db
