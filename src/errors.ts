@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   ENVELOPE_MALFORMED: { status: 500, title: "An encrypted envelope is malformed" },
   ENVELOPE_DECRYPT_FAILED: { status: 500, title: "An encrypted envelope failed authentication" },
   VALIDATION_FAILED: { status: 400, title: "The request is invalid" },
+  DURATION_INVALID: { status: 400, title: "A duration is not valid" },
   BODY_MALFORMED: { status: 400, title: "The request body is not valid JSON" },
   BODY_TOO_LARGE: { status: 413, title: "The request body is too large" },
   LISTEN_FAILED: { status: 500, title: "A listener could not bind its port" },

@@ -1,13 +1,15 @@
 import { InvalidArgumentError } from "commander";
+import { isMoatError } from "../errors.js";
+import { parseDuration } from "../lib/duration.js";
 
-/** "90s", "15m", "1h", "30d", "2w" → seconds. Usage errors exit 2. */
-export function parseDuration(text: string): number {
-  const match = /^(\d{1,9})([smhdw])$/.exec(text.trim());
-  if (!match) throw new InvalidArgumentError(`'${text}' is not a duration like 90s, 15m, 1h, 30d or 2w`);
-  const unit = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 }[match[2] as "s" | "m" | "h" | "d" | "w"];
-  const seconds = Number(match[1]) * unit;
-  if (seconds <= 0) throw new InvalidArgumentError("a duration must be positive");
-  return seconds;
+/** An option parser for "90s", "15m", "1h", "30d", "2w" → milliseconds (lib/duration.ts). Usage errors exit 2. */
+export function durationOption(text: string): number {
+  try {
+    return parseDuration(text, "the value");
+  } catch (error) {
+    if (isMoatError(error)) throw new InvalidArgumentError(error.message);
+    throw error;
+  }
 }
 
 export function parseInteger(text: string): number {

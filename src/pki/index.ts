@@ -34,7 +34,6 @@ export { CrlService } from "./crl-service.js";
 export { OcspService } from "./ocsp-service.js";
 export { EnrollmentService } from "./enrollment-service.js";
 export { IssuerCache } from "./issuer-cache.js";
-export { parseDuration } from "./duration.js";
 export { generateKey, type GeneratedKey } from "./key-types.js";
 export type {
   CertificateRecord,

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
-import { REVOCATION_REASONS, parseDuration, parseRevocationReason, toPem, type CertificateRecord, type Pki, type CaRegistry, type RevocationReason } from "../../pki/index.js";
+import { REVOCATION_REASONS, parseRevocationReason, toPem, type CertificateRecord, type Pki, type CaRegistry, type RevocationReason } from "../../pki/index.js";
 import { DEFAULT_ENROLL_TOKEN_TTL_MS, type EnrollmentTokenService } from "../../identity/index.js";
+import { parseDuration } from "../../lib/duration.js";
 import { actorOf } from "../auth.js";
 
 export interface PkiApiServices {

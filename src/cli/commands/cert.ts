@@ -2,10 +2,10 @@ import { createPrivateKey } from "node:crypto";
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { MoatError } from "../../errors.js";
+import { parseDuration } from "../../lib/duration.js";
 import {
   KEY_TYPES,
   REVOCATION_REASONS,
-  parseDuration,
   parseRevocationReason,
   toPem,
   type CertificateRecord,

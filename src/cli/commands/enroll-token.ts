@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { DEFAULT_ENROLL_TOKEN_TTL_MS, type EnrollmentTokenRecord } from "../../identity/index.js";
-import { parseDuration } from "../../pki/index.js";
+import { parseDuration } from "../../lib/duration.js";
 import { cliActor, withApp } from "../context.js";
 import { printJson, printTable } from "../output.js";
 

@@ -5,13 +5,14 @@ import { writeFileAtomicSync } from "../../lib/atomic-file.js";
 import { formatScanTable, runScan, SEVERITY_ORDER, toSarif, toScanResult, type ScanOptions, type ScanProgress, type ScanResult, type ScanRunSummary, type Severity } from "../../scanner/index.js";
 import { cliActor, configFrom, withApp } from "../context.js";
 import { printJson, printTable } from "../output.js";
-import { collect, integerIn, parseDuration, parseInteger } from "../parse.js";
+import { collect, durationOption, integerIn, parseInteger } from "../parse.js";
 
 interface ScanFlags {
   ports: string;
   allow: string[];
   concurrency?: number;
   rate?: number;
+  /** Milliseconds. */
   timeLimit?: number;
   portTimeout?: number;
   probeTimeout?: number;
@@ -124,7 +125,7 @@ export function register(program: Command): void {
     .option("--allow <cidr>", "also allow this block for this run (repeatable; adds to scanner.allowedTargets)", collect, [])
     .option("--concurrency <n>", "connections open at once, 1-4096 (default 256)", integerIn(1, 4096))
     .option("--rate <n>", "new connections per second, 1-1000000 (default 5000)", integerIn(1, 1_000_000))
-    .option("--time-limit <duration>", "overall limit, e.g. 90s or 15m (default 15m)", parseDuration)
+    .option("--time-limit <duration>", "overall limit, e.g. 90s or 15m (default 15m)", durationOption)
     .option("--port-timeout <ms>", "connect timeout per port, 50-60000 (default 1500)", integerIn(50, 60_000))
     .option("--probe-timeout <ms>", "wait for answers to probes, 100-60000 (default 3000)", integerIn(100, 60_000))
     .option("--banner-wait <ms>", "wait for a service to speak first, 0-30000 (default 1500)", integerIn(0, 30_000))
@@ -162,7 +163,7 @@ export function register(program: Command): void {
         ports: o.ports,
         ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
         ...(o.rate !== undefined ? { ratePerSecond: o.rate } : {}),
-        ...(o.timeLimit !== undefined ? { timeLimitMs: o.timeLimit * 1000 } : {}),
+        ...(o.timeLimit !== undefined ? { timeLimitMs: o.timeLimit } : {}),
         ...(o.portTimeout !== undefined ? { portTimeoutMs: o.portTimeout } : {}),
         ...(o.probeTimeout !== undefined ? { probeTimeoutMs: o.probeTimeout } : {}),
         ...(o.bannerWait !== undefined ? { bannerWaitMs: o.bannerWait } : {}),

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { OperatorToken } from "../../identity/index.js";
 import { cliActor, withApp } from "../context.js";
 import { printJson, printRecord, printTable } from "../output.js";
-import { parseDuration } from "../parse.js";
+import { durationOption } from "../parse.js";
 
 /** `moat token …`: operator API tokens. */
 export function register(program: Command): void {
@@ -12,12 +12,12 @@ export function register(program: Command): void {
     .command("create <name>")
     .description("create an API token; the token is printed once and never stored")
     .requiredOption("--role <role>", "operator role: admin, operator or auditor")
-    .option("--expires <duration>", "lifetime, e.g. 12h, 30d", parseDuration)
+    .option("--expires <duration>", "lifetime, e.g. 12h, 30d", durationOption)
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat token create ci-pipeline --role operator --expires 30d\n")
     .action(async (name: string, o: { role: string; expires?: number; json?: boolean }, command: Command) =>
       withApp(command, async (app) => {
-        const { token: secret, record } = await app.tokens.create({ name, role: o.role, ...(o.expires ? { expiresInSeconds: o.expires } : {}) }, cliActor());
+        const { token: secret, record } = await app.tokens.create({ name, role: o.role, ...(o.expires ? { expiresInSeconds: o.expires / 1000 } : {}) }, cliActor());
         if (o.json) printJson({ token: secret, record });
         else {
           process.stdout.write(`${secret}\n`);
