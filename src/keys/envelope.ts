@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { aes256GcmOpen, aes256GcmSeal } from "../crypto/index.js";
 import { MoatError } from "../errors.js";
 import type { Kek, KekProvider } from "./kek.js";
 
@@ -115,10 +116,10 @@ export class Envelope {
     try {
       const nonce = randomBytes(NONCE);
       const header = buildHeader(kek.id, kek.version, await kek.wrap(dek, dekAadV2(nonce)));
-      const cipher = createCipheriv("aes-256-gcm", dek, nonce);
-      cipher.setAAD(payloadAadV2(aad));
-      const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-      return Buffer.concat([header, nonce, cipher.getAuthTag(), ciphertext]);
+      const sealed = aes256GcmSeal(dek, nonce, plaintext, payloadAadV2(aad));
+      // The envelope stores the tag before the ciphertext (the AEAD returns ciphertext || tag).
+      const tagAt = sealed.length - TAG;
+      return Buffer.concat([header, nonce, sealed.subarray(tagAt), sealed.subarray(0, tagAt)]);
     } finally {
       dek.fill(0);
     }
@@ -133,10 +134,10 @@ export class Envelope {
     const dek = await kek.unwrap(Buffer.from(header.wrappedDek), v2 ? dekAadV2(nonce) : dekAadV1(aad));
     try {
       const tag = buf.subarray(header.length + NONCE, header.length + NONCE + TAG);
-      const decipher = createDecipheriv("aes-256-gcm", dek, nonce);
-      decipher.setAAD(v2 ? payloadAadV2(aad) : payloadAadV1(buf.subarray(0, header.length), aad));
-      decipher.setAuthTag(tag);
-      return Buffer.concat([decipher.update(buf.subarray(header.length + NONCE + TAG)), decipher.final()]);
+      const ciphertext = buf.subarray(header.length + NONCE + TAG);
+      const opened = aes256GcmOpen(dek, nonce, Buffer.concat([ciphertext, tag]), v2 ? payloadAadV2(aad) : payloadAadV1(buf.subarray(0, header.length), aad));
+      if (!opened) throw new Error("the AES-256-GCM tag did not verify");
+      return opened;
     } catch (error) {
       throw new MoatError("ENVELOPE_DECRYPT_FAILED", `envelope for '${aad}' failed authentication: tampered, moved from another row, or wrong key`, { cause: error });
     } finally {

@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { aes256GcmOpen, aes256GcmSeal } from "../crypto/index.js";
 import { MoatError } from "../errors.js";
 
 /** A key-encryption key: wraps and unwraps data keys. Its bytes never leave the provider. */
@@ -52,20 +53,13 @@ export function softwareKek(key: Buffer, source: string, version = 1): Kek {
     version,
     async wrap(dataKey, aad) {
       const nonce = randomBytes(NONCE);
-      const cipher = createCipheriv("aes-256-gcm", secret, nonce);
-      cipher.setAAD(aad);
-      return Buffer.concat([nonce, cipher.update(dataKey), cipher.final(), cipher.getAuthTag()]);
+      return Buffer.concat([nonce, aes256GcmSeal(secret, nonce, dataKey, aad)]);
     },
     async unwrap(wrapped, aad) {
       if (wrapped.length < NONCE + TAG + 1) throw new MoatError("ENVELOPE_MALFORMED", "wrapped data key is too short");
-      const decipher = createDecipheriv("aes-256-gcm", secret, wrapped.subarray(0, NONCE));
-      decipher.setAAD(aad);
-      decipher.setAuthTag(wrapped.subarray(wrapped.length - TAG));
-      try {
-        return Buffer.concat([decipher.update(wrapped.subarray(NONCE, wrapped.length - TAG)), decipher.final()]);
-      } catch (error) {
-        throw new MoatError("ENVELOPE_DECRYPT_FAILED", "the data key did not unwrap: wrong KEK or tampered envelope", { cause: error });
-      }
+      const dataKey = aes256GcmOpen(secret, wrapped.subarray(0, NONCE), wrapped.subarray(NONCE), aad);
+      if (!dataKey) throw new MoatError("ENVELOPE_DECRYPT_FAILED", "the data key did not unwrap: wrong KEK or tampered envelope");
+      return dataKey;
     },
   };
 }
