@@ -13,7 +13,7 @@ import { join } from "node:path";
 import type { BenchContext, BenchRow } from "./harness.js";
 import {
   buildManifest,
-  canonicalBytes,
+  documentBytes,
   certifySigningKey,
   firmwarePublicKey,
   generateKeyPair,
@@ -122,7 +122,7 @@ export default async function (ctx: BenchContext): Promise<BenchRow[]> {
   });
 
   const seconds = ctx.quick ? 0.5 : 1.5;
-  const message = canonicalBytes({ ...JSON.parse(Buffer.from(manifest.payload, "base64url").toString("utf8")) });
+  const message = documentBytes({ ...JSON.parse(Buffer.from(manifest.payload, "base64url").toString("utf8")) });
   for (const alg of SIGNATURE_ALGORITHMS as readonly SignatureAlgorithm[]) {
     ctx.log(`firmware: ${alg} sign/verify rates`);
     const keys = generateKeyPair(alg);

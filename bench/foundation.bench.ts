@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import https from "node:https";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { canonicalJson } from "../src/audit/index.js";
+import { canonicalJson } from "../src/crypto/index.js";
 import { loadConfig } from "../src/config/index.js";
 import { initialize } from "../src/core.js";
 import { createLogger, startServers } from "../src/serve.js";

@@ -112,6 +112,7 @@ export const ERROR_CODES = {
   BROKER_TLS_MATERIAL_INVALID: { status: 500, title: "The broker's server certificate, key or CA bundle is unusable" },
   BROKER_TOPIC_INVALID: { status: 400, title: "The broker cannot publish to this topic" },
   // --- crypto / data protection ---
+  CANONICAL_JSON_INVALID: { status: 400, title: "The value has no canonical JSON form" },
   COSE_ALG_UNSUPPORTED: { status: 400, title: "The COSE algorithm is not on the allow-list" },
   COSE_DECRYPT_FAILED: { status: 400, title: "The COSE message failed authentication (tampered)" },
   COSE_KID_UNKNOWN: { status: 400, title: "No key has the COSE message's key id" },

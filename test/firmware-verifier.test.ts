@@ -6,7 +6,7 @@ import { isMoatError, type ErrorCode } from "../src/errors.js";
 import {
   FileSecurityCounter,
   buildManifest,
-  canonicalBytes,
+  documentBytes,
   fromBase64Url,
   parsePublicKey,
   serializeManifest,
@@ -193,7 +193,7 @@ describe("secure-boot verifier", () => {
   it("signs the exact canonical bytes of the manifest", async () => {
     const body = await buildManifest(image, { vendor: "Acme", hardwareId: "sensor-v2", version: "1.0.0", securityVersion: 1 });
     const signed = await signManifest(body, [{ signer: ed.signer, certificate: ed.certificate }]);
-    expect(fromBase64Url(signed.payload, "payload").equals(canonicalBytes(body))).toBe(true);
+    expect(fromBase64Url(signed.payload, "payload").equals(documentBytes(body))).toBe(true);
   });
 });
 

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { canonicalJson } from "../crypto/index.js";
 import { leafHash } from "./merkle.js";
 
 /** The hash that stands before the first entry. */
@@ -14,16 +15,6 @@ export interface ChainedFields {
   subject: string;
   data: Record<string, unknown>;
   prevHash: string;
-}
-
-/** JSON with object keys sorted at every level, so the same value always hashes the same. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== "object") return JSON.stringify(value ?? null);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
 }
 
 const ENTRY_TAG = Buffer.from("moat-audit-v1\0", "latin1");

@@ -1,5 +1,5 @@
 export type { Severity, SecurityEventInput, SecurityEvent, EventAppender, SecurityEventSink } from "./events.js";
-export { GENESIS_HASH, canonicalJson, entryHash, entryBytes, entryLeafHash, ChainVerifier, describeProblem, type ChainEntry, type ChainProblem, type ChainedFields } from "./chain.js";
+export { GENESIS_HASH, entryHash, entryBytes, entryLeafHash, ChainVerifier, describeProblem, type ChainEntry, type ChainProblem, type ChainedFields } from "./chain.js";
 export { AuditService, type AuditPort, type AuditQuery, type VerifyResult } from "./service.js";
 export {
   EMPTY_ROOT,

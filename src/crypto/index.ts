@@ -11,3 +11,4 @@ export { PayloadSealer, PayloadOpener } from "./e2e-channel.js";
 export { ecdsaRawToDer, ecdsaDerToRaw } from "./ecdsa-signature.js";
 export { TLS_CIPHERS, TLS_SERVER_POLICY } from "./tls-policy.js";
 export { publicKeyId, secretId } from "./credential-id.js";
+export { canonicalJson, canonicalJsonBytes, parseCanonicalJson, type CanonicalJsonOptions, type CanonicalValue } from "./canonical-json.js";

@@ -1,7 +1,6 @@
 // The firmware domain's door for the server and the vendor's tools: verification (also reachable
 // alone through ./verify.ts, the device side's door), signing, the TUF repository, OTA campaigns and
 // key services. It loads no server package: storage comes in through ports.
-export { canonicalize, canonicalBytes, parseCanonical, type CanonicalValue } from "./canonical-json.js";
 // Everything a verifier needs (also the door device code uses: ./verify.ts).
 export * from "./verify.js";
 // Signing: what the server and the vendor's offline tools add to verification.

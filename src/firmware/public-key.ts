@@ -1,7 +1,7 @@
 import { createHash, createPublicKey } from "node:crypto";
 import { MoatError } from "../errors.js";
 import { fromBase64Url, toBase64Url } from "./bytes.js";
-import { canonicalBytes } from "./canonical-json.js";
+import { documentBytes } from "./signed-document.js";
 import { assertPublicKey, assertSignatureAlgorithm, type SignatureAlgorithm } from "./signature-algorithms.js";
 
 /** A public firmware key (root or signing) with its algorithm and stable id. */
@@ -16,7 +16,7 @@ export const PUBLIC_KEY_FILE_TYPE = "moat-firmware-public-key/1";
 
 /** Computes the key id of `(alg, publicKey)`. */
 export function keyIdOf(alg: SignatureAlgorithm, publicKey: Uint8Array): string {
-  return createHash("sha256").update(canonicalBytes({ alg, publicKey: toBase64Url(publicKey) })).digest("hex");
+  return createHash("sha256").update(documentBytes({ alg, publicKey: toBase64Url(publicKey) })).digest("hex");
 }
 
 /** Builds a {@link FirmwarePublicKey}, checking the key's encoding for `alg`. */

@@ -1,6 +1,6 @@
 import { MoatError } from "../errors.js";
 import { fromBase64Url, toBase64Url } from "./bytes.js";
-import { canonicalBytes, parseCanonical } from "./canonical-json.js";
+import { canonicalJsonBytes, parseCanonicalJson, type CanonicalJsonOptions } from "../crypto/index.js";
 import type { FirmwarePublicKey } from "./public-key.js";
 import { signMessage, verifyMessage, type SignatureCheck } from "./signature-algorithms.js";
 
@@ -20,6 +20,17 @@ export interface DocumentSignature {
   sig: string;
 }
 
+/**
+ * Signed documents use the portable form of canonical JSON (safe integers, well-formed strings), so
+ * a verifier written in another language rebuilds exactly the signed bytes.
+ */
+const DOCUMENT_JSON: CanonicalJsonOptions = { portable: true, code: "FIRMWARE_MANIFEST_MALFORMED" };
+
+/** The canonical bytes a firmware document's payload (or a key id's input) is signed or hashed over. */
+export function documentBytes(payload: unknown): Buffer {
+  return canonicalJsonBytes(payload, DOCUMENT_JSON);
+}
+
 /** A private key that can sign documents. */
 export interface DocumentSigner {
   key: FirmwarePublicKey;
@@ -33,7 +44,7 @@ export function memorySigner(key: FirmwarePublicKey, privateKey: Uint8Array): Do
 
 /** Encodes `payload` canonically and signs those bytes with each signer. */
 export async function signDocument(payload: Record<string, unknown>, signers: DocumentSigner[]): Promise<SignedDocument> {
-  const bytes = canonicalBytes(payload);
+  const bytes = documentBytes(payload);
   const signatures: DocumentSignature[] = [];
   for (const signer of signers) signatures.push({ keyId: signer.key.keyId, sig: toBase64Url(await signer.sign(bytes)) });
   return { payload: toBase64Url(bytes), signatures };
@@ -52,7 +63,7 @@ export function openDocument(value: unknown, what: string, extraFields: readonly
     if (field !== "payload" && field !== "signatures" && !extraFields.includes(field))
       throw new MoatError("FIRMWARE_MANIFEST_MALFORMED", `${what} has an unknown field "${field}"`);
   const bytes = fromBase64Url(record.payload, `${what} payload`);
-  const payload = parseCanonical(bytes, `${what} payload`);
+  const payload = parseCanonicalJson(bytes, `${what} payload`, DOCUMENT_JSON);
   if (typeof payload !== "object" || payload === null || Array.isArray(payload))
     throw new MoatError("FIRMWARE_MANIFEST_MALFORMED", `${what} payload must be a JSON object`);
   if (!Array.isArray(record.signatures)) throw new MoatError("FIRMWARE_MANIFEST_MALFORMED", `${what} signatures must be an array`);

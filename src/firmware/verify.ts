@@ -12,7 +12,7 @@ export {
   type SignatureCheck,
 } from "./signature-algorithms.js";
 export { firmwarePublicKey, keyIdOf, parsePublicKey, serializePublicKey, PUBLIC_KEY_FILE_TYPE, type FirmwarePublicKey } from "./public-key.js";
-export { type SignedDocument, type DocumentSignature } from "./signed-document.js";
+export { documentBytes, type SignedDocument, type DocumentSignature } from "./signed-document.js";
 export { verifyKeyCertificate, KEY_CERTIFICATE_TYPE, type KeyCertificate } from "./key-certificate.js";
 export { verifyRevocationList, REVOCATION_LIST_TYPE, type RevocationList, type RevokedKey } from "./revocation-list.js";
 export {
