@@ -8,6 +8,7 @@ import type { BrokerMetrics } from "./metrics.js";
 import type { BrokerAction, BrokerDecision, BrokerEvent, Decider, DeviceDirectory } from "./ports.js";
 import { CONNECTABLE_STATUSES, subjectOf } from "./authenticator.js";
 import type { Session, SessionRegistry } from "./session.js";
+import { isRestoringSession, SESSION_MARKER_TOPIC } from "./session-marker.js";
 import type { BrokerSettings } from "./settings.js";
 
 /** Upper bound on distinct topics whose delivery denial is reported per session. */
@@ -71,21 +72,26 @@ export class Authorizer {
     if (session.closeCause !== null) return callback(new Error(`session closed: ${session.closeCause}`));
     const topic = packet.topic;
     const isWill = client.closed;
+    // A string holding U+0000 is malformed and the connection must be closed [MQTT-1.5.3-2].
+    if (topic.includes("\u0000")) {
+      this.deny(session, "publish", topic, "malformed_topic");
+      return this.refuseAndClose(session, isWill, "malformed_topic", callback);
+    }
     if (topic.startsWith("$")) {
       // Nobody publishes to $SYS or other reserved topics [MQTT-4.7.2-1]; aedes uses them internally.
       this.deny(session, "publish", topic, "reserved_topic");
-      return callback(new Error("reserved topic"));
+      return this.refuseAndClose(session, isWill, "reserved_topic", callback);
     }
     const size = packet.payload?.length ?? 0;
     if (size > this.deps.settings.maxPayloadBytes) {
       this.limitExceeded(session, "payload_size", { size, max: this.deps.settings.maxPayloadBytes });
-      return callback(new Error("payload too large"));
+      return this.refuseAndClose(session, isWill, "payload_too_large", callback);
     }
     if (!isWill && !session.bucket.take()) {
       this.deps.metrics.denials.inc({ action: "publish", reason: "rate_limited" });
       if (session.bucket.consecutiveDrops >= this.deps.settings.rateDropsBeforeDisconnect) {
         this.limitExceeded(session, "message_rate", { perSecond: this.deps.settings.messagesPerSecond, dropped: session.bucket.consecutiveDrops });
-        return callback(new Error("message rate limit"));
+        return this.refuseAndClose(session, isWill, "message_rate", callback);
       }
       this.dropped.add(packet);
       return callback(null);
@@ -94,7 +100,7 @@ export class Authorizer {
     if (!decision.allow) {
       session.denials += 1;
       this.deny(session, "publish", topic, "policy", { ...ruleOf(decision), will: isWill, denials: session.denials });
-      if (isWill || session.denials >= this.deps.settings.maxPublishDenials) return callback(new Error("publish denied"));
+      if (isWill || session.denials >= this.deps.settings.maxPublishDenials) return this.refuseAndClose(session, isWill, "publish_denied", callback);
       this.dropped.add(packet);
       return callback(null);
     }
@@ -102,6 +108,19 @@ export class Authorizer {
     this.deps.touch(session);
     callback(null);
   };
+
+  /**
+   * Refuses a publish with an error, which makes aedes close the connection; the session records why,
+   * so the disconnect event names the cause instead of "client". A will is refused without a cause:
+   * its connection had already ended.
+   */
+  private refuseAndClose(session: Session, isWill: boolean, cause: string, callback: (error?: Error | null) => void): void {
+    if (!isWill && session.closeCause === null) {
+      session.closeCause = cause;
+      this.deps.metrics.sessionsClosed.inc({ cause });
+    }
+    callback(new Error(cause));
+  }
 
   /** A will whose client is gone (its node died): authorize it against the device's current record. */
   private async authorizeOrphanWill(packet: PublishPacket): Promise<Error | null> {
@@ -116,6 +135,18 @@ export class Authorizer {
   authorizeSubscribe = (client: Client, sub: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void): void => {
     const session = this.deps.sessions.of(client);
     if (!session || session.closeCause !== null) return callback(null, null);
+    // The persistent-session marker is restored with the session's subscriptions, before CONNACK; it is never delivered to.
+    if (sub.topic === SESSION_MARKER_TOPIC && isRestoringSession(client)) return callback(null, null);
+    if (sub.topic.includes("\u0000")) {
+      this.deny(session, "subscribe", sub.topic, "malformed_topic");
+      if (session.closeCause === null) {
+        session.closeCause = "malformed_topic";
+        this.deps.metrics.sessionsClosed.inc({ cause: "malformed_topic" });
+      }
+      callback(null, null);
+      client.close();
+      return;
+    }
     if (sub.topic.startsWith("$")) {
       this.deny(session, "subscribe", sub.topic, "reserved_topic");
       return callback(null, null);

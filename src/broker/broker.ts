@@ -16,6 +16,7 @@ import { guardPacketSize } from "./frame-guard.js";
 import { connectCluster, type ClusterParts } from "./cluster.js";
 import { Enforcer } from "./enforcer.js";
 import { LastSeenBatcher } from "./last-seen.js";
+import { markPersistentSession } from "./session-marker.js";
 import { listenPlainLoopback, listenTls, listenWss, validateTlsMaterial, type BoundListener, type ListenerName } from "./listeners.js";
 import { createBrokerMetrics, type BrokerMetrics, type MetricsRegistry } from "./metrics.js";
 import type { BrokerEvent, BrokerEventSink, BrokerTlsMaterial, Decider, DeviceDirectory, LastSeenWriter, RevocationSource, TlsMaterialSource } from "./ports.js";
@@ -316,6 +317,10 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
     // A change applied while this CONNECT was being authenticated found no session to act on.
     if (session.certSerial && revocations.isRevoked(session.certSerial)) closeSession(session, "cert_revoked");
     else if (enforcer.changedSince(session.deviceId, session.connectedAt)) void enforcer.revalidate(session.deviceId);
+  });
+
+  aedes.on("clientReady", (client) => {
+    markPersistentSession(aedes, client).catch((err: unknown) => logger.error({ err, clientId: client.id }, "broker: could not record the persistent session"));
   });
 
   aedes.on("clientDisconnect", (client) => {
