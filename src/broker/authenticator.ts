@@ -18,6 +18,9 @@ import type { BrokerSettings } from "./settings.js";
 export const CONNACK = { IDENTIFIER_REJECTED: 2, BAD_USERNAME_OR_PASSWORD: 4, NOT_AUTHORIZED: 5 } as const;
 export type ConnackCode = (typeof CONNACK)[keyof typeof CONNACK];
 
+/** A compact JWS: header.payload.signature, each base64url. */
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
 /** Statuses whose devices may hold a session; a quarantined device connects with the quarantine role only. */
 export const CONNECTABLE_STATUSES: ReadonlySet<string> = new Set(["active", "quarantined"]);
 
@@ -89,6 +92,22 @@ export class Authenticator {
     return result;
   }
 
+  /**
+   * During a ban only a connection that can carry a valid credential is authenticated at all, and the
+   * test for it costs nothing beyond what the connection already paid: a client certificate that verified
+   * in the TLS handshake, or a password shaped like a JWT (three base64url parts, within the size limit)
+   * for a username that is the client id. Such a JWT is then verified in full like any other, so a banned
+   * source's guess costs one signature check, no more than it did before the ban (and far less than the
+   * TLS handshake it had to complete); everything else is refused before any lookup.
+   */
+  private mayProveThroughBan(ctx: ConnectContext, cert: unknown): boolean {
+    if (cert && ctx.tls?.authorized) return true;
+    const password = ctx.password;
+    if (password === undefined || password.length === 0 || password.length > this.deps.settings.maxTokenBytes) return false;
+    if (!ctx.username || ctx.username !== ctx.clientId || !this.deps.directory.isDeviceId(ctx.clientId)) return false;
+    return JWT_SHAPE.test(password.toString("latin1"));
+  }
+
   private async decide(ctx: ConnectContext): Promise<ConnectAccepted | ConnectRefusal> {
     // Before any read of the device: a change applied after this instant is re-checked at registration.
     const started = this.now();
@@ -101,13 +120,11 @@ export class Authenticator {
       ...(detail ? { detail } : {}),
     });
 
-    if (ctx.address && this.bans.bannedFor(`addr:${ctx.address}`) > 0) return refuse("banned", CONNACK.NOT_AUTHORIZED, "address");
-
     const cert = ctx.tls ? peerCertificateOf(ctx.tls) : null;
-    // A client id ban is not applied to a connection that proves the identity with a valid certificate,
-    // so failed guesses by someone else cannot lock a device out.
-    const idBanned = claimed !== null && this.bans.bannedFor(`id:${claimed}`) > 0;
-    if (idBanned && !(cert && ctx.tls?.authorized)) return refuse("banned", CONNACK.NOT_AUTHORIZED, "client id");
+    // A ban sheds guessing; it must never lock out a device that holds a valid credential (someone else's
+    // junk from a shared address, or with the device's client id, would otherwise do exactly that).
+    const banned = ctx.address && this.bans.bannedFor(`addr:${ctx.address}`) > 0 ? "address" : claimed !== null && this.bans.bannedFor(`id:${claimed}`) > 0 ? "client id" : null;
+    if (banned !== null && !this.mayProveThroughBan(ctx, cert)) return refuse("banned", CONNACK.NOT_AUTHORIZED, banned);
 
     if (!ctx.clientId) return refuse("client_id_missing", CONNACK.IDENTIFIER_REJECTED);
     if (!this.deps.directory.isDeviceId(ctx.clientId)) return refuse("client_id_invalid", CONNACK.IDENTIFIER_REJECTED);

@@ -245,14 +245,45 @@ describe.skipIf(!ok)("broker: temporary bans and the loopback plaintext listener
     expect(event.data?.listener).toBe("plain");
   });
 
-  it("bans an address after repeated failures, even for a correct credential", async () => {
-    for (let i = 0; i < 3; i++) expect(await connectMqtt(tb.port, pki, { clientId: "nobody", username: "nobody", password: "x.y.z" })).toMatchObject({ ok: false });
-    await tb.events.waitFor((e) => e.type === "auth.banned");
+  it("bans a scanning address for junk, never for a device with a valid certificate or token behind it", async () => {
+    const from = { localAddress: "127.0.0.7" };
+    // A scan-like burst: connections without any credential, each with another client id.
+    for (let i = 0; i < 3; i++) expect(await connectMqtt(tb.port, pki, { ...from, clientId: `probe-${i}` })).toMatchObject({ ok: false });
+    await tb.events.waitFor((e) => e.type === "auth.banned" && e.subject === "addr:127.0.0.7");
+    // More junk is refused as banned, before any lookup.
+    expect(await connectMqtt(tb.port, pki, { ...from, clientId: "probe-x", username: "probe-x", password: "guess" })).toMatchObject({ ok: false, returnCode: 5 });
+    await tb.events.waitFor((e) => e.type === "auth.failed" && e.data?.reason === "banned" && e.data?.address === "127.0.0.7");
+    // A device with a valid certificate behind the same address connects.
     const cert = pki.device("good");
     tb.directory.put({ id: "good", certSerials: [cert.serial] });
     tb.policy.assign("device", "device", "good");
-    const result = await connectMqtt(tb.port, pki, { clientId: "good", cert: cert.certPem, key: cert.keyPem });
-    expect(result).toMatchObject({ ok: false, returnCode: 5 });
-    await tb.events.waitFor((e) => e.type === "auth.failed" && e.data?.reason === "banned");
+    const result = await connectMqtt(tb.port, pki, { ...from, clientId: "good", cert: cert.certPem, key: cert.keyPem });
+    expect(result.ok).toBe(true);
+    if (result.ok) await result.client.endAsync();
+    // So does a token device; a forged token from there is still refused.
+    const secret = randomBytes(32);
+    tb.directory.put({ id: "tok1", hmacSecrets: [{ secret, notAfter: null }] });
+    tb.policy.assign("device", "device", "tok1");
+    const now = Math.floor(Date.now() / 1000);
+    const token = (key: Buffer) => new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("tok1").setAudience("moat-mqtt").setIssuedAt(now).setExpirationTime(now + 600).sign(key);
+    expect(await connectMqtt(tb.port, pki, { ...from, clientId: "tok1", username: "tok1", password: Buffer.from(await token(randomBytes(32))) })).toMatchObject({ ok: false });
+    const device = await connectMqtt(tb.port, pki, { ...from, clientId: "tok1", username: "tok1", password: Buffer.from(await token(secret)) });
+    expect(device.ok).toBe(true);
+    if (device.ok) await device.client.endAsync();
+  });
+
+  it("junk CONNECTs with a token device's client id ban the id, not the device that holds its key", async () => {
+    const secret = randomBytes(32);
+    tb.directory.put({ id: "jwt-dev", hmacSecrets: [{ secret, notAfter: null }] });
+    tb.policy.assign("device", "device", "jwt-dev");
+    // Five junk CONNECTs, each from its own address, so only the client id is banned.
+    for (let i = 0; i < 5; i++)
+      expect(await connectMqtt(tb.port, pki, { localAddress: `127.0.1.${i + 1}`, clientId: "jwt-dev", username: "jwt-dev", password: "not-a-token" })).toMatchObject({ ok: false });
+    await tb.events.waitFor((e) => e.type === "auth.banned" && e.subject === "id:jwt-dev");
+    const now = Math.floor(Date.now() / 1000);
+    const password = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("jwt-dev").setAudience("moat-mqtt").setIssuedAt(now).setExpirationTime(now + 600).sign(secret);
+    const result = await connectMqtt(tb.port, pki, { localAddress: "127.0.1.9", clientId: "jwt-dev", username: "jwt-dev", password: Buffer.from(password) });
+    expect(result.ok).toBe(true);
+    if (result.ok) await result.client.endAsync();
   });
 });
