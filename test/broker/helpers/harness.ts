@@ -124,7 +124,7 @@ export async function startTestBroker(pki: TestPki, settings: Partial<BrokerSett
 export type ConnectResult = { ok: true; client: MqttClient } | { ok: false; returnCode: number | null; message: string };
 
 /** Connects with MQTT.js over TLS, verifying the server's certificate and host name. */
-export async function connectMqtt(port: number, pki: TestPki, options: IClientOptions & { cert?: string; key?: string }, protocol: "mqtts" | "wss" | "mqtt" = "mqtts"): Promise<ConnectResult> {
+export async function connectMqtt(port: number, pki: TestPki, options: IClientOptions & { cert?: string; key?: string; /** The local address to connect from (another 127.0.0.x stands for another host). */ localAddress?: string }, protocol: "mqtts" | "wss" | "mqtt" = "mqtts"): Promise<ConnectResult> {
   const client = mqtt.connect(`${protocol}://127.0.0.1:${port}`, {
     ca: pki.chainPem,
     rejectUnauthorized: true,
