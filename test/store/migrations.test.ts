@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isMoatError } from "../../src/errors.js";
 import { Store, type Dialect } from "../../src/store/index.js";
 import { BASELINE, MIGRATIONS, type NamedMigration } from "../../src/store/migrations/index.js";
+import { addForeignKeys } from "../../src/store/migrations/rebuild.js";
 import { migrateToLatest } from "../../src/store/migrator.js";
 import { runCli } from "../helpers/cli.js";
 import { createTestDatabase, forEachDialect, PG_URL, type TestDatabase } from "../helpers/dialects.js";
@@ -243,6 +244,27 @@ forEachDialect("migrations", (dialect) => {
     const withGap: NamedMigration[] = [...MIGRATIONS, { name: "9998_next", migration: { up: async () => {} } }, { name: "9999_after", migration: { up: async () => {} } }];
     await db.insertInto("kysely_migration").values({ name: "9999_after", timestamp: NOW }).execute();
     await expect(migrateToLatest(db, dialect, withGap)).rejects.toSatisfy((e) => isMoatError(e, "MIGRATION_FAILED") && /9998_next/.test((e as Error).message));
+  });
+});
+
+describe("SQLite table rebuild", () => {
+  it("refuses tables a rebuild would damage (triggers, AUTOINCREMENT) instead of losing them", async () => {
+    const database = await createTestDatabase("sqlite");
+    const store = await Store.open({ dataDir: database.dataDir });
+    const db = store.db as Kysely<any>;
+    try {
+      await sql`create table parent (id text primary key)`.execute(db);
+      await sql`create table counted (seq integer primary key autoincrement, parent_id text)`.execute(db);
+      await sql`create table watched (parent_id text)`.execute(db);
+      await sql`create trigger watched_trigger after insert on watched begin select 1; end`.execute(db);
+      const key = { name: "x_fk", column: "parent_id", references: { table: "parent", column: "id" }, onDelete: "cascade" } as const;
+      await expect(addForeignKeys(db, "sqlite", "counted", [key])).rejects.toThrow(/AUTOINCREMENT/);
+      await expect(addForeignKeys(db, "sqlite", "watched", [key])).rejects.toThrow(/triggers/);
+      expect((await sql`pragma foreign_key_list("counted")`.execute(db)).rows).toEqual([]);
+    } finally {
+      await store.close();
+      await database.cleanup();
+    }
   });
 });
 

@@ -28,6 +28,8 @@ export async function addForeignKeys(db: Kysely<any>, dialect: Dialect, table: s
   const rebuilt = `${table}__rebuild`;
   const head = /^create table\s+(?:"[^"]+"|\w+)\s*\(/i;
   if (!head.test(definition) || !definition.trimEnd().endsWith(")")) throw new Error(`unexpected definition of ${table}: ${definition}`);
+  // A rebuild would silently lose these: a trigger goes with the dropped table, an AUTOINCREMENT sequence restarts from the highest row left.
+  if (rows.some((r) => r.type === "trigger") || /autoincrement/i.test(definition)) throw new Error(`${table} has triggers or AUTOINCREMENT; rebuild it by hand`);
   const createCopy = `${definition.replace(head, `create table "${rebuilt}" (`).trimEnd().slice(0, -1)}, ${clauses.join(", ")})`;
   // Indexes the table's own constraints create (sqlite_autoindex_…) have no sql and come back with it.
   const indexes = rows.filter((r) => r.type === "index" && r.sql !== null).map((r) => r.sql!);
