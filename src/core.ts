@@ -180,7 +180,9 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
   const policy = lazy((): PolicyService => {
     const { PolicyService } = need("policy", "policy");
     const service = new PolicyService(policyStore(store));
-    stops.push(store.subscribe((change) => service.onChange(change)));
+    // A load that fails leaves the service dirty: the next relevant row, check or `reload` loads again,
+    // and a broker applying the same row reports the failure itself.
+    stops.push(store.subscribe((change) => void service.applyChange(change).catch(() => undefined)));
     return service;
   });
   // --- pki: CA keys made by `moat init --ca-keys pkcs11` live in the token (opened on first use) ---

@@ -80,7 +80,7 @@ export async function startMqttBroker(app: App, logger: Logger): Promise<{ broke
     {
       directory: new MoatDeviceDirectory(app.devices, app.pki.certificates, app.deviceCredentials, isDeviceId),
       revocationSource: { revokedSerials: () => app.pki.certificates.revokedSerials() },
-      // Store-backed roles and assignments, kept current from the change feed.
+      // Store-backed roles and assignments; the broker hands it each feed row before re-checking live sessions.
       decider: app.policy,
       tls: {
         load: async () => {

@@ -63,9 +63,9 @@ export interface AuthenticatorDeps {
   now?: () => number;
 }
 
-/** Builds the policy subject from a device record. */
+/** Builds the policy subject from a device record: the registry's facts about the device travel with every decision. */
 export function subjectOf(device: DeviceRecord, certCn: string | null): BrokerSubject {
-  return { id: device.id, group: device.group, status: device.status, attributes: device.attributes, certCn };
+  return { id: device.id, group: device.group, status: device.status, attributes: device.attributes, certCn, roles: device.role === null ? [] : [device.role] };
 }
 
 export class Authenticator {

@@ -14,7 +14,7 @@ import { Authorizer } from "./authorizer.js";
 import { issuingCasOf } from "./cert-auth.js";
 import { guardPacketSize } from "./frame-guard.js";
 import { connectCluster, type ClusterParts } from "./cluster.js";
-import { Enforcer } from "./enforcer.js";
+import { ChangePipeline, Enforcer } from "./enforcer.js";
 import { LastSeenBatcher } from "./last-seen.js";
 import { markPersistentSession } from "./session-marker.js";
 import { listenPlainLoopback, listenTls, listenWss, validateTlsMaterial, type BoundListener, type ListenerName } from "./listeners.js";
@@ -178,7 +178,10 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
     onError: (err, change) => logger.error({ err, kind: change.kind, seq: change.seq }, "broker: could not apply a change"),
     now,
   });
-
+  // Each row: the decider first (policy), then the live sessions, one row at a time.
+  const pipeline = new ChangePipeline(deps.decider, enforcer, (err, change) =>
+    logger.error({ err, kind: change.kind, seq: change.seq }, "broker: the decider could not take in a change; sessions re-checked against the policy as it stands"),
+  );
 
   // Feed first, then the revocation snapshot: a revocation committed in between is seen by both, never by neither.
   const pendingChanges: Change[] = [];
@@ -188,9 +191,9 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
       pendingChanges.push(change);
       return Promise.resolve();
     }
-    if (!enforcer.firstSighting(change)) return Promise.resolve();
+    if (!pipeline.admit(change)) return Promise.resolve();
     if (!fromCluster && cluster) cluster.channel.publish(change);
-    return enforcer.apply(change);
+    return pipeline.apply(change);
   };
   const unsubscribeFeed = deps.feed?.subscribe((change) => void onChange(change, false)) ?? (() => undefined);
   let cluster: ClusterParts | null = null;
@@ -405,7 +408,6 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
       if (closed) return;
       closed = true;
       unsubscribeFeed();
-      enforcer.stop();
       for (const listener of listeners) await listener.close();
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       await cluster?.close();

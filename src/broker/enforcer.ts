@@ -1,8 +1,9 @@
 /**
- * Live enforcement: applies change-feed entries (and the same entries broadcast by other nodes) to the
- * sessions on this node. Restrictive facts in a change (a revoked serial, a status that may not
- * connect) act at once; everything else re-reads the device from the source of truth, so a change
- * message can narrow access but never widen it.
+ * Live enforcement: applies change-feed rows (and the same rows broadcast by other nodes) to the
+ * sessions on this node, one row at a time and in order, after the decider has taken the row in
+ * (`ChangePipeline`). Restrictive facts in a row (a revoked serial, a status that may not connect) also
+ * act at once on arrival, ahead of the queue; everything else re-reads the device from the source of
+ * truth, so a change message can narrow access but never widen it.
  */
 import type { Change } from "../ports.js";
 import type { Authorizer } from "./authorizer.js";
@@ -10,7 +11,7 @@ import { CONNECTABLE_STATUSES, subjectOf } from "./authenticator.js";
 import { normalizeSerial } from "./cert-auth.js";
 import { publicKeyIdsOf, secretIdsOf } from "./credential-ids.js";
 import type { BrokerMetrics } from "./metrics.js";
-import type { DeviceDirectory } from "./ports.js";
+import type { Decider, DeviceDirectory } from "./ports.js";
 import type { RevocationView } from "./revocation-view.js";
 import type { Session, SessionRegistry } from "./session.js";
 
@@ -30,14 +31,8 @@ export interface EnforcerDeps {
   now?: () => number;
 }
 
-/** Delay before checking all sessions a second time after a policy change: the policy engine follows the same feed. */
-const POLICY_RECHECK_MS = 250;
-const SEEN_LIMIT = 10_000;
-
 export class Enforcer {
-  private readonly seen = new Set<number>();
   private readonly now: () => number;
-  private recheckTimer: NodeJS.Timeout | null = null;
   /** When each device last changed, to catch changes that raced a CONNECT (pruned after a minute). */
   private readonly deviceChangedAt = new Map<string, number>();
   private globalChangedAt = 0;
@@ -46,56 +41,57 @@ export class Enforcer {
     this.now = deps.now ?? Date.now;
   }
 
-  /** Marks a change as seen; false when this node has already applied it (from the feed or a broadcast). */
-  firstSighting(change: Change): boolean {
-    if (this.seen.has(change.seq)) return false;
-    this.seen.add(change.seq);
-    if (this.seen.size > SEEN_LIMIT) {
-      const oldest = this.seen.values().next().value;
-      if (oldest !== undefined) this.seen.delete(oldest);
+  /**
+   * The part of a row that only closes sessions, applied on arrival: it cannot depend on order (a
+   * revoked certificate stays revoked; a later reactivation reopens no session), so it does not wait
+   * behind earlier rows. Returns the number of sessions closed.
+   */
+  closeAtOnce(change: Change): number {
+    if (change.kind === "cert.revoked") {
+      const serial = normalizeSerial(change.data.serial);
+      this.deps.revocations.add(serial);
+      let closed = 0;
+      for (const session of this.deps.sessions.forSerial(serial)) {
+        if (session.closeCause !== null) continue;
+        this.deps.close(session, "cert_revoked");
+        closed += 1;
+      }
+      return closed;
     }
-    return true;
+    if (change.kind === "device.status" && !CONNECTABLE_STATUSES.has(change.data.to)) {
+      this.noteChange(change.subject);
+      const session = this.deps.sessions.forDevice(change.subject);
+      if (!session || session.closeCause !== null) return 0;
+      this.deps.close(session, `device_${change.data.to}`);
+      return 1;
+    }
+    return 0;
   }
 
-  /** Applies one change. Never throws; failures go to `onError`. */
+  /** Applies one row in full. Never throws; failures go to `onError`. */
   async apply(change: Change): Promise<void> {
     try {
-      const affected = await this.applyKind(change);
-      if (affected > 0) {
-        const written = Date.parse(change.createdAt);
-        if (Number.isFinite(written)) this.deps.metrics.enforcementLatency.observe(Math.max(0, this.now() - written) / 1000);
-      }
+      this.observe(change, this.closeAtOnce(change) + (await this.applyKind(change)));
     } catch (err) {
       this.deps.onError(err, change);
     }
   }
 
+  /** Records how long the row took from commit to acting on a session. */
+  observe(change: Change, affected: number): void {
+    if (affected === 0) return;
+    const written = Date.parse(change.createdAt);
+    if (Number.isFinite(written)) this.deps.metrics.enforcementLatency.observe(Math.max(0, this.now() - written) / 1000);
+  }
+
   private async applyKind(change: Change): Promise<number> {
     switch (change.kind) {
-      case "cert.revoked": {
-        const serial = normalizeSerial(change.data.serial);
-        this.deps.revocations.add(serial);
-        let affected = 0;
-        for (const session of this.deps.sessions.forSerial(serial)) {
-          this.deps.close(session, "cert_revoked");
-          affected += 1;
-        }
-        return affected + (await this.revalidate(change.data.deviceId));
-      }
-      case "device.status": {
-        const deviceId = change.subject;
-        const status = change.data.to;
-        const session = this.deps.sessions.forDevice(deviceId);
-        this.noteChange(deviceId);
-        if (session && !CONNECTABLE_STATUSES.has(status)) {
-          this.deps.close(session, `device_${status}`);
-          return 1;
-        }
-        return this.revalidate(deviceId);
-      }
+      case "cert.revoked":
+        // Sessions on the serial are closed; the device's other sessions are checked against its record.
+        return this.revalidate(change.data.deviceId);
+      case "device.status":
       case "device.updated":
-        // The role may have changed: the policy follows the same feed, so look again shortly.
-        this.scheduleRecheck();
+        // Status, role, group and attributes are read again, so the session decides with what the registry says now.
         return this.revalidate(change.subject);
       case "credential.changed":
       case "cert.issued":
@@ -103,11 +99,12 @@ export class Enforcer {
       case "role.assignment": {
         const { kind, target } = change.data;
         if (kind === "device") return this.revalidate(target);
-        if (kind === "token") return 0;
-        return this.recheckAll();
+        if (kind === "group") return this.recheck((session) => session.subject.group === target);
+        return 0;
       }
       case "policy.changed":
-        return this.recheckAll();
+        this.noteChange(null);
+        return this.recheck(() => true);
       case "ca.changed":
         await this.deps.reloadTls();
         return 0;
@@ -184,27 +181,57 @@ export class Enforcer {
     return removed.length > 0 || before.status !== device.status ? 1 : 0;
   }
 
-  /** Re-checks every session's subscriptions now and once more shortly after (see POLICY_RECHECK_MS). */
-  recheckAll(): number {
-    this.noteChange(null);
+  /** Re-checks the subscriptions of the matching sessions against the current policy; returns how many lost one. */
+  private recheck(matches: (session: Session) => boolean): number {
     let affected = 0;
-    for (const session of this.deps.sessions.all()) if (this.deps.authorizer.pruneSubscriptions(session).length > 0) affected += 1;
-    this.scheduleRecheck();
+    for (const session of this.deps.sessions.all()) {
+      if (session.closeCause !== null || !matches(session)) continue;
+      if (this.deps.authorizer.pruneSubscriptions(session).length > 0) affected += 1;
+    }
     return affected;
   }
+}
 
-  private scheduleRecheck(): void {
-    if (!this.recheckTimer) {
-      this.recheckTimer = setTimeout(() => {
-        this.recheckTimer = null;
-        for (const session of this.deps.sessions.all()) this.deps.authorizer.pruneSubscriptions(session);
-      }, POLICY_RECHECK_MS);
-      this.recheckTimer.unref();
-    }
+const SEEN_LIMIT = 10_000;
+
+/**
+ * This node's one ordered pipeline for change-feed rows: each row goes first to the decider (the policy
+ * recompiles on a role or assignment change) and then, once the decider has it, to the live sessions.
+ * Rows are applied one at a time in arrival order, so a re-check never runs on the policy from before
+ * its row and no timer has to guess when a reload is done. A row seen twice (from the feed and from
+ * another node's broadcast) is applied once.
+ */
+export class ChangePipeline {
+  private readonly seen = new Set<number>();
+  private tail: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly decider: Pick<Decider, "applyChange">,
+    private readonly enforcer: Enforcer,
+    private readonly onError: (err: unknown, change: Change) => void,
+  ) {}
+
+  /** Marks a row as seen; false when this node has already taken it (from the feed or a broadcast). */
+  admit(change: Change): boolean {
+    if (this.seen.has(change.seq)) return false;
+    this.seen.add(change.seq);
+    if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value!);
+    return true;
   }
 
-  stop(): void {
-    if (this.recheckTimer) clearTimeout(this.recheckTimer);
-    this.recheckTimer = null;
+  /** Queues an admitted row; resolves once the decider and the sessions have both applied it. Never rejects. */
+  apply(change: Change): Promise<void> {
+    this.enforcer.observe(change, this.enforcer.closeAtOnce(change));
+    const run = this.tail.then(async () => {
+      try {
+        await this.decider.applyChange?.(change);
+      } catch (err) {
+        // The sessions are still re-checked, against the policy as it stands (the decider retries its load).
+        this.onError(err, change);
+      }
+      await this.enforcer.apply(change);
+    });
+    this.tail = run;
+    return run;
   }
 }

@@ -25,6 +25,7 @@ export class InMemoryDeviceDirectory implements DeviceDirectory, RevocationSourc
     const record: DeviceRecord = {
       status: "active",
       group: null,
+      role: null,
       attributes: {},
       publicKeys: [],
       hmacSecrets: [],

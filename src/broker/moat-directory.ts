@@ -1,5 +1,5 @@
 /**
- * The broker's device directory over Moat's own services: the identity registry (status, group,
+ * The broker's device directory over Moat's own services: the identity registry (status, group, role,
  * attributes), the PKI certificate store (current certificates and their public keys) and the device
  * credential store (registered JWT keys and HMAC secrets). Narrow structural ports keep the broker
  * independent of how those services are built.
@@ -12,7 +12,7 @@ import type { DeviceDirectory, DeviceHmacSecret, DeviceRecord, RegisteredPublicK
 /** The identity registry, as the broker reads it. */
 export interface DeviceRegistryPort {
   /** Throws `DEVICE_NOT_FOUND` (or returns undefined) for an unknown device. */
-  get(id: string): Promise<{ id: string; status: string; group: string | null; attributes: Record<string, string> } | undefined>;
+  get(id: string): Promise<{ id: string; status: string; group: string | null; role: string; attributes: Record<string, string> } | undefined>;
 }
 
 /** The PKI certificate store, as the broker reads it. */
@@ -63,6 +63,7 @@ export class MoatDeviceDirectory implements DeviceDirectory {
       id: device.id,
       status: device.status,
       group: device.group,
+      role: device.role,
       attributes: device.attributes,
       publicKeys,
       hmacSecrets: secrets,

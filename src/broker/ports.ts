@@ -3,6 +3,7 @@
  * PKI, policy and audit services; `memory-directory.ts` is an in-memory implementation used by tests
  * and by embedders that keep devices elsewhere.
  */
+import type { Change } from "../ports.js";
 
 /** Lifecycle states a device can be in (identity domain). Only `active` and `quarantined` may connect. */
 export type DeviceStatus = "pending" | "active" | "suspended" | "quarantined" | "decommissioned" | (string & {});
@@ -30,6 +31,11 @@ export interface DeviceRecord {
   id: string;
   status: DeviceStatus;
   group: string | null;
+  /**
+   * The role the registry gives the device, carried into every decision about it; null where the
+   * directory keeps no registry role (roles then come from assignments alone).
+   */
+  role: string | null;
   attributes: Readonly<Record<string, string>>;
   /** Public keys that may sign device JWTs (ES256 / EdDSA). */
   publicKeys: readonly RegisteredPublicKey[];
@@ -62,6 +68,8 @@ export interface BrokerSubject {
   status?: string;
   attributes?: Readonly<Record<string, string>>;
   certCn?: string | null;
+  /** Roles the device holds by its registry record (its registry role). */
+  roles?: readonly string[];
 }
 
 /** The MQTT actions the broker asks about. `receive` is the delivery of a message to the device. */
@@ -80,6 +88,12 @@ export interface BrokerDecision {
  */
 export interface Decider {
   decide(subject: BrokerSubject, action: BrokerAction, topic: string): BrokerDecision;
+  /**
+   * Takes in one change-feed row; settles once decisions reflect it. The broker awaits it before it
+   * applies the same row to live sessions, so a re-check never runs on the policy from before the change.
+   * Absent for a fixed policy.
+   */
+  applyChange?(change: Change): Promise<void>;
 }
 
 /** One connection's last-seen record, written in batches. */

@@ -78,6 +78,10 @@ export interface PolicyEngine {
   readonly ruleCount: number;
 }
 
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a === b || (a.length === b.length && a.every((name, i) => name === b[i]));
+}
+
 /** Bound on the per-device cache of resolved role sets (cleared and refilled past it). */
 const MAX_RESOLVED_DEVICES = 200_000;
 
@@ -108,37 +112,28 @@ export function compilePolicy(snapshot: PolicySnapshot): PolicyEngine {
   const byDevice = indexAssignments(snapshot.assignments, "device", compiled);
   const byGroup = indexAssignments(snapshot.assignments, "group", compiled);
   const quarantineOnly = roleSet([QUARANTINE_ROLE], compiled);
-  // Each device's own roles united with its group's, resolved once per (device, group) and reused.
-  const resolved = new Map<string, { group: string | null; set: RoleSet }>();
+  // Each device's roles (those its subject carries, its own assignments, its group's), resolved once per
+  // (device, group, carried roles) and reused: one map lookup on the hot path.
+  const resolved = new Map<string, { group: string | null; carried: readonly string[]; set: RoleSet }>();
 
   function roleSetOf(subject: DeviceSubject): RoleSet {
     if (subject.status === QUARANTINED_STATUS) return quarantineOnly;
-    const known = assignedRoleSet(subject);
-    const extra = subject.roles;
-    if (extra === undefined || extra.every((role) => known.names.includes(role))) return known;
-    const names = [...new Set(extra)];
-    for (const role of known.names) if (!names.includes(role)) names.push(role);
-    return roleSet(names, compiled);
-  }
-
-  /** One map lookup on the hot path: the device's resolved roles, valid while its group stays the same. */
-  function assignedRoleSet(subject: DeviceSubject): RoleSet {
     const groupName = subject.group ?? null;
+    const carried = subject.roles ?? NO_ROLES.names;
     const cached = resolved.get(subject.id);
-    if (cached !== undefined && cached.group === groupName) return cached.set;
-    const set = resolveRoleSet(subject.id, groupName);
+    if (cached !== undefined && cached.group === groupName && sameNames(cached.carried, carried)) return cached.set;
+    const set = resolveRoleSet(subject.id, groupName, carried);
     if (resolved.size >= MAX_RESOLVED_DEVICES) resolved.clear();
-    resolved.set(subject.id, { group: groupName, set });
+    resolved.set(subject.id, { group: groupName, carried, set });
     return set;
   }
 
-  function resolveRoleSet(id: string, groupName: string | null): RoleSet {
+  function resolveRoleSet(id: string, groupName: string | null, carried: readonly string[]): RoleSet {
     const own = byDevice.get(id);
     const group = groupName === null ? undefined : byGroup.get(groupName);
-    if (group === undefined) return own ?? NO_ROLES;
-    if (own === undefined) return group;
-    const names = own.names.slice();
-    for (const role of group.names) if (!names.includes(role)) names.push(role);
+    if (carried.length === 0 && (own === undefined || group === undefined)) return own ?? group ?? NO_ROLES;
+    const names: string[] = [];
+    for (const list of [carried, own?.names ?? [], group?.names ?? []]) for (const role of list) if (!names.includes(role)) names.push(role);
     return roleSet(names, compiled);
   }
 

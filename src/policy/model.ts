@@ -53,8 +53,8 @@ export interface DeviceSubject {
   /** Common name of the client certificate the device connected with, for `${cert.cn}`. */
   certCn?: string | null;
   /**
-   * Roles the caller already knows the device holds (e.g. its registry role, read with the device), united
-   * with the compiled assignments. A quarantined device still gets only `quarantine`.
+   * Roles the device holds by its registry record (its registry role, read with the device), listed first
+   * and united with the compiled assignments. A quarantined device still gets only `quarantine`.
    */
   roles?: readonly string[];
 }

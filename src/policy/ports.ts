@@ -59,7 +59,7 @@ export interface PolicySubjects {
   /** The identity domain's device-id rule, so an assignment to a malformed id is refused as such. */
   isDeviceId(id: string): boolean;
   device(id: string): Promise<PolicyDevice | undefined>;
-  /** Every device's id, group and registry role, for compiling and for lint's holder counts. */
+  /** Every device's id, group and registry role, for lint's holder counts (never for decisions). */
   devices(): Promise<Array<Pick<PolicyDevice, "id" | "group" | "role">>>;
   /** The registry role of an operator token, or undefined when there is no such token. */
   tokenRole(name: string): Promise<string | undefined>;

@@ -12,15 +12,13 @@ export function referenceDecide(snapshot: PolicySnapshot, subject: DeviceSubject
   let roles: string[];
   if (subject.status === QUARANTINED_STATUS) roles = [QUARANTINE_ROLE];
   else {
-    // The device's own roles first, then its group's, as the engine lists them.
-    const assigned: string[] = [];
+    // The roles the subject carries (its registry role) first, then its own assignments, then its group's.
+    roles = [...(subject.roles ?? [])];
     for (const kind of ["device", "group"] as const) {
       const target = kind === "device" ? subject.id : subject.group;
-      for (const a of snapshot.assignments) if (a.kind === kind && a.target === target && !assigned.includes(a.role)) assigned.push(a.role);
+      for (const a of snapshot.assignments) if (a.kind === kind && a.target === target && !roles.includes(a.role)) roles.push(a.role);
     }
-    // Caller-supplied roles come first, unless they add nothing.
-    const extra = subject.roles ?? [];
-    roles = extra.every((r) => assigned.includes(r)) ? assigned : [...new Set([...extra, ...assigned])];
+    roles = [...new Set(roles)];
   }
   const valid = action === "subscribe" ? isValidTopicFilter(topic) : isValidTopicName(topic);
   if (!valid) return { allow: false, rule: null, reason: "invalid-topic", roles };

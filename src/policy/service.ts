@@ -46,13 +46,8 @@ export interface PolicyCheck extends Decision {
 
 /** Group and token names, as the identity domain accepts them. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-/** An unknown device triggers at most one reload per this interval (it may just have been created). */
-const UNKNOWN_DEVICE_RELOAD_MS = 1_000;
-/**
- * A reload reads every device and recompiles; under a burst of changes (bulk registration) reloading
- * once per change is quadratic. Reloads from the feed run at once, then at most once per interval.
- */
-const CHANGE_RELOAD_INTERVAL_MS = 50;
+/** How many feed rows `applyChange` remembers, so the same row arriving twice (two followers) loads once. */
+const APPLIED_LIMIT = 1_000;
 
 function toRule(permission: Permission | Rule): Rule {
   if (permission === null || typeof permission !== "object")
@@ -76,9 +71,8 @@ export class PolicyService implements OperatorAuthorizer {
   private loaded = false;
   private dirty = true;
   private pending: Promise<void> | null = null;
-  private lastUnknownReload = 0;
-  private lastChangeReload = 0;
-  private changeReloadTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Feed rows applied or being applied, by seq. */
+  private readonly applied = new Map<number, Promise<void>>();
 
   constructor(
     private readonly store: PolicyStore,
@@ -116,12 +110,14 @@ export class PolicyService implements OperatorAuthorizer {
     }
   }
 
+  /**
+   * Roles and explicit assignments only: a device's registry role and group come with each decision's
+   * subject (read with the device), so no reload ever reads the device registry.
+   */
   private async load(): Promise<void> {
-    const [stored, explicit, devices] = await Promise.all([this.store.roles.list(), this.store.assignments.list(), this.store.subjects.devices()]);
+    const [stored, explicit] = await Promise.all([this.store.roles.list(), this.store.assignments.list()]);
     const roles = this.definitions(stored);
-    // A device's registry role counts as a device assignment.
-    const assignments: Assignment[] = devices.map((d) => ({ role: d.role, kind: "device" as const, target: d.id }));
-    for (const a of explicit) assignments.push({ role: a.role, kind: a.kind, target: a.target });
+    const assignments: Assignment[] = explicit.map((a) => ({ role: a.role, kind: a.kind, target: a.target }));
     const tokenRoles = new Map<string, string[]>();
     for (const a of explicit) if (a.kind === "token") tokenRoles.set(a.target, [...(tokenRoles.get(a.target) ?? []), a.role]);
     this.engine = compilePolicy({ roles, assignments });
@@ -136,25 +132,25 @@ export class PolicyService implements OperatorAuthorizer {
     return [...BUILTIN_ROLES, ...custom.map((r) => ({ name: r.name, description: r.description, rules: r.rules }))];
   }
 
-  /** Change-feed listener: recompiles after role, assignment or device changes (bursts coalesce). */
-  onChange(change: Change): void {
-    switch (change.kind) {
-      case "policy.changed":
-      case "role.assignment":
-      case "device.updated":
-      case "device.status":
-        break;
-      default:
-        return;
+  /**
+   * Applies one change-feed row: a role or assignment change recompiles, and the promise settles once
+   * the compiled state includes it, so an enforcement point that awaits it (the broker, before it
+   * re-checks live sessions) decides with the new policy. Other kinds change nothing here: device facts
+   * reach decisions through the subject. The same row applied twice (this process's follower and the
+   * broker's pipeline) shares one load.
+   */
+  applyChange(change: Change): Promise<void> {
+    if (change.kind !== "policy.changed" && change.kind !== "role.assignment") return Promise.resolve();
+    let applying = this.applied.get(change.seq);
+    if (applying === undefined) {
+      const seq = change.seq;
+      applying = this.reload();
+      // A failed load stays dirty (the next relevant row or check loads again) and the row may be retried.
+      applying.catch(() => this.applied.delete(seq));
+      this.applied.set(seq, applying);
+      if (this.applied.size > APPLIED_LIMIT) this.applied.delete(this.applied.keys().next().value!);
     }
-    if (this.changeReloadTimer) return; // a reload is already scheduled; it will see this change
-    const wait = Math.max(0, this.lastChangeReload + CHANGE_RELOAD_INTERVAL_MS - Date.now());
-    this.changeReloadTimer = setTimeout(() => {
-      this.changeReloadTimer = null;
-      this.lastChangeReload = Date.now();
-      void this.reload().catch(() => undefined);
-    }, wait);
-    this.changeReloadTimer.unref?.();
+    return applying;
   }
 
   private async fresh(): Promise<void> {
@@ -163,16 +159,11 @@ export class PolicyService implements OperatorAuthorizer {
   }
 
   /**
-   * The broker's hook: decides from the compiled state without I/O. A device the engine does not know yet
-   * (just created, not yet seen in the feed) is denied and triggers a reload.
+   * The broker's hook: decides from the compiled state without I/O. The subject carries what the
+   * registry says of the device (status, group, attributes, registry role in `roles`).
    */
   decide(subject: DeviceSubject, action: DeviceAction, topic: string): Decision {
-    const decision = this.engine.decide(subject, action, topic);
-    if (decision.reason === "no-roles" && this.now() - this.lastUnknownReload >= UNKNOWN_DEVICE_RELOAD_MS) {
-      this.lastUnknownReload = this.now();
-      void this.reload().catch(() => undefined);
-    }
-    return decision;
+    return this.engine.decide(subject, action, topic);
   }
 
   /** The API's hook: may operators holding these roles perform the action (`devices:read`)? */

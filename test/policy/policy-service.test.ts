@@ -27,7 +27,7 @@ forEachDialect("policy service over the store", (dialect) => {
     other = await t.database.openStore();
     follower = new PolicyService(policyStore(other));
     await follower.reload();
-    stopFollowing = other.subscribe((change) => follower.onChange(change));
+    stopFollowing = other.subscribe((change) => void follower.applyChange(change));
   });
   afterAll(async () => {
     stopFollowing();
