@@ -58,7 +58,7 @@ export async function startServers(app: App, logger: Logger): Promise<RunningSer
     closers.push(async () => clearInterval(tufRefresh));
     if (config["broker.enabled"]) {
       const mqtt = await startMqttBroker(app, logger);
-      app.metricsSources.push(() => mqtt.broker.metrics.registry.render());
+      app.metricsSources.push(() => mqtt.broker.metrics.registry.metrics());
       closers.push(() => mqtt.close());
     }
   } catch (error) {

@@ -2,5 +2,4 @@ export { buildApi, type ApiOptions } from "./server.js";
 export type { ApiServices, ApiSettings } from "./services.js";
 export { problemOf, sendProblem, type Problem } from "./problem.js";
 export { actorOf } from "./auth.js";
-export { Counter, gauge, labelText } from "./metrics.js";
 export { PkiHttpServer, type PkiServerOptions } from "./pki-server.js";

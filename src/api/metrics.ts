@@ -1,32 +1,30 @@
-/** A small Prometheus text-format registry: counters by label set, rendered on scrape. */
-export class Counter {
-  private readonly values = new Map<string, number>();
+/**
+ * The API's Prometheus metrics, kept with prom-client like the broker's (src/broker/metrics.ts). Each
+ * API instance has its own registry (several run in one process in tests); `/metrics` renders it
+ * and then the app's other sources (the broker's registry).
+ */
+import { Counter, Gauge, Registry } from "prom-client";
+import { DEVICE_STATUSES } from "../identity/index.js";
+import type { ApiServices } from "./services.js";
 
-  constructor(
-    readonly name: string,
-    readonly help: string,
-  ) {}
-
-  inc(labels: Record<string, string> = {}, by = 1): void {
-    const key = labelText(labels);
-    this.values.set(key, (this.values.get(key) ?? 0) + by);
-  }
-
-  render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    for (const [labels, value] of this.values) lines.push(`${this.name}${labels} ${value}`);
-    return lines.join("\n") + "\n";
-  }
+export interface ApiMetrics {
+  registry: Registry;
+  requests: Counter<"route" | "status">;
 }
 
-export function labelText(labels: Record<string, string>): string {
-  const entries = Object.entries(labels);
-  if (entries.length === 0) return "";
-  return `{${entries.map(([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`).join(",")}}`;
-}
-
-export function gauge(name: string, help: string, samples: [Record<string, string>, number][]): string {
-  const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} gauge`];
-  for (const [labels, value] of samples) lines.push(`${name}${labelText(labels)} ${value}`);
-  return lines.join("\n") + "\n";
+export function createApiMetrics(services: Pick<ApiServices, "devices">): ApiMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  const requests = new Counter({ name: "moat_http_requests_total", help: "HTTP requests by route and status", labelNames: ["route", "status"], registers });
+  new Gauge({
+    name: "moat_devices",
+    help: "Registered devices by status",
+    labelNames: ["status"],
+    registers,
+    async collect() {
+      const counts = await Promise.all(DEVICE_STATUSES.map(async (status) => [status, await services.devices.count({ status })] as const));
+      for (const [status, count] of counts) this.set({ status }, count);
+    },
+  });
+  return { registry, requests };
 }

@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import { TLS_SERVER_POLICY } from "../crypto/index.js";
 import type { ErrorCode } from "../errors.js";
 import { installOperatorAuth } from "./auth.js";
-import { Counter } from "./metrics.js";
+import { createApiMetrics } from "./metrics.js";
 import { problemOf, sendProblem, toProblem } from "./problem.js";
 import { auditRoutes } from "./routes/audit.js";
 import { deviceRoutes } from "./routes/devices.js";
@@ -138,11 +138,11 @@ export async function buildApi(services: ApiServices, options: ApiOptions): Prom
   await api.register(swaggerUi, { routePrefix: "/docs" });
 
   installOperatorAuth(api, services, options);
-  const requests = new Counter("moat_http_requests_total", "HTTP requests by route and status");
+  const metrics = createApiMetrics(services);
   api.addHook("onResponse", async (request, reply) => {
-    requests.inc({ route: request.routeOptions.url ?? "unmatched", status: String(reply.statusCode) });
+    metrics.requests.inc({ route: request.routeOptions.url ?? "unmatched", status: String(reply.statusCode) });
   });
-  await api.register(healthRoutes, { services, requests });
+  await api.register(healthRoutes, { services, metrics });
   await api.register(deviceRoutes, { services });
   await api.register(operatorRoutes, { services });
   await api.register(auditRoutes, { services });

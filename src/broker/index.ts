@@ -1,7 +1,7 @@
 /** The broker domain's door: the MQTT broker node, its ports, settings and metrics. */
 export { startBroker, type BrokerDeps, type BrokerLogger, type DeviceMessage, type MoatBroker, type ServerPublishOptions } from "./broker.js";
 export { DEFAULT_BROKER_SETTINGS, resolveBrokerSettings, isLoopbackHost, type BrokerSettings } from "./settings.js";
-export { MetricsRegistry, Counter, Gauge, Histogram, type BrokerMetrics } from "./metrics.js";
+export { MetricsRegistry, type BrokerMetrics } from "./metrics.js";
 export { normalizeSerial } from "./cert-auth.js";
 export { KEY_ALGORITHMS, SECRET_ALGORITHMS } from "./jwt-auth.js";
 export { InMemoryDeviceDirectory } from "./memory-directory.js";

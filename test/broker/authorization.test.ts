@@ -9,7 +9,7 @@ import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireCommand } from "../helpers/requirements.js";
 import { tempDir } from "../helpers/temp.js";
-import { closed, connectMqtt, inbox, settle, startTestBroker, subscribeGranted, type ConnectResult, type TestBroker } from "./helpers/harness.js";
+import { closed, connectMqtt, counterValue, inbox, settle, startTestBroker, subscribeGranted, type ConnectResult, type TestBroker } from "./helpers/harness.js";
 import { createTestPki, type IssuedCert, type TestPki } from "./helpers/test-pki.js";
 
 const ok = requireCommand("openssl", "openssl");
@@ -155,7 +155,7 @@ describe.skipIf(!ok)("broker: authorization and limits", () => {
     const junk = Buffer.alloc(64 * 1024, 0x41);
     for (let i = 0; i < 64 && !socket.destroyed; i++) socket.write(junk);
     await closedSocket;
-    expect(tb.broker.metrics.denials.get({ action: "packet", reason: "packet_too_large" })).toBeGreaterThanOrEqual(1);
+    expect(await counterValue(tb.broker.metrics.denials, { action: "packet", reason: "packet_too_large" })).toBeGreaterThanOrEqual(1);
   });
 
   it("drops publishes over the rate limit and then disconnects", async () => {
@@ -165,7 +165,7 @@ describe.skipIf(!ok)("broker: authorization and limits", () => {
     await gone;
     const event = await tb.events.waitFor((e) => e.type === "broker.limit_exceeded" && e.subject === "fast");
     expect(event.data).toMatchObject({ limit: "message_rate", perSecond: 5 });
-    expect(tb.broker.metrics.denials.get({ action: "publish", reason: "rate_limited" })).toBeGreaterThan(0);
+    expect(await counterValue(tb.broker.metrics.denials, { action: "publish", reason: "rate_limited" })).toBeGreaterThan(0);
   });
 
   it("narrows a live session to the quarantine role when the device is quarantined", async () => {

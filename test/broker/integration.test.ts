@@ -62,7 +62,7 @@ describe("broker in moat serve, driven by the real registry, PKI and change feed
     app = t.app;
     chain = await app.ca.chainPem();
     mqttNode = await startMqttBroker(app, pino({ level: "silent" }));
-    app.metricsSources.push(() => mqttNode.broker.metrics.registry.render());
+    app.metricsSources.push(() => mqttNode.broker.metrics.registry.metrics());
   });
 
   afterAll(async () => {

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireCommand } from "../helpers/requirements.js";
 import { tempDir } from "../helpers/temp.js";
-import { closed, connectMqtt, inbox, settle, startTestBroker, type TestBroker } from "./helpers/harness.js";
+import { closed, connectMqtt, counterValue, inbox, settle, startTestBroker, type TestBroker } from "./helpers/harness.js";
 import { createTestPki, type IssuedCert, type TestPki } from "./helpers/test-pki.js";
 
 const ok = requireCommand("openssl", "openssl");
@@ -143,6 +143,6 @@ describe.skipIf(!ok)("broker: mTLS authentication (MQTT.js)", () => {
     await gone;
     const event = await tb.events.waitFor((e) => e.type === "device.disconnected" && e.subject === "epsilon");
     expect(event.data?.reason).toBe("cert_revoked");
-    expect(tb.broker.metrics.sessionsClosed.get({ cause: "cert_revoked" })).toBeGreaterThanOrEqual(1);
+    expect(await counterValue(tb.broker.metrics.sessionsClosed, { cause: "cert_revoked" })).toBeGreaterThanOrEqual(1);
   });
 });

@@ -9,6 +9,7 @@ import { InMemoryDeviceDirectory, startBroker, type BrokerEvent, type BrokerSett
 import { isDeviceId } from "../../../src/identity/index.js";
 import type { Change, ChangeFeed, ChangeInput } from "../../../src/ports.js";
 import type { TestPki } from "./test-pki.js";
+import type { Counter } from "prom-client";
 
 /** An in-process change feed: the test appends, subscribers get each change once, in order. */
 export class TestChangeFeed implements ChangeFeed {
@@ -194,4 +195,11 @@ export function subscribeGranted(client: MqttClient, topics: string[], qos: 0 | 
     client.on("packetreceive", onPacket as never);
     client.subscribe(topics, { qos }, () => undefined);
   });
+}
+
+/** The current value of a counter's sample with these labels (0 when it was never counted). */
+export async function counterValue<L extends string>(counter: Counter<L>, labels: Partial<Record<L, string>>): Promise<number> {
+  const { values } = await counter.get();
+  const sample = values.find((v) => Object.entries(labels).every(([k, want]) => v.labels[k as L] === want));
+  return sample?.value ?? 0;
 }
