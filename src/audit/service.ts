@@ -1,35 +1,12 @@
 import { MoatError } from "../errors.js";
-import { ChainVerifier, describeProblem, type ChainEntry } from "./chain.js";
+import type { Checkpoint } from "./checkpoint.js";
 import type { SecurityEvent, SecurityEventInput, SecurityEventSink } from "./events.js";
-
-export interface AuditQuery {
-  type?: string;
-  subject?: string;
-  afterSeq?: number;
-  limit?: number;
-}
-
-/** What the audit service needs from storage. */
-export interface AuditPort {
-  /** Appends in a transaction of its own. */
-  appendStandalone(event: SecurityEventInput): Promise<void>;
-  list(query: AuditQuery): Promise<SecurityEvent[]>;
-  /** Streams every entry in seq order, in pages. */
-  scan(fromSeq: number, pageSize: number): Promise<ChainEntry[]>;
-  head(): Promise<{ seq: number; hash: string }>;
-}
-
-export interface VerifyResult {
-  ok: boolean;
-  entries: number;
-  /** The first bad entry's seq, when not ok. */
-  firstBadSeq?: number;
-  problem?: string;
-}
+import { verifyLog, type VerifyResult } from "./log-verifier.js";
+import type { AuditPort, AuditQuery } from "./ports.js";
 
 type Listener = (event: SecurityEventInput) => void;
 
-/** Security events: emit (persist + notify listeners), list, and verify the hash chain. */
+/** Security events: emit (persist + notify listeners), list, and verify the log. */
 export class AuditService implements SecurityEventSink {
   private readonly listeners = new Set<Listener>();
 
@@ -61,29 +38,18 @@ export class AuditService implements SecurityEventSink {
     return this.port.list(query);
   }
 
-  async verify(onProgress?: (checked: number) => void): Promise<VerifyResult> {
-    const verifier = new ChainVerifier();
-    const pageSize = 5000;
-    let from = 0;
-    for (;;) {
-      const page = await this.port.scan(from, pageSize);
-      for (const entry of page) {
-        const problem = verifier.check(entry);
-        if (problem) return { ok: false, entries: verifier.count, firstBadSeq: problem.seq, problem: describeProblem(problem) };
-      }
-      onProgress?.(verifier.count);
-      if (page.length < pageSize) break;
-      from = page[page.length - 1]!.seq;
-    }
-    const problem = verifier.finish(await this.port.head());
-    if (problem) return { ok: false, entries: verifier.count, firstBadSeq: problem.seq, problem: describeProblem(problem) };
-    return { ok: true, entries: verifier.count };
+  /**
+   * Recomputes the chain and the Merkle tree from the entries; with a checkpoint (already
+   * signature-checked by the caller), also proves the log extends it.
+   */
+  verify(options: { checkpoint?: Checkpoint | null; onProgress?: (checked: number) => void } = {}): Promise<VerifyResult> {
+    return verifyLog(this.port, options.checkpoint ?? null, options.onProgress);
   }
 
-  /** Like verify, but throws AUDIT_CHAIN_BROKEN naming the first bad entry. */
+  /** Like verify, but throws the first problem's code. */
   async assertIntact(): Promise<number> {
     const result = await this.verify();
-    if (!result.ok) throw new MoatError("AUDIT_CHAIN_BROKEN", `audit log: ${result.problem}`, { detail: { firstBadSeq: result.firstBadSeq } });
+    if (!result.ok) throw new MoatError(result.code ?? "AUDIT_CHAIN_BROKEN", `audit log: ${result.problem}`, { detail: { firstBadSeq: result.firstBadSeq } });
     return result.entries;
   }
 }

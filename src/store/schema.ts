@@ -58,6 +58,34 @@ export interface AuditHeadTable {
   hash: string;
 }
 
+/** Perfect subtrees of the audit Merkle tree: level ℓ, index i covers entries i·2^ℓ+1 … (i+1)·2^ℓ. */
+export interface AuditTreeTable {
+  level: number;
+  idx: number;
+  /** SHA-256, hex. */
+  hash: string;
+}
+
+/** Signed tree heads (C2SP tlog-checkpoint notes), one per tree size. */
+export interface AuditCheckpointsTable {
+  tree_size: number;
+  root_hash: string;
+  note: string;
+  created_at: string;
+}
+
+/** The Ed25519 key that signs checkpoints: sealed here, or in the PKCS#11 token (`location`). */
+export interface AuditKeysTable {
+  id: string;
+  /** The signed-note key name (the log's origin). */
+  name: string;
+  /** Raw 32-byte public key, base64. */
+  public_key: string;
+  sealed_private_key: Buffer | null;
+  location: string | null;
+  created_at: string;
+}
+
 export interface ChangeFeedTable {
   seq: Generated<number>;
   kind: string;
@@ -250,6 +278,9 @@ export interface Database {
   operator_tokens: OperatorTokensTable;
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
+  audit_tree: AuditTreeTable;
+  audit_checkpoints: AuditCheckpointsTable;
+  audit_keys: AuditKeysTable;
   change_feed: ChangeFeedTable;
   ca_certificates: CaCertificatesTable;
   // --- pki ---

@@ -40,7 +40,7 @@ export function register(program: Command): void {
     .addHelpText("after", "\nExample:\n  moat audit verify && echo intact\n")
     .action(async (o: { json?: boolean }, command: Command) =>
       withApp(command, async (app) => {
-        const result = await app.audit.verify((n) => progress(`verified ${n} entries…`));
+        const result = await app.audit.verify({ onProgress: (n) => progress(`verified ${n} entries…`) });
         if (o.json) printJson(result);
         else if (result.ok) process.stdout.write(`audit chain intact: ${result.entries} entries\n`);
         else process.stdout.write(`AUDIT CHAIN BROKEN at entry ${result.firstBadSeq}: ${result.problem}\n`);

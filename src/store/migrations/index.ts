@@ -7,6 +7,7 @@ import { caKeyLocation } from "./0041_ca_key_location.js";
 import { firmware } from "./0050_firmware.js";
 import { scanner } from "./0070_scanner.js";
 import { foreignKeys } from "./0071_foreign_keys.js";
+import { auditMerkleTree } from "./0072_audit_merkle_tree.js";
 import type { MoatMigration } from "./types.js";
 
 export interface NamedMigration {
@@ -47,4 +48,5 @@ export const MIGRATIONS: readonly NamedMigration[] = [
   { name: "0070_scanner", migration: scanner },
   // --- one sequence from here on: append below with the next number ---
   { name: "0071_foreign_keys", migration: foreignKeys },
+  { name: "0072_audit_merkle_tree", migration: auditMerkleTree },
 ];
