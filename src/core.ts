@@ -7,12 +7,12 @@
  */
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { AuditService } from "./audit/index.js";
+import { AuditCheckpoints, AuditKeys, AuditService, auditOrigin, fileWitness, httpWitness, type CheckpointWitness } from "./audit/index.js";
 import type { MoatConfig } from "./config/index.js";
 import { MoatError, isMoatError } from "./errors.js";
 import type { FirmwareServices } from "./firmware/index.js";
 import { DeviceCredentialService, DeviceService, EnrollmentTokenService, TokenService } from "./identity/index.js";
-import { createKekFile, DataProtection, Envelope, KEK_FILE, KekRotation, kekProviderFromConfig, pkcs11ConfigFrom } from "./keys/index.js";
+import { createKekFile, DataProtection, Envelope, KEK_FILE, KekRotation, kekProviderFromConfig, pkcs11ConfigFrom, TokenEd25519KeyVault } from "./keys/index.js";
 import type { CaKeyStorage, CaRegistry, KeyType, Pki, TokenCaKeys } from "./pki/index.js";
 import type { PolicyService } from "./policy/index.js";
 import type { ScanService } from "./scanner/index.js";
@@ -35,6 +35,10 @@ export interface App {
   readonly store: Store;
   readonly envelope: Envelope;
   readonly audit: AuditService;
+  /** The Ed25519 audit key: signs checkpoints, and anything else this installation must vouch for (reports). */
+  readonly auditKeys: AuditKeys;
+  /** Signed checkpoints of the audit log and inclusion proofs. */
+  readonly auditCheckpoints: AuditCheckpoints;
   readonly devices: DeviceService;
   readonly tokens: TokenService;
   /** One-time EST enrollment tokens (the PKI redeems them). */
@@ -75,6 +79,7 @@ export interface CreateAppOptions {
   /**
    * Apply pending migrations before anything else. Only `moat init`, `moat migrate`, `moat serve` and
    * `moat start` do: a read-only command from another version must never change a shared schema.
+   * It also creates the audit key of an installation made before audit keys existed.
    */
   migrate?: boolean;
   /** The services this caller uses; touching any other one is a programming error. Default: all of them. */
@@ -144,6 +149,7 @@ export async function createApp(config: MoatConfig, options: CreateAppOptions = 
     }
     const app = wire(config, store, envelope, meta, trustDomain, modules);
     opened = app;
+    if (options.migrate) await app.auditKeys.ensure();
     // The API authorises with the compiled roles, so they are loaded before anything is served.
     if (services.includes("policy")) await app.policy.reload();
     // CA keys in a token are found (and matched to their certificate) at start, not at the first signing.
@@ -162,8 +168,21 @@ function lazy<T>(make: () => T): () => T {
   return () => (made ??= { value: make() }).value;
 }
 
+/** Where checkpoints are copied besides the store (audit.witnessFile, audit.witnessUrl). */
+function checkpointWitnesses(config: MoatConfig): CheckpointWitness[] {
+  const witnesses: CheckpointWitness[] = [];
+  if (config["audit.witnessFile"]) witnesses.push(fileWitness(config["audit.witnessFile"]));
+  if (config["audit.witnessUrl"]) witnesses.push(httpWitness(config["audit.witnessUrl"]));
+  return witnesses;
+}
+
 function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRepository, trustDomain: string, modules: Modules): App {
-  const audit = new AuditService(new AuditRepository(store.db, (fn) => store.transaction((tx) => fn(tx.db))));
+  const auditPort = new AuditRepository(store.db, (fn) => store.transaction((tx) => fn(tx.db)));
+  const audit = new AuditService(auditPort);
+  // With keys.provider=pkcs11 the audit key is generated in the token (opened on first use).
+  const auditTokenKeys = config["keys.provider"] === "pkcs11" ? new TokenEd25519KeyVault(pkcs11ConfigFrom(config)) : undefined;
+  const auditKeys = new AuditKeys(auditPort.keys, envelope, auditOrigin(trustDomain), auditTokenKeys);
+  const auditCheckpoints = new AuditCheckpoints(auditPort, auditKeys, auditOrigin(trustDomain), checkpointWitnesses(config));
   // Events appended inside domain transactions reach live listeners once committed.
   const stops: (() => void)[] = [store.onCommittedEvent((event) => audit.notify(event))];
   const identity = identityStore(store);
@@ -235,6 +254,8 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     store,
     envelope,
     audit,
+    auditKeys,
+    auditCheckpoints,
     devices,
     tokens: new TokenService(identity, (role) => policy().isOperatorRole(role)),
     enrollmentTokens,
@@ -278,6 +299,7 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
       for (const stop of stops.splice(0)) stop();
       await store.close();
       caKeys?.close();
+      auditTokenKeys?.close();
       await envelope.kekProvider.close?.();
     },
   };
@@ -332,6 +354,7 @@ export async function initialize(config: MoatConfig, options: InitializeOptions)
     await app.ca.initialize({ keyType: options.keyType, trustDomain: options.trustDomain, hostnames: options.hostnames, publicUrl: app.publicUrl, caKeys: options.caKeys ?? "software" }, "init");
     await app.policy.seedBuiltins("init");
     const { token } = await app.tokens.create({ name: "admin", role: "admin" }, "init");
+    await app.auditKeys.ensure();
     await meta.set("kek_check", (await envelope.seal(Buffer.from(KEK_CHECK_PLAINTEXT), KEK_CHECK_AAD)).toString("base64"));
     await meta.set("initialized_at", new Date().toISOString());
     // Written last: its presence is what marks the installation as initialised.

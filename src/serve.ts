@@ -47,6 +47,9 @@ export async function startServers(app: App, logger: Logger): Promise<RunningSer
     closers.push(() => pkiServer.close());
     const stopPkiScheduler = app.pki.startScheduler(60_000, (error) => logger.error({ err: error }, "PKI scheduler pass failed"));
     closers.push(async () => stopPkiScheduler());
+    // Audit: a signed checkpoint at start and on a schedule, copied to the configured witnesses.
+    const stopCheckpoints = app.auditCheckpoints.startSchedule(config["audit.checkpointMinutes"] * 60_000, (error) => logger.error({ err: error }, "audit checkpoint failed"));
+    closers.push(async () => stopCheckpoints());
     // Firmware: re-sign TUF timestamp/snapshot before they expire (the /tuf/ handler also refreshes on demand).
     const tufRefresh = setInterval(() => {
       app.firmware.tuf

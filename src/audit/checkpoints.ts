@@ -43,6 +43,25 @@ export class AuditCheckpoints {
     return record;
   }
 
+  /**
+   * Signs a checkpoint now and then every `intervalMs` (a log that did not grow keeps its latest one).
+   * Returns the function that stops it.
+   */
+  startSchedule(intervalMs: number, onError: (error: unknown) => void): () => void {
+    let running: Promise<unknown> | null = null;
+    const run = () => {
+      running ??= this.create()
+        .catch(onError)
+        .finally(() => {
+          running = null;
+        });
+    };
+    run();
+    const timer = setInterval(run, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
   /** The latest stored checkpoint, its signature checked with the installation's key. */
   async latest(): Promise<{ record: CheckpointRecord; checkpoint: Checkpoint } | null> {
     const record = await this.port.checkpoints.latest();

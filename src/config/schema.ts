@@ -40,6 +40,10 @@ export const SETTINGS = {
   "api.authFailureLimit": { type: { kind: "int", min: 1, max: 10_000 }, default: 10, description: "Bad tokens from one address before back-off" },
   "api.authFailureWindowSeconds": { type: { kind: "int", min: 1, max: 86_400 }, default: 60, description: "Window for counting bad tokens" },
   "feed.pollMs": { type: { kind: "int", min: 20, max: 60_000 }, default: 200, description: "Change-feed polling interval" },
+  // --- audit ---
+  "audit.checkpointMinutes": { type: { kind: "int", min: 1, max: 24 * 60 }, default: 60, description: "How often moat serve signs a checkpoint of the audit log (when it grew)" },
+  "audit.witnessFile": { type: { kind: "string" }, default: null, description: "Append-only file (JSON Lines) every checkpoint is copied to; keep it off the database's storage" },
+  "audit.witnessUrl": { type: { kind: "url", protocols: ["http:", "https:"] }, default: null, description: "Witness that receives every checkpoint (C2SP tlog-witness add-checkpoint)" },
   // --- pki ---
   "pki.certDays": { type: { kind: "int", min: 1, max: 3650 }, default: 90, description: "Default device certificate validity" },
   "pki.maxCertDays": { type: { kind: "int", min: 1, max: 3650 }, default: 397, description: "Longest validity a request may ask for" },

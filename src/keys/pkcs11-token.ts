@@ -56,6 +56,11 @@ const P256_OID_DER = Buffer.from("06082a8648ce3d030107", "hex");
 /** SubjectPublicKeyInfo prefix for an uncompressed P-256 point (RFC 5480 §2). */
 const P256_SPKI_PREFIX = Buffer.from("3059301306072a8648ce3d020106082a8648ce3d030107034200", "hex");
 
+/** Ed25519 in PKCS#11 3.0 (not in pkcs11js's constants): key generation, signing, the curve's OID 1.3.101.112. */
+const CKM_EC_EDWARDS_KEY_PAIR_GEN = 0x1055;
+const CKM_EDDSA = 0x1057;
+const ED25519_OID_DER = Buffer.from("06032b6570", "hex");
+
 /** The object attributes Moat reads back. */
 export interface TokenObject {
   handle: Handle;
@@ -217,6 +222,55 @@ export class Pkcs11Token {
     return this.call("ECDSA signing", () => {
       this.lib.C_SignInit(this.session, { mechanism: pkcs11js.CKM_ECDSA }, key);
       return Buffer.from(this.lib.C_Sign(this.session, digest, Buffer.alloc(132)));
+    });
+  }
+
+  /**
+   * Generates an Ed25519 key pair (CKM_EC_EDWARDS_KEY_PAIR_GEN with the curve named by OID
+   * 1.3.101.112); the private half is sensitive, non-extractable and can only sign.
+   */
+  generateEd25519KeyPair(label: string): { privateKey: TokenObject; publicKey: Buffer } {
+    const id = randomBytes(8);
+    const pair = this.call("Ed25519 key generation", () =>
+      this.lib.C_GenerateKeyPair(
+        this.session,
+        { mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN },
+        [
+          { type: pkcs11js.CKA_TOKEN, value: true },
+          { type: pkcs11js.CKA_VERIFY, value: true },
+          { type: pkcs11js.CKA_EC_PARAMS, value: ED25519_OID_DER },
+          { type: pkcs11js.CKA_LABEL, value: label },
+          { type: pkcs11js.CKA_ID, value: id },
+        ],
+        [
+          { type: pkcs11js.CKA_TOKEN, value: true },
+          { type: pkcs11js.CKA_PRIVATE, value: true },
+          { type: pkcs11js.CKA_SIGN, value: true },
+          { type: pkcs11js.CKA_SENSITIVE, value: true },
+          { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+          { type: pkcs11js.CKA_LABEL, value: label },
+          { type: pkcs11js.CKA_ID, value: id },
+        ],
+      ),
+    );
+    return { privateKey: { handle: pair.privateKey, label, id }, publicKey: this.ed25519PublicKey(pair.publicKey) };
+  }
+
+  /** The raw 32-byte Ed25519 public key of a token public-key object. */
+  ed25519PublicKey(handle: Handle): Buffer {
+    const [point] = this.call("public key read", () => this.lib.C_GetAttributeValue(this.session, handle, [{ type: pkcs11js.CKA_EC_POINT }]));
+    const value = point?.value as Buffer | undefined;
+    // PKCS#11 3.0 says CKA_EC_POINT is the DER OCTET STRING of the 32-byte key; some tokens give the bare key.
+    if (value?.length === 34 && value[0] === 0x04 && value[1] === 32) return Buffer.from(value.subarray(2));
+    if (value?.length === 32) return Buffer.from(value);
+    throw new MoatError("PKCS11_OPERATION_FAILED", "the token's Ed25519 public key is not 32 bytes");
+  }
+
+  /** Pure Ed25519 (CKM_EDDSA without parameters) over `data`: a 64-byte signature. */
+  signEd25519(key: Handle, data: Buffer): Buffer {
+    return this.call("Ed25519 signing", () => {
+      this.lib.C_SignInit(this.session, { mechanism: CKM_EDDSA }, key);
+      return Buffer.from(this.lib.C_Sign(this.session, data, Buffer.alloc(64)));
     });
   }
 
