@@ -76,6 +76,11 @@ export class AuditKeys {
     return formatVerifierKey(record.name, record.publicKey);
   }
 
+  /** Where the private key lives, for status output. */
+  async location(): Promise<string> {
+    return describeLocation(await this.record());
+  }
+
   async signer(): Promise<AuditSigner> {
     if (this.cached) return this.cached;
     const record = await this.record();

@@ -5,7 +5,7 @@ import { openCheckpoint, signCheckpoint, type Checkpoint } from "./checkpoint.js
 import type { InclusionProof } from "./inclusion-proof.js";
 import { consistencyPath, inclusionPath, MissingNodeError, treeRoot, verifyConsistency, verifyInclusion, withStoredNodes, type NodeLookup } from "./merkle.js";
 import type { AuditPort, CheckpointRecord } from "./ports.js";
-import { parseVerifierKey } from "./signed-note.js";
+import { parseVerifierKey, type NoteVerifierKey } from "./signed-note.js";
 import type { CheckpointWitness } from "./witness.js";
 
 /**
@@ -62,11 +62,11 @@ export class AuditCheckpoints {
     return () => clearInterval(timer);
   }
 
-  /** The latest stored checkpoint, its signature checked with the installation's key. */
-  async latest(): Promise<{ record: CheckpointRecord; checkpoint: Checkpoint } | null> {
+  /** The latest stored checkpoint, its signature checked with `key` (default: the installation's key). */
+  async latest(key?: NoteVerifierKey): Promise<{ record: CheckpointRecord; checkpoint: Checkpoint } | null> {
     const record = await this.port.checkpoints.latest();
     if (!record) return null;
-    return { record, checkpoint: openCheckpoint(record.note, parseVerifierKey(await this.keys.verifierKey()), this.origin) };
+    return { record, checkpoint: openCheckpoint(record.note, key ?? parseVerifierKey(await this.keys.verifierKey()), this.origin) };
   }
 
   /** An inclusion proof of entry `seq` relative to the latest checkpoint that covers it (signed now if none does). */

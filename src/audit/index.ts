@@ -28,4 +28,4 @@ export { auditOrigin, checkpointText, parseCheckpointText, signCheckpoint, openC
 export { AuditKeys, AUDIT_KEY_ID, auditKeyAad, rawPublicKey, type AuditSigner, type TokenEd25519Keys } from "./audit-key.js";
 export { AuditCheckpoints } from "./checkpoints.js";
 export { parseInclusionProof, verifyInclusionProof, type InclusionProof } from "./inclusion-proof.js";
-export { fileWitness, httpWitness, type CheckpointWitness } from "./witness.js";
+export { fileWitness, httpWitness, checkpointFromFile, type CheckpointWitness } from "./witness.js";

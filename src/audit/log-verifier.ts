@@ -1,7 +1,7 @@
 import type { ErrorCode } from "../errors.js";
 import { ChainVerifier, describeProblem, entryLeafHash } from "./chain.js";
 import type { Checkpoint } from "./checkpoint.js";
-import { consistencyPath, EMPTY_ROOT, MerkleBuilder, MissingNodeError, treeRoot, verifyConsistency, withStoredNodes } from "./merkle.js";
+import { consistencyPath, EMPTY_ROOT, MerkleBuilder, MissingNodeError, nodeKey, treeRoot, verifyConsistency, withStoredNodes, type StoredNode } from "./merkle.js";
 import type { AuditPort } from "./ports.js";
 
 export interface VerifyProblem {
@@ -41,6 +41,8 @@ export async function verifyLog(port: AuditPort, checkpoint: Checkpoint | null, 
   const builder = new MerkleBuilder();
   let chainProblem: VerifyProblem | null = null;
   let rootAtCheckpoint: Buffer | null = checkpoint?.size === 0 ? EMPTY_ROOT : null;
+  const created: StoredNode[] = [];
+  let treeProblem: VerifyProblem | null = null;
   for (let from = 0; ; ) {
     const page = await port.scan(from, PAGE);
     for (const entry of page) {
@@ -48,9 +50,12 @@ export async function verifyLog(port: AuditPort, checkpoint: Checkpoint | null, 
         const problem = chain.check(entry);
         if (problem) chainProblem = { code: "AUDIT_CHAIN_BROKEN", message: describeProblem(problem), seq: problem.seq };
       }
-      builder.push(entryLeafHash(entry));
+      created.push(...builder.push(entryLeafHash(entry)));
       if (checkpoint && builder.size === checkpoint.size) rootAtCheckpoint = builder.root();
     }
+    // Every stored subtree must be the one the entries give: proofs are built from them.
+    if (!treeProblem) treeProblem = await compareStored(port, created);
+    created.length = 0;
     onProgress?.(builder.size);
     if (page.length < PAGE) break;
     from = page[page.length - 1]!.seq;
@@ -81,6 +86,7 @@ export async function verifyLog(port: AuditPort, checkpoint: Checkpoint | null, 
     }
   }
   if (chainProblem) problems.push(chainProblem);
+  if (treeProblem && !problems.some((p) => p.code === "AUDIT_TREE_MISMATCH")) problems.push(treeProblem);
   const head = await port.head();
   if (!head) problems.push({ code: "AUDIT_HEAD_MISSING", message: "the audit_head row is missing: the database was tampered with" });
   else if (!chainProblem) {
@@ -106,4 +112,20 @@ export async function verifyLog(port: AuditPort, checkpoint: Checkpoint | null, 
     problems,
     ...(first ? { code: first.code, problem: first.message, ...(first.seq !== undefined ? { firstBadSeq: first.seq } : {}) } : {}),
   };
+}
+
+/** The first node among `expected` that is missing from the store or stored with another hash. */
+async function compareStored(port: AuditPort, expected: readonly StoredNode[]): Promise<VerifyProblem | null> {
+  const stored = new Map((await port.nodes(expected)).map((n) => [nodeKey(n), n.hash]));
+  for (const node of expected) {
+    const hash = stored.get(nodeKey(node));
+    if (hash?.equals(node.hash)) continue;
+    const firstSeq = node.index * 2 ** node.level + 1;
+    return {
+      code: "AUDIT_TREE_MISMATCH",
+      message: `the stored subtree over entries ${firstSeq}…${firstSeq + 2 ** node.level - 1} is ${hash ? "not the hash of those entries" : "missing"}`,
+      seq: firstSeq,
+    };
+  }
+  return null;
 }

@@ -71,3 +71,19 @@ export function httpWitness(url: string, fetchImpl: typeof fetch = fetch): Check
     },
   };
 }
+
+/**
+ * The checkpoint in a file: the signed note itself, or a witness file (JSON Lines) whose last line
+ * carries the latest one.
+ */
+export function checkpointFromFile(text: string): string {
+  if (!text.trimStart().startsWith("{")) return text;
+  const last = text.trim().split("\n").at(-1)!;
+  try {
+    const record = JSON.parse(last) as { checkpoint?: unknown };
+    if (typeof record.checkpoint === "string") return record.checkpoint;
+  } catch {
+    // Reported below.
+  }
+  throw new MoatError("AUDIT_NOTE_MALFORMED", "the witness file's last line is not a {\"checkpoint\": …} record");
+}

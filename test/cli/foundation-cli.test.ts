@@ -93,7 +93,7 @@ describe("moat CLI on the embedded default (SQLite)", () => {
     db.close();
     const broken = await moat("audit", "verify");
     expect(broken.code).toBe(1);
-    expect(broken.stdout).toContain("AUDIT CHAIN BROKEN at entry 2");
+    expect(broken.stdout).toContain("[AUDIT_CHAIN_BROKEN] at entry 2");
   });
 
   it("a missing KEK file stops every command with KEK_MISSING and nothing is overwritten", async () => {

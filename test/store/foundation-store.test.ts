@@ -56,7 +56,7 @@ forEachDialect("foundation store", (dialect) => {
 
   it("hash-chains events and names the first edited, deleted or reordered entry", async () => {
     for (let i = 0; i < 6; i++) await devices.create({ id: `d${i}` }, "test");
-    expect(await audit.verify()).toEqual({ ok: true, entries: 6 });
+    expect(await audit.verify()).toMatchObject({ ok: true, entries: 6, problems: [] });
 
     await sql`update audit_events set actor = 'mallory' where seq = 3`.execute(store.db);
     expect(await audit.verify()).toMatchObject({ ok: false, firstBadSeq: 3 });
@@ -76,7 +76,7 @@ forEachDialect("foundation store", (dialect) => {
 
   it("serialises concurrent appends into one unbroken chain", async () => {
     await Promise.all(Array.from({ length: 20 }, (_, i) => devices.create({ id: `c${i}` }, "test")));
-    expect(await audit.verify()).toEqual({ ok: true, entries: 20 });
+    expect(await audit.verify()).toMatchObject({ ok: true, entries: 20, problems: [] });
   });
 
   it("rolls back events and feed rows with a failed transaction", async () => {
@@ -87,7 +87,7 @@ forEachDialect("foundation store", (dialect) => {
         throw new Error("boom");
       }),
     ).rejects.toThrow("boom");
-    expect(await audit.verify()).toEqual({ ok: true, entries: 0 });
+    expect(await audit.verify()).toMatchObject({ ok: true, entries: 0, problems: [] });
     expect(await store.latestSeq()).toBe(0);
   });
 

@@ -2,7 +2,7 @@ import { Command, Option } from "commander";
 import { CA_KEY_STORAGES, KEY_TYPES, type CaKeyStorage, type KeyType } from "../../pki/index.js";
 import { createApp, initialize } from "../../core.js";
 import { createLogger, startServers } from "../../serve.js";
-import { Store } from "../../store/index.js";
+import { MetaRepository, Store } from "../../store/index.js";
 import { configFrom, type FlagMap } from "../context.js";
 import { printJson } from "../output.js";
 import { collect, parsePort } from "../parse.js";
@@ -134,6 +134,8 @@ export function register(program: Command): void {
     .action(async (options: { status?: boolean; json?: boolean }, command: Command) => {
       const config = configFrom(command);
       const store = await Store.open({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, mustExist: !config.databaseUrl });
+      let report;
+      let initialised: boolean;
       try {
         if (options.status) {
           const status = await store.schemaStatus();
@@ -149,11 +151,25 @@ export function register(program: Command): void {
             );
           return;
         }
-        const report = await store.migrate();
-        if (options.json) printJson(report);
-        else process.stdout.write(report.applied.length ? `applied: ${report.applied.join(", ")}\n` : "schema is up to date\n");
+        report = await store.migrate();
+        initialised = !!(await new MetaRepository(store.db).get("trust_domain"));
       } finally {
         await store.close();
+      }
+      // An installation made before audit keys existed gets its key now (it needs the KEK, so after the schema).
+      let auditKey: { created: boolean; location: string } | null = null;
+      if (initialised) {
+        const app = await createApp(config, { migrate: true, services: [] });
+        try {
+          auditKey = await app.auditKeys.ensure();
+        } finally {
+          await app.close();
+        }
+      }
+      if (options.json) printJson({ ...report, ...(auditKey ? { auditKey } : {}) });
+      else {
+        process.stdout.write(report.applied.length ? `applied: ${report.applied.join(", ")}\n` : "schema is up to date\n");
+        if (auditKey?.created) process.stdout.write(`created the audit key (${auditKey.location}); export it with: moat audit key export --out audit.vkey\n`);
       }
     });
 }
