@@ -84,6 +84,9 @@ async function tableNames(db: Kysely<any>, dialect: Dialect): Promise<string[]> 
 }
 
 /** Every row of every table, in a stable order, Buffers as hex: what must survive an upgrade. */
+/** The migrations an installation of the baseline era still has to run. */
+const AFTER_BASELINE = MIGRATIONS.slice(BASELINE.length).map((m) => m.name);
+
 async function allRows(db: Kysely<any>, dialect: Dialect): Promise<Record<string, unknown[]>> {
   const out: Record<string, unknown[]> = {};
   for (const table of await tableNames(db, dialect)) {
@@ -156,7 +159,9 @@ forEachDialect("migrations", (dialect) => {
     const report = await store.migrate();
     expect(report.applied).toEqual(AFTER_BASELINE);
     await store.assertSchemaCurrent();
-    expect(await allRows(db, dialect)).toEqual(before);
+    // Every row is kept; later migrations may add tables (and fill them from the rows, like the audit tree).
+    const after = await allRows(db, dialect);
+    expect(Object.fromEntries(Object.keys(before).map((t) => [t, after[t]]))).toEqual(before);
 
     const fresh = await createTestDatabase(dialect);
     const freshStore = await fresh.openStore();

@@ -152,7 +152,8 @@ export function register(program: Command): void {
           return;
         }
         report = await store.migrate();
-        initialised = !!(await new MetaRepository(store.db).get("trust_domain"));
+        const meta = new MetaRepository(store.db);
+        initialised = !!(await meta.get("trust_domain")) && !!(await meta.get("kek_check"));
       } finally {
         await store.close();
       }
