@@ -84,9 +84,6 @@ async function tableNames(db: Kysely<any>, dialect: Dialect): Promise<string[]> 
 }
 
 /** Every row of every table, in a stable order, Buffers as hex: what must survive an upgrade. */
-/** The migrations an installation of the baseline era still has to run. */
-const AFTER_BASELINE = MIGRATIONS.slice(BASELINE.length).map((m) => m.name);
-
 async function allRows(db: Kysely<any>, dialect: Dialect): Promise<Record<string, unknown[]>> {
   const out: Record<string, unknown[]> = {};
   for (const table of await tableNames(db, dialect)) {
