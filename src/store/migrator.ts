@@ -1,6 +1,6 @@
 import { sql, type Kysely } from "kysely";
 import { MoatError } from "../errors.js";
-import type { Dialect } from "./dialect.js";
+import { isRetryableWriteConflict, type Dialect } from "./dialect.js";
 import { BASELINE, MIGRATIONS, type NamedMigration } from "./migrations/index.js";
 
 export interface MigrationReport {
@@ -25,6 +25,12 @@ const MIGRATION_TABLE = "kysely_migration";
 
 /** Any constant: the advisory lock that serialises migrations of several nodes starting at once. */
 const MIGRATION_LOCK_KEY = 0x6d6f6174;
+
+/**
+ * How long a SQLite migrator waits for another process's migration to commit. SQLite's own busy wait
+ * (busy_timeout, 5 s) is shorter than a rebuild of a large table may take.
+ */
+const SQLITE_LOCK_WAIT_MS = 10 * 60_000;
 
 const BASELINE_NAMES = new Set(BASELINE);
 
@@ -114,6 +120,24 @@ async function sqliteForeignKeyViolations(db: Kysely<any>): Promise<string[]> {
   return rows.map((r) => `${r.table} row ${r.rowid ?? "?"} → ${r.parent}`);
 }
 
+/** Opens the migration's transaction; SQLite takes the write lock at once, so processes migrating one file take turns. */
+async function begin(db: Kysely<any>, dialect: Dialect): Promise<void> {
+  if (dialect === "postgres") {
+    await sql`begin`.execute(db);
+    return;
+  }
+  const deadline = Date.now() + SQLITE_LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      await sql`begin immediate`.execute(db);
+      return;
+    } catch (error) {
+      if (!isRetryableWriteConflict(error) || Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
 /**
  * Runs one migration and records it, in one transaction: it applies completely or not at all.
  * On SQLite, foreign-key enforcement is switched off around the transaction (the pragma is ignored
@@ -123,8 +147,7 @@ async function sqliteForeignKeyViolations(db: Kysely<any>): Promise<string[]> {
 async function applyOne(db: Kysely<any>, dialect: Dialect, step: NamedMigration): Promise<boolean> {
   if (dialect === "sqlite") await sql`pragma foreign_keys = off`.execute(db);
   try {
-    // SQLite: take the write lock at once, so two processes migrating the same file take turns.
-    await sql.raw(dialect === "sqlite" ? "begin immediate" : "begin").execute(db);
+    await begin(db, dialect);
     try {
       // Another process may have run it while this one waited for the lock.
       if ((await recordedNames(db, dialect)).has(step.name)) {

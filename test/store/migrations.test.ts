@@ -1,11 +1,13 @@
+import { spawn } from "node:child_process";
+import { join } from "node:path";
 import { Migrator, sql, type Kysely, type Migration } from "kysely";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isMoatError } from "../../src/errors.js";
-import { Store, type Dialect } from "../../src/store/index.js";
+import { SQLITE_FILE, Store, type Dialect } from "../../src/store/index.js";
 import { BASELINE, MIGRATIONS, type NamedMigration } from "../../src/store/migrations/index.js";
 import { addForeignKeys } from "../../src/store/migrations/rebuild.js";
 import { migrateToLatest } from "../../src/store/migrator.js";
-import { runCli } from "../helpers/cli.js";
+import { REPO_ROOT, runCli } from "../helpers/cli.js";
 import { createTestDatabase, forEachDialect, PG_URL, type TestDatabase } from "../helpers/dialects.js";
 
 /**
@@ -36,6 +38,14 @@ async function buildTodaysSchema(db: Kysely<any>, dialect: Dialect): Promise<voi
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+/** Child process: takes SQLite's write lock on the file, says so, holds it for a while, commits. */
+const HOLD_WRITE_LOCK = `
+const db = new (require("better-sqlite3"))(process.argv[1]);
+db.exec("begin immediate");
+process.stdout.write("locked\\n");
+setTimeout(() => { db.exec("commit"); db.close(); }, 1500);
+`;
 
 /** What an installation of today's schema lacks: everything after the baseline. */
 const AFTER_BASELINE = MIGRATIONS.slice(BASELINE.length).map((m) => m.name);
@@ -228,6 +238,17 @@ forEachDialect("migrations", (dialect) => {
     }
     expect(reports.flatMap((r) => r.applied).sort()).toEqual(AFTER_BASELINE);
     expect(await store.schemaStatus()).toEqual({ applied: MIGRATIONS.map((m) => m.name), pending: [], unknown: [] });
+  });
+
+  it.runIf(dialect === "sqlite")("waits for another process's migration beyond SQLite's busy timeout", async () => {
+    await buildTodaysSchema(db, dialect);
+    // Another process holds the write lock (as a long migration would) for longer than this connection's busy wait.
+    const holder = spawn(process.execPath, ["-e", HOLD_WRITE_LOCK, join(database.dataDir, SQLITE_FILE)], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] });
+    const exited = new Promise((resolve) => holder.on("exit", resolve));
+    await new Promise((resolve) => holder.stdout.once("data", resolve));
+    await sql`pragma busy_timeout = 50`.execute(db);
+    expect((await store.migrate()).applied).toEqual(AFTER_BASELINE);
+    expect(await exited).toBe(0);
   });
 
   it("tells an outdated database from a newer one and refuses a history with a gap", async () => {
