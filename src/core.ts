@@ -147,7 +147,7 @@ export async function createApp(config: MoatConfig, options: CreateAppOptions = 
         throw new MoatError("KEK_MISMATCH", "the configured KEK does not open this installation's secrets (wrong kek.key or MOAT_MASTER_KEY); nothing was decrypted", { cause: error });
       throw error;
     }
-    const app = wire(config, store, envelope, meta, trustDomain, modules);
+    const app = wire(config, store, envelope, meta, trustDomain, modules, (await meta.get("public_url")) || null);
     opened = app;
     if (options.migrate) await app.auditKeys.ensure();
     // The API authorises with the compiled roles, so they are loaded before anything is served.
@@ -176,7 +176,16 @@ function checkpointWitnesses(config: MoatConfig): CheckpointWitness[] {
   return witnesses;
 }
 
-function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRepository, trustDomain: string, modules: Modules): App {
+/**
+ * The base URL for CRL/OCSP/caIssuers links written into certificates: the configured one (flag,
+ * environment, moat.yaml), else the one `moat init` wrote into the CA certificates, else the PKI port
+ * on loopback.
+ */
+function publicUrlOf(config: MoatConfig, initUrl: string | null): string {
+  return config.publicUrl ?? initUrl ?? `http://127.0.0.1:${config.pkiPort}`;
+}
+
+function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRepository, trustDomain: string, modules: Modules, initUrl: string | null): App {
   const auditPort = new AuditRepository(store.db, (fn) => store.transaction((tx) => fn(tx.db)));
   const audit = new AuditService(auditPort);
   // With keys.provider=pkcs11 the audit key is generated in the token (opened on first use).
@@ -261,7 +270,7 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     enrollmentTokens,
     meta,
     trustDomain,
-    publicUrl: config.publicUrl ?? `http://127.0.0.1:${config.pkiPort}`,
+    publicUrl: publicUrlOf(config, initUrl),
     get policy() {
       return policy();
     },
@@ -350,7 +359,9 @@ export async function initialize(config: MoatConfig, options: InitializeOptions)
     if (await meta.get("trust_domain")) throw new MoatError("DATA_DIR_ALREADY_INITIALIZED", `the database (${store.describe}) is already initialised; moat init changed nothing`);
     if (usesKekFile(config)) created.push(createKekFile(config.dataDir));
     const envelope = new Envelope(kekProviderFromConfig(config, { create: true }));
-    app = wire(config, store, envelope, meta, options.trustDomain, await modules);
+    app = wire(config, store, envelope, meta, options.trustDomain, await modules, null);
+    // Every later process writes the same URLs into device certificates unless publicUrl is configured.
+    await meta.set("public_url", app.publicUrl);
     await app.ca.initialize({ keyType: options.keyType, trustDomain: options.trustDomain, hostnames: options.hostnames, publicUrl: app.publicUrl, caKeys: options.caKeys ?? "software" }, "init");
     await app.policy.seedBuiltins("init");
     const { token } = await app.tokens.create({ name: "admin", role: "admin" }, "init");

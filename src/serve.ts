@@ -2,12 +2,14 @@
  * What only `moat serve` and `moat start` need, on top of the core: the REST API, the PKI HTTP
  * endpoints, the MQTT broker, the schedulers and the OTA link. No other command loads this file.
  */
+import { X509Certificate } from "node:crypto";
 import pino, { type Logger } from "pino";
 import { buildApi, PkiHttpServer } from "./api/index.js";
 import { MoatDeviceDirectory, startBroker, type MoatBroker } from "./broker/index.js";
 import { listenFailed, type MoatConfig } from "./config/index.js";
 import { linkOtaCampaigns } from "./firmware/index.js";
 import { isDeviceId } from "./identity/index.js";
+import { advertisedUrls, parseCertificate } from "./pki/index.js";
 import type { App } from "./core.js";
 
 export interface RunningServers {
@@ -45,6 +47,7 @@ export async function startServers(app: App, logger: Logger): Promise<RunningSer
     const pkiServer = new PkiHttpServer(app, { host: config.host, port: config.pkiPort, onError: (error) => logger.error({ err: error }, "PKI endpoint failed") });
     await pkiServer.listen();
     closers.push(() => pkiServer.close());
+    void warnAboutUnansweredPkiUrls(app, logger);
     const stopPkiScheduler = app.pki.startScheduler(60_000, (error) => logger.error({ err: error }, "PKI scheduler pass failed"));
     closers.push(async () => stopPkiScheduler());
     // Audit: a signed checkpoint at start and on a schedule, copied to the configured witnesses.
@@ -72,6 +75,28 @@ export async function startServers(app: App, logger: Logger): Promise<RunningSer
     apiUrl: `https://${host}:${port}`,
     close: closeAll,
   };
+}
+
+/**
+ * Relying parties (`openssl verify -crl_download`, devices checking OCSP) follow the URLs written into
+ * the CA certificates at `moat init`. When this server does not answer them (another --pki-port, a
+ * changed host name), revocation checking fails or hangs for them, so say so at start (docs/pki.md,
+ * "Correcting the CRL and OCSP URLs").
+ */
+async function warnAboutUnansweredPkiUrls(app: App, logger: Logger): Promise<void> {
+  const urls = new Set<string>();
+  for (const role of ["root", "issuing"] as const) for (const url of advertisedUrls(parseCertificate(new X509Certificate((await app.ca.active(role)).certificatePem).raw))) urls.add(url);
+  for (const url of urls) {
+    const status = await fetch(url, { signal: AbortSignal.timeout(3_000) }).then(
+      (response) => response.status,
+      (error: unknown) => (error as Error).message,
+    );
+    if (status === 200) continue;
+    logger.warn(
+      { url, answer: status, pkiPort: app.config.pkiPort, publicUrl: app.publicUrl },
+      "the PKI endpoint named in the CA certificates does not answer here: relying parties cannot fetch CRLs or reach OCSP (see docs/pki.md, Correcting the CRL and OCSP URLs)",
+    );
+  }
 }
 
 /** The MQTT broker wired to the registry, PKI, policy, audit log and change feed, with OTA campaigns linked to it. */

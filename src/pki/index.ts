@@ -2,7 +2,7 @@
 export { createCaHierarchy, createIssuingCa, type CaMaterial, type CreateCaHierarchyOptions, type CreateIssuingCaOptions } from "./ca-hierarchy.js";
 export { issueServerCertificate, type IssueServerCertificateOptions, type ServerCertificate } from "./server-certificate.js";
 export { KEY_TYPES, isKeyType, type KeyType, type ExternalSigner, type SigningKey } from "./key-types.js";
-export { DEFAULT_PUBLIC_URL, pkiUrls, type PkiUrls } from "./naming.js";
+export { DEFAULT_PUBLIC_URL, pkiUrls, advertisedUrls, type PkiUrls } from "./naming.js";
 export { toPem, fromPem, fromPemAll } from "./pem.js";
 export { parseCertificate, fingerprintOf, type ParsedCertificate } from "./certificate.js";
 export { loadIssuer, type Issuer, type CaKeyInput } from "./issuer.js";

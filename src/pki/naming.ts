@@ -1,5 +1,8 @@
 import { isIP } from "node:net";
 import { MoatError } from "../errors.js";
+import type { ParsedCertificate } from "./certificate.js";
+import { children, readSingle, type Tlv } from "./der/reader.js";
+import { OID } from "./oids.js";
 
 /** Trust domains are lower-case DNS-style names (they appear in subjects and `urn:moat:<td>:…` URIs). */
 const TRUST_DOMAIN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
@@ -46,4 +49,22 @@ export function pkiUrls(publicUrl: string = DEFAULT_PUBLIC_URL): PkiUrls {
     crl: (serial) => `${root}/crl/${serial}`,
     caCert: (serial) => `${root}/ca/${serial}.cer`,
   };
+}
+
+/**
+ * The URLs a certificate sends relying parties to: its CRL distribution points and its Authority
+ * Information Access entries (OCSP, caIssuers), in the order they appear. Every URI in those two
+ * extensions is a GeneralName uniformResourceIdentifier, context tag [6].
+ */
+export function advertisedUrls(cert: ParsedCertificate): string[] {
+  const urls: string[] = [];
+  const walk = (tlv: Tlv): void => {
+    if (tlv.tag === 0x86) urls.push(tlv.content.toString("latin1"));
+    else if ((tlv.tag & 0x20) !== 0) for (const child of children(tlv)) walk(child);
+  };
+  for (const oid of [OID.cRLDistributionPoints, OID.authorityInfoAccess]) {
+    const extension = cert.extensions.get(oid);
+    if (extension) walk(readSingle(extension.value));
+  }
+  return urls;
 }

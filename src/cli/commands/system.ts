@@ -103,8 +103,10 @@ function initOptions(command: Command): Command {
 /** init, serve, start and migrate. */
 export function register(program: Command): void {
   initOptions(program.command("init"))
+    .option("--public-url <url>", "base URL of the PKI endpoints written into CA and device certificates (default http://127.0.0.1:<pki port>)")
+    .option("--pki-port <port>", "the plain-HTTP CRL/OCSP port `moat serve` will use (default 8080)", parsePort)
     .description("create the data dir, KEK, database, CA hierarchy, server certificate and the first admin token")
-    .addHelpText("after", "\nExample:\n  moat init --trust-domain fleet.example.com --hostname moat.example.com --hostname 127.0.0.1\n")
+    .addHelpText("after", "\nExample:\n  moat init --trust-domain fleet.example.com --hostname moat.example.com --public-url http://moat.example.com:8080\n")
     .action(async (options: InitOptions, command: Command) => runInit(command, options));
 
   addServeOptions(program.command("serve"))
