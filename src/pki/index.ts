@@ -31,6 +31,7 @@ export { TokenCaKeys } from "./token-ca-keys.js";
 export { Pki, type PkiOptions } from "./pki-service.js";
 export { CertificateService, normalizeSerialHex, assertSubjectNamesDevice, type IssuedCertificate, type IssueRequest } from "./certificate-service.js";
 export { CrlService } from "./crl-service.js";
+export { CERTIFICATE_STATUSES, certificateStatus, certificateView, type CertificateStatus } from "./certificate-view.js";
 export { OcspService } from "./ocsp-service.js";
 export { EnrollmentService } from "./enrollment-service.js";
 export { IssuerCache } from "./issuer-cache.js";

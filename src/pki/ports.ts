@@ -32,7 +32,7 @@ export interface CertificateRecord {
 
 export interface CertificateFilter {
   deviceId?: string;
-  /** active (valid now), revoked, expired, superseded (replaced, revocation pending). */
+  /** As certificateStatus (certificate-view.ts) derives it: revoked, else expired, else superseded, else active. */
   status?: "active" | "revoked" | "expired" | "superseded";
   /** Only certificates whose notAfter is before this time (and not yet past `now`). */
   expiringBefore?: string;

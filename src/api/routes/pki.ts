@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { REVOCATION_REASONS, parseRevocationReason, toPem, type CertificateRecord, type Pki, type CaRegistry, type RevocationReason } from "../../pki/index.js";
+import { REVOCATION_REASONS, certificateView, parseRevocationReason, toPem, type Pki, type CaRegistry, type RevocationReason } from "../../pki/index.js";
 import { DEFAULT_ENROLL_TOKEN_TTL_MS, type EnrollmentTokenService } from "../../identity/index.js";
 import { parseDuration } from "../../lib/duration.js";
 import { actorOf } from "../auth.js";
@@ -36,27 +36,6 @@ const issued = {
 } as const;
 const serialParam = { type: "object", required: ["serial"], properties: { serial: { type: "string", maxLength: 64 } } } as const;
 const idParam = { type: "object", required: ["id"], properties: { id: { type: "string", maxLength: 128 } } } as const;
-
-/** The JSON view of a record; status shows expired/superseded as derived states. */
-export function certificateView(record: CertificateRecord, now = Date.now()): Record<string, unknown> {
-  const status =
-    record.status === "revoked" ? "revoked" : Date.parse(record.notAfter) <= now ? "expired" : record.supersededBy ? "superseded" : "active";
-  return {
-    serial: record.serialHex,
-    deviceId: record.deviceId,
-    issuer: record.issuerSerialHex,
-    subject: record.subject,
-    fingerprint: record.fingerprint,
-    keyKind: record.keyKind,
-    notBefore: record.notBefore,
-    notAfter: record.notAfter,
-    status,
-    revokedAt: record.revokedAt,
-    revocationReason: record.revocationReason,
-    supersededBy: record.supersededBy,
-    revokeAfter: record.revokeAfter,
-  };
-}
 
 /** /v1/certificates, /v1/enrollment-tokens and /v1/ca: the operator side of the PKI. */
 export async function pkiRoutes(api: FastifyInstance, { services }: { services: PkiApiServices }): Promise<void> {

@@ -4,11 +4,15 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { MoatError } from "../../errors.js";
 import { parseDuration } from "../../lib/duration.js";
 import {
+  CERTIFICATE_STATUSES,
   KEY_TYPES,
   REVOCATION_REASONS,
+  certificateStatus,
+  certificateView,
   parseRevocationReason,
   toPem,
   type CertificateRecord,
+  type CertificateStatus,
   type IssuedCertificate,
   type KeyType,
 } from "../../pki/index.js";
@@ -16,38 +20,10 @@ import { cliActor, withApp } from "../context.js";
 import { printJson, printRecord, printTable } from "../output.js";
 import { integerIn, parseInteger } from "../parse.js";
 
-const STATUSES = ["active", "revoked", "expired", "superseded"] as const;
-type CertStatus = (typeof STATUSES)[number];
-
-/** The status a person sees: expired and superseded are derived from the record. */
-export function displayStatus(record: CertificateRecord, now = Date.now()): CertStatus {
-  if (record.status === "revoked") return "revoked";
-  if (Date.parse(record.notAfter) <= now) return "expired";
-  return record.supersededBy ? "superseded" : "active";
-}
-
-function view(record: CertificateRecord): Record<string, unknown> {
-  return {
-    serial: record.serialHex,
-    deviceId: record.deviceId,
-    status: displayStatus(record),
-    subject: record.subject,
-    issuer: record.issuerSerialHex,
-    keyKind: record.keyKind,
-    notBefore: record.notBefore,
-    notAfter: record.notAfter,
-    fingerprint: record.fingerprint,
-    revokedAt: record.revokedAt,
-    revocationReason: record.revocationReason,
-    supersededBy: record.supersededBy,
-    revokeAfter: record.revokeAfter,
-  };
-}
-
 const COLUMNS = [
   { header: "serial", value: (r: CertificateRecord) => r.serialHex },
   { header: "device", value: (r: CertificateRecord) => r.deviceId },
-  { header: "status", value: (r: CertificateRecord) => displayStatus(r) },
+  { header: "status", value: (r: CertificateRecord) => certificateStatus(r) },
   { header: "not after", value: (r: CertificateRecord) => r.notAfter },
   { header: "reason", value: (r: CertificateRecord) => r.revocationReason },
 ];
@@ -221,13 +197,13 @@ export function register(program: Command): void {
     .command("list")
     .description("list certificates")
     .option("--device <id>", "only this device")
-    .addOption(new Option("--status <status>", "only this status").choices([...STATUSES]))
+    .addOption(new Option("--status <status>", "only this status").choices([...CERTIFICATE_STATUSES]))
     .option("--expiring-within <duration>", "only unexpired certificates expiring within this time, e.g. 30d")
     .option("--limit <n>", "at most this many (max 10000)", parseInteger, 1000)
     .option("--after <serial>", "start after this serial")
     .option("--json", "print JSON")
     .addHelpText("after", "\nExamples:\n  moat cert list --device sensor-1\n  moat cert list --expiring-within 30d --json\n")
-    .action(async (o: { device?: string; status?: CertStatus; expiringWithin?: string; limit: number; after?: string; json?: boolean }, command: Command) =>
+    .action(async (o: { device?: string; status?: CertificateStatus; expiringWithin?: string; limit: number; after?: string; json?: boolean }, command: Command) =>
       withApp(command, async (app) => {
         const records = await app.pki.certificates.list({
           ...(o.device ? { deviceId: o.device } : {}),
@@ -236,7 +212,7 @@ export function register(program: Command): void {
           limit: o.limit,
           ...(o.after ? { after: o.after } : {}),
         });
-        if (o.json) printJson({ certificates: records.map(view) });
+        if (o.json) printJson({ certificates: records.map((r) => certificateView(r)) });
         else printTable(records, COLUMNS);
       }),
     );
@@ -251,9 +227,9 @@ export function register(program: Command): void {
       withApp(command, async (app) => {
         const record = await app.pki.certificates.get(serial);
         const pem = toPem(record.certificateDer, "CERTIFICATE");
-        if (o.json) printJson({ ...view(record), certificatePem: pem });
+        if (o.json) printJson({ ...certificateView(record), certificatePem: pem });
         else if (o.pem) process.stdout.write(pem);
-        else printRecord(view(record));
+        else printRecord(certificateView(record));
       }),
     );
 
@@ -269,7 +245,7 @@ export function register(program: Command): void {
       await withApp(command, async (app) => {
         const reason = parseRevocationReason(o.reason);
         const revoked = serial ? [await app.pki.certificates.revoke(serial, reason, cliActor())] : await app.pki.certificates.revokeDevice(o.device!, reason, cliActor());
-        if (o.json) printJson({ revoked: revoked.map(view) });
+        if (o.json) printJson({ revoked: revoked.map((r) => certificateView(r)) });
         else printTable(revoked, COLUMNS);
       });
     });

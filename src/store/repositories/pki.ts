@@ -83,7 +83,7 @@ export class KyselyCertificateRepository implements CertificateRepository {
         q = q.where("status", "=", "active").where("not_after", ">", now).where("superseded_by", "is", null);
         break;
       case "superseded":
-        q = q.where("status", "=", "active").where("superseded_by", "is not", null);
+        q = q.where("status", "=", "active").where("not_after", ">", now).where("superseded_by", "is not", null);
         break;
       case "revoked":
         q = q.where("status", "=", "revoked");
