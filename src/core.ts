@@ -7,7 +7,7 @@
  */
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { AuditCheckpoints, AuditKeys, AuditService, auditOrigin, fileWitness, httpWitness, type CheckpointWitness } from "./audit/index.js";
+import { AuditCheckpoints, AuditKeys, AuditService, auditOrigin, FailureAggregator, fileWitness, httpWitness, type CheckpointWitness } from "./audit/index.js";
 import type { MoatConfig } from "./config/index.js";
 import { MoatError, isMoatError } from "./errors.js";
 import type { FirmwareServices } from "./firmware/index.js";
@@ -39,6 +39,11 @@ export interface App {
   readonly auditKeys: AuditKeys;
   /** Signed checkpoints of the audit log and inclusion proofs. */
   readonly auditCheckpoints: AuditCheckpoints;
+  /**
+   * Where enforcement points emit their standalone events: failures of unauthenticated peers
+   * (`auth.failed`) are aggregated on the way to the log; live listeners still see each one.
+   */
+  readonly securityEvents: FailureAggregator;
   readonly devices: DeviceService;
   readonly tokens: TokenService;
   /** One-time EST enrollment tokens (the PKI redeems them). */
@@ -258,6 +263,7 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
       }),
   );
 
+  const securityEvents = new FailureAggregator(audit);
   const app: App = {
     config,
     store,
@@ -265,6 +271,7 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     audit,
     auditKeys,
     auditCheckpoints,
+    securityEvents,
     devices,
     tokens: new TokenService(identity, (role) => policy().isOperatorRole(role)),
     enrollmentTokens,
@@ -306,6 +313,8 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     metricsSources: [],
     async close() {
       for (const stop of stops.splice(0)) stop();
+      // Summaries still counting are written while the store is open.
+      await securityEvents.flush().catch(() => {});
       await store.close();
       caKeys?.close();
       auditTokenKeys?.close();

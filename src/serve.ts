@@ -117,7 +117,7 @@ export async function startMqttBroker(app: App, logger: Logger): Promise<{ broke
           return { keyPem: tls.key, certPem: tls.cert, caPems: [tls.ca, ...issuing.map((c) => c.certificatePem)], issuingCaPems: issuing.map((c) => c.certificatePem) };
         },
       },
-      events: app.audit,
+      events: app.securityEvents,
       feed: app.store,
       lastSeen: { write: (entries) => app.devices.recordSeen(entries.map((e) => ({ id: e.deviceId, at: e.at, address: e.address }))) },
       logger,

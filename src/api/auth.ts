@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { MoatError } from "../errors.js";
 import type { OperatorToken } from "../identity/index.js";
+import { FailureWindow } from "./failure-window.js";
 import type { ApiServices, ApiSettings } from "./services.js";
 
 declare module "fastify" {
@@ -17,33 +18,6 @@ declare module "fastify" {
   }
   interface FastifyRequest {
     operator?: OperatorToken;
-  }
-}
-
-/** Counts bad tokens per address; past the limit the address backs off until the window ends. */
-class FailureWindow {
-  private readonly failures = new Map<string, { count: number; since: number }>();
-
-  constructor(
-    private readonly limit: number,
-    private readonly windowMs: number,
-  ) {}
-
-  blocked(address: string, now = Date.now()): number {
-    const entry = this.failures.get(address);
-    if (!entry) return 0;
-    if (now - entry.since >= this.windowMs) {
-      this.failures.delete(address);
-      return 0;
-    }
-    return entry.count >= this.limit ? Math.ceil((entry.since + this.windowMs - now) / 1000) : 0;
-  }
-
-  fail(address: string, now = Date.now()): void {
-    const entry = this.failures.get(address);
-    if (!entry || now - entry.since >= this.windowMs) this.failures.set(address, { count: 1, since: now });
-    else entry.count += 1;
-    if (this.failures.size > 100_000) this.failures.clear(); // bound memory under a spray of addresses
   }
 }
 
@@ -90,11 +64,7 @@ export function installOperatorAuth(api: FastifyInstance, services: ApiServices,
     const config = request.routeOptions.config as { action?: string; public?: boolean };
     if (config.public || request.routeOptions.url?.startsWith("/docs")) return;
     const address = request.ip;
-    const wait = window.blocked(address);
-    if (wait > 0) {
-      reply.header("retry-after", String(wait));
-      throw new MoatError("RATE_LIMITED", `too many failed authentications from ${address}; retry in ${wait} s`);
-    }
+    window.enforce(address, reply);
     const header = request.headers.authorization;
     if (!header) throw new MoatError("AUTH_TOKEN_MISSING", "send Authorization: Bearer <API token>");
     const match = /^Bearer ([^\s]+)$/.exec(header);
@@ -103,7 +73,8 @@ export function installOperatorAuth(api: FastifyInstance, services: ApiServices,
       request.operator = await services.tokens.authenticate(match[1]!);
     } catch (error) {
       window.fail(address);
-      await services.audit.emit({ type: "auth.failed", severity: "low", actor: "anonymous", subject: address, data: { channel: "api", route: request.routeOptions.url ?? request.url } });
+      const reason = error instanceof MoatError ? error.code : "error";
+      await services.securityEvents.emit({ type: "auth.failed", severity: "low", actor: "anonymous", subject: address, data: { channel: "api", reason, address, route: request.routeOptions.url ?? request.url } });
       throw error;
     }
     // No action means no route matched: an authenticated caller gets the 404, nobody else learns routes.

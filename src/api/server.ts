@@ -148,7 +148,7 @@ export async function buildApi(services: ApiServices, options: ApiOptions): Prom
   await api.register(auditRoutes, { services });
   // --- domain routes (pki, policy, broker, keys, firmware, scanner) ---
   await api.register(pkiRoutes, { services });
-  await api.register(estRoutes, { services });
+  await api.register(estRoutes, { services, settings: options });
   await api.register(scanRoutes, { services });
   await api.register(roleRoutes, { services });
   await api.register(tufRoutes, { services });

@@ -1,4 +1,4 @@
-import type { AuditService } from "../audit/index.js";
+import type { AuditService, SecurityEventSink } from "../audit/index.js";
 import type { DeviceService, EnrollmentTokenService, TokenService } from "../identity/index.js";
 import type { CaRegistry, Pki } from "../pki/index.js";
 import type { PolicyService } from "../policy/index.js";
@@ -12,6 +12,8 @@ export interface ApiServices {
   /** One-time EST enrollment tokens. */
   readonly enrollmentTokens: EnrollmentTokenService;
   readonly audit: AuditService;
+  /** Standalone events of the doors (`auth.failed` is aggregated per source on its way to the log). */
+  readonly securityEvents: SecurityEventSink;
   readonly ca: CaRegistry;
   /** True when the database answers. */
   ready(): Promise<boolean>;

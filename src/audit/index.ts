@@ -3,6 +3,7 @@ export { GENESIS_HASH, entryHash, entryBytes, entryLeafHash, ChainVerifier, desc
 export { AuditService } from "./service.js";
 export type { AuditPort, AuditQuery, AuditKeyRecord, AuditKeyStore, CheckpointRecord, CheckpointStore, SecretSealer } from "./ports.js";
 export { verifyLog, type VerifyResult, type VerifyProblem } from "./log-verifier.js";
+export { FailureAggregator, FAILURE_SUMMARY_TYPE, DEFAULT_FAILURE_WINDOW_MS, type AuditEventStream, type FailureAggregatorOptions } from "./failure-aggregator.js";
 export {
   EMPTY_ROOT,
   leafHash,

@@ -98,8 +98,6 @@ function connackError(message: string, returnCode: number): Error & { returnCode
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** At most one `auth.failed` event per banned key per this interval: a banned flood must not flood the audit log. */
-const BANNED_EVENT_INTERVAL_MS = 10_000;
 
 /** A server-side publish topic: no wildcards [MQTT-3.3.2-2], not reserved (`$`), at most 64 KiB [MQTT-1.5.3]. */
 function assertPublishableTopic(topic: string): void {
@@ -118,7 +116,6 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
   const revocations = new RevocationView();
   const connections = new WeakMap<object, ConnectionInfo>();
   const connectPackets = new WeakMap<Client, { clientId: string; will: ConnectContext["will"] }>();
-  const bannedEventAt = new Map<string, number>();
 
   const emit = (event: BrokerEvent): void => {
     deps.events.emit(event).catch((err: unknown) => logger.error({ err, type: event.type }, "broker: could not record a security event"));
@@ -245,18 +242,22 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
             return;
           }
           metrics.authFailures.inc({ reason: result.reason });
-          const key = `${result.claimedId ?? ""}|${ctx.address ?? ""}`;
-          const last = bannedEventAt.get(key) ?? 0;
-          if (result.reason !== "banned" || now() - last > BANNED_EVENT_INTERVAL_MS) {
-            if (result.reason === "banned") bannedEventAt.set(key, now());
-            emit({
-              type: "auth.failed",
-              severity: result.reason === "cert_revoked" ? "high" : "medium",
-              actor: result.claimedId ? `device:${result.claimedId}` : `address:${ctx.address ?? "unknown"}`,
-              subject: result.claimedId ?? "",
-              data: { protocol: "mqtt", listener: ctx.listener, reason: result.reason, address: ctx.address, ...(result.detail ? { detail: result.detail } : {}) },
-            });
-          }
+          // Every refusal is emitted; the sink (the audit domain's failure aggregator) keeps the log
+          // bounded per source address and kind, while live listeners see each one.
+          emit({
+            type: "auth.failed",
+            severity: result.reason === "cert_revoked" ? "high" : "medium",
+            actor: result.claimedId ? `device:${result.claimedId}` : `address:${ctx.address ?? "unknown"}`,
+            subject: result.claimedId ?? "",
+            data: {
+              protocol: "mqtt",
+              listener: ctx.listener,
+              reason: result.reason,
+              address: ctx.address,
+              clientId: ctx.clientId.slice(0, 128),
+              ...(result.detail ? { detail: result.detail } : {}),
+            },
+          });
           if (result.banStarted) {
             emit({ type: "auth.banned", severity: "high", actor: "system", subject: result.banStarted, data: { protocol: "mqtt", seconds: settings.banSeconds } });
           }

@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PkiHttpServer, sendProblem, problemOf } from "../../src/api/index.js";
 import { estRoutes } from "../../src/api/routes/est.js";
+import type { SecurityEventInput } from "../../src/audit/index.js";
 import { MoatError } from "../../src/errors.js";
 import { toPem } from "../../src/pki/index.js";
 import { requireCommand } from "../helpers/requirements.js";
@@ -35,6 +36,7 @@ describe.skipIf(!ok)("PKI endpoints (CRL, OCSP, EST) with openssl and curl", () 
   let pkiBase = "";
   let est: FastifyInstance;
   let estBase = "";
+  const estEvents: SecurityEventInput[] = [];
 
   beforeAll(async () => {
     f = await createPkiFixture("sqlite", { rotationGraceMs: 3_600_000 });
@@ -52,7 +54,8 @@ describe.skipIf(!ok)("PKI endpoints (CRL, OCSP, EST) with openssl and curl", () 
             : problemOf("INTERNAL", "internal error"),
       ),
     );
-    await est.register(estRoutes, { services: { pki: f.pki, ca: f.registry } });
+    const securityEvents = { emit: async (event: SecurityEventInput) => void estEvents.push(event) };
+    await est.register(estRoutes, { services: { pki: f.pki, ca: f.registry, securityEvents }, settings: { authFailureLimit: 1000, authFailureWindowSeconds: 60 } });
     await est.listen({ host: "127.0.0.1", port: 0 });
     estBase = `https://127.0.0.1:${(est.server.address() as AddressInfo).port}`;
     writeFileSync(file("chain.pem"), await f.registry.chainPem());

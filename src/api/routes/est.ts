@@ -1,11 +1,16 @@
 import type { TLSSocket } from "node:tls";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { SecurityEventSink } from "../../audit/index.js";
 import { MoatError } from "../../errors.js";
 import { certsOnlyPkcs7, MAX_CSR_BYTES, type IssuedCertificate, type Pki, type CaRegistry } from "../../pki/index.js";
+import { FailureWindow } from "../failure-window.js";
+import type { ApiSettings } from "../services.js";
 
 export interface EstServices {
   readonly pki: Pki;
   readonly ca: CaRegistry;
+  /** Refused enrollments are `auth.failed` events (aggregated per source address on the way to the log). */
+  readonly securityEvents: SecurityEventSink;
 }
 
 /**
@@ -48,10 +53,31 @@ function bearer(request: FastifyRequest): string | undefined {
  * own device authentication (a one-time enrollment token, a factory certificate or the current
  * device certificate over mTLS).
  */
-export async function estRoutes(api: FastifyInstance, { services }: { services: EstServices }): Promise<void> {
+export async function estRoutes(
+  api: FastifyInstance,
+  { services, settings }: { services: EstServices; settings: Pick<ApiSettings, "authFailureLimit" | "authFailureWindowSeconds"> },
+): Promise<void> {
   api.addContentTypeParser(["application/pkcs10", "application/pkcs10-mime", "text/plain"], { parseAs: "buffer", bodyLimit: BODY_LIMIT }, (_request, body, done) => done(null, body));
 
   const enrolled = (reply: FastifyReply, issued: IssuedCertificate) => sendPkcs7(reply, [issued.certificateDer]);
+  // Enrollment is unauthenticated until it succeeds: refusals back off like bad API tokens do.
+  const window = new FailureWindow(settings.authFailureLimit, settings.authFailureWindowSeconds * 1000);
+  const guarded =
+    (enroll: (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>) =>
+    async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+      const address = request.ip;
+      window.enforce(address, reply);
+      try {
+        return await enroll(request, reply);
+      } catch (error) {
+        if (error instanceof MoatError && error.status >= 400 && error.status < 500) {
+          window.fail(address);
+          const route = request.routeOptions.url ?? request.url;
+          await services.securityEvents.emit({ type: "auth.failed", severity: "low", actor: `address:${address}`, subject: address, data: { channel: "est", reason: error.code, address, route } });
+        }
+        throw error;
+      }
+    };
 
   api.get("/.well-known/est/cacerts", { config: { public: true }, schema: { tags: ["est"], summary: "EST CA certificates (RFC 7030 §4.1)", security: [] } }, async (_request, reply) => {
     const cas = (await services.ca.list()).filter((c) => (c.role === "root" || c.role === "issuing") && new Date(c.notAfter) > new Date());
@@ -61,7 +87,7 @@ export async function estRoutes(api: FastifyInstance, { services }: { services: 
   api.post(
     "/.well-known/est/simpleenroll",
     { config: { public: true }, bodyLimit: BODY_LIMIT, schema: { tags: ["est"], summary: "EST enrollment with a one-time token or a factory certificate (RFC 7030 §4.2.1)", security: [] } },
-    async (request, reply) => {
+    guarded(async (request, reply) => {
       const csr = csrOf(request.body);
       const token = bearer(request);
       if (token) return enrolled(reply, await services.pki.enrollment.enrollWithToken(token, csr));
@@ -69,16 +95,16 @@ export async function estRoutes(api: FastifyInstance, { services }: { services: 
       if (factory) return enrolled(reply, await services.pki.enrollment.enrollWithManufacturerCertificate(factory, csr));
       reply.header("www-authenticate", 'Bearer realm="moat-est"');
       throw new MoatError("PKI_ENROLL_AUTH_REQUIRED", "send Authorization: Bearer <enrollment token> or present a factory certificate");
-    },
+    }),
   );
 
   api.post(
     "/.well-known/est/simplereenroll",
     { config: { public: true }, bodyLimit: BODY_LIMIT, schema: { tags: ["est"], summary: "EST re-enrollment with the current device certificate over mTLS (RFC 7030 §4.2.2)", security: [] } },
-    async (request, reply) => {
+    guarded(async (request, reply) => {
       const current = clientCertificate(request);
       if (!current) throw new MoatError("PKI_REENROLL_CERT_UNKNOWN", "re-enrollment needs the current device certificate as the TLS client certificate");
       return enrolled(reply, await services.pki.enrollment.reenroll(current, csrOf(request.body)));
-    },
+    }),
   );
 }
