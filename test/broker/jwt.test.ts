@@ -4,10 +4,10 @@
  * and every kind of bad token the issue lists.
  */
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireCommand } from "../helpers/requirements.js";
 import { tempDir } from "../helpers/temp.js";
+import { deviceJwt } from "./helpers/device-jwt.js";
 import { closed, connectMqtt, startTestBroker, type TestBroker } from "./helpers/harness.js";
 import { createTestPki, type TestPki } from "./helpers/test-pki.js";
 
@@ -27,15 +27,9 @@ describe.skipIf(!ok)("broker: JWT device authentication", () => {
   const oldSecret = randomBytes(32);
   const expiredSecret = randomBytes(32);
 
-  const token = (key: Parameters<SignJWT["sign"]>[0], alg: string, claims: { sub?: string; aud?: string; iat?: number; exp?: number } = {}) => {
+  const token = (key: Parameters<typeof deviceJwt>[0], alg: string, claims: { sub?: string; aud?: string; iat?: number; exp?: number } = {}) => {
     const iat = claims.iat ?? nowSec();
-    return new SignJWT({})
-      .setProtectedHeader({ alg })
-      .setSubject(claims.sub ?? "jdev")
-      .setAudience(claims.aud ?? AUD)
-      .setIssuedAt(iat)
-      .setExpirationTime(claims.exp ?? iat + 3600)
-      .sign(key);
+    return deviceJwt(key, alg, { sub: claims.sub ?? "jdev", aud: claims.aud ?? AUD, iat, exp: claims.exp ?? iat + 3600 });
   };
   const connect = (password: string, username = "jdev", clientId = username) => connectMqtt(tb.port, pki, { clientId, username, password });
   const failure = (reason: string) => tb.events.waitFor((e) => e.type === "auth.failed" && e.data?.reason === reason);
