@@ -16,7 +16,7 @@ export type {
   Transport,
 } from "./types.js";
 export { runScan, type ScanOptions } from "./scan.js";
-export { DEFAULT_ALLOWED_TARGETS, MAX_ADDRESSES_PER_TARGET, parseAllowList, resolveTargets, type HostResolver, type ResolvedTarget } from "./target-scope.js";
+export { DEFAULT_ALLOWED_TARGETS, MAX_ADDRESSES_PER_TARGET, parseAllowList, resolveTargets, runScope, type HostResolver, type ResolvedTarget } from "./target-scope.js";
 export { DEFAULT_PORT_SPEC, IOT_PORTS, parsePortSpec, type PortSet } from "./port-spec.js";
 export { FINDING_RULES, SEVERITY_ORDER, type FindingId, type FindingRule } from "./finding-rules.js";
 export { DEFAULT_CREDENTIALS, type Credential } from "./default-credentials.js";

@@ -8,6 +8,7 @@ import { MoatError } from "../errors.js";
 import { SEVERITY_ORDER } from "./finding-rules.js";
 import type { ScanRunRecord, ScanRunSummary, ScannerStore, StoredFinding } from "./ports.js";
 import { runScan, type ScanOptions } from "./scan.js";
+import { runScope } from "./target-scope.js";
 import type { ScanResult, Severity } from "./types.js";
 
 export interface ScanServiceSettings {
@@ -42,7 +43,7 @@ export class ScanService {
    */
   async run(options: Omit<ScanOptions, "allow"> & { allow?: readonly string[]; actor: string }): Promise<StoredScan> {
     const { actor, allow, ...scanOptions } = options;
-    const result = await runScan({ ...scanOptions, allow: [...this.settings.allowedTargets, ...(allow ?? [])] });
+    const result = await runScan({ ...scanOptions, allow: runScope(this.settings.allowedTargets, allow) });
     return this.record(result, actor);
   }
 

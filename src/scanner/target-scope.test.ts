@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { isMoatError } from "../errors.js";
 import { cidrContains, formatIp, parseCidr, parseIp } from "./ip-address.js";
-import { DEFAULT_ALLOWED_TARGETS, parseAllowList, resolveTargets } from "./target-scope.js";
+import { DEFAULT_ALLOWED_TARGETS, parseAllowList, resolveTargets, runScope } from "./target-scope.js";
 
 const loopback = parseAllowList(DEFAULT_ALLOWED_TARGETS);
 
@@ -65,6 +65,11 @@ describe("scope guard", () => {
   it("widens the scope only with an explicit allow entry", async () => {
     const wider = parseAllowList(["192.0.2.0/24"]);
     expect((await resolveTargets(["192.0.2.0/28"], wider, noLookups)).length).toBe(16);
+  });
+
+  it("a run's scope is the configured one plus the run's own blocks, each once", () => {
+    expect(runScope(DEFAULT_ALLOWED_TARGETS)).toEqual([...DEFAULT_ALLOWED_TARGETS]);
+    expect(runScope(["127.0.0.0/8"], ["10.20.0.0/24", "127.0.0.0/8"])).toEqual(["127.0.0.0/8", "10.20.0.0/24"]);
   });
 
   it("refuses blocks over 65,536 addresses and malformed input", async () => {

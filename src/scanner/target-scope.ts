@@ -31,6 +31,14 @@ const defaultResolver: HostResolver = async (hostname) => (await dnsLookup(hostn
 const HOST_NAME = /^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
 /** Parses the allowed scope (`--allow` and `scanner.allowedTargets`); any malformed block is an error. */
+/**
+ * The scope of one run: the configured `scanner.allowedTargets` plus blocks allowed for this run
+ * only (the CLI's `--allow`), each once. Every way of starting a scan builds its scope here.
+ */
+export function runScope(configured: readonly string[], extra: readonly string[] = []): string[] {
+  return [...new Set([...configured, ...extra])];
+}
+
 export function parseAllowList(blocks: readonly string[]): CidrBlock[] {
   if (blocks.length === 0) throw new MoatError("SCAN_ALLOW_INVALID", "The allowed scope is empty: give at least one CIDR block with --allow");
   return blocks.map((text) => {

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { MoatError } from "../../errors.js";
 import { writeFileAtomicSync } from "../../lib/atomic-file.js";
-import { formatScanTable, runScan, SEVERITY_ORDER, toSarif, toScanResult, type ScanOptions, type ScanProgress, type ScanResult, type ScanRunSummary, type Severity } from "../../scanner/index.js";
+import { formatScanTable, runScan, runScope, SEVERITY_ORDER, toSarif, toScanResult, type ScanOptions, type ScanProgress, type ScanResult, type ScanRunSummary, type Severity } from "../../scanner/index.js";
 import { cliActor, configFrom, withApp } from "../context.js";
 import { printJson, printTable } from "../output.js";
 import { collect, durationOption, integerIn, parseInteger } from "../parse.js";
@@ -187,7 +187,7 @@ export function register(program: Command): void {
           id = stored.id;
         } else {
           const config = configFrom(command);
-          result = await runScan({ ...run, allow: [...config["scanner.allowedTargets"], ...o.allow] });
+          result = await runScan({ ...run, allow: runScope(config["scanner.allowedTargets"], o.allow) });
         }
       } finally {
         process.removeListener("SIGINT", onSigint);
