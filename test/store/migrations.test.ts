@@ -61,6 +61,9 @@ async function seedRows(db: Kysely<any>): Promise<void> {
   await db.insertInto("devices").values([device("dev-1"), device("dev-2")]).execute();
   await db.insertInto("operator_tokens").values({ id: "tok1", name: "admin", role: "admin", secret_hash: "ab".repeat(32), created_at: NOW, created_by: "init", expires_at: null, revoked_at: null, last_used_at: null }).execute();
   await db.insertInto("change_feed").values({ kind: "device.status", subject: "dev-1", data: "{}", created_at: NOW }).execute();
+  const event = (seq: number) => ({ seq, time: NOW, type: "device.created", severity: "info", actor: "cli", subject: `dev-${seq}`, data: "{}", prev_hash: String(seq - 1).repeat(64), hash: String(seq).repeat(64) });
+  await db.insertInto("audit_events").values([event(1), event(2)]).execute();
+  await db.updateTable("audit_head").set({ seq: 2, hash: "2".repeat(64) }).where("id", "=", 1).execute();
   await db.insertInto("ca_certificates").values({ serial: "0a", role: "issuing", key_type: "ec-p256", subject: "CN=issuing", certificate_pem: "pem", sealed_key: blob("sealed"), not_after: LATER, active: 1, created_at: NOW, key_location: null }).execute();
   const cert = (serial: string, supersededBy: string | null) => ({
     serial, device_id: "dev-1", issuer_serial: "0a", subject: "CN=dev-1", fingerprint: `fp-${serial}`, key_kind: "ec-p256", not_before: NOW, not_after: LATER,
