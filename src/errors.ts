@@ -118,6 +118,7 @@ export const ERROR_CODES = {
   COSE_KID_UNKNOWN: { status: 400, title: "No key has the COSE message's key id" },
   COSE_MALFORMED: { status: 400, title: "The COSE message is malformed" },
   COSE_REPLAYED: { status: 409, title: "The message's sequence number was already seen or is too old" },
+  COSE_REPLAY_STATE_INVALID: { status: 500, title: "The saved replay state cannot be read" },
   COSE_SEQUENCE_MISSING: { status: 400, title: "The COSE message carries no sequence number" },
   COSE_SIGNATURE_INVALID: { status: 400, title: "The COSE signature does not verify" },
   COSE_TOPIC_MISMATCH: { status: 400, title: "The COSE message was sealed for a different topic" },

@@ -21,15 +21,19 @@ export function encodeProtected(header: HeaderMap): Buffer {
   return header.size === 0 ? Buffer.alloc(0) : encodeCbor(header);
 }
 
-/** Splits a tagged or untagged COSE message of the given type and length. */
+/**
+ * Splits a COSE message of the given type and length. Only tagged messages are accepted: the tag is
+ * what says which structure (and so which Enc_/Sig_structure context) the bytes are, so an untagged
+ * message could be taken for another type (RFC 9052 §2 leaves untagged use to the application, and
+ * Moat's application does not use it).
+ */
 export function parseCose(bytes: Uint8Array, tag: number, arity: number, what: string): ParsedCose {
   if (!(bytes instanceof Uint8Array)) throw malformed(what, "expected bytes");
   if (bytes.length > MAX_COSE_MESSAGE_BYTES) throw malformed(what, `message of ${bytes.length} bytes is over the ${MAX_COSE_MESSAGE_BYTES}-byte limit`);
-  let item = decodeCanonicalCbor(bytes, what, "COSE_MALFORMED");
-  if (item instanceof CborTag) {
-    if (item.tag !== tag) throw malformed(what, `CBOR tag ${String(item.tag)} is not the ${what} tag ${tag}`);
-    item = item.value;
-  }
+  const tagged = decodeCanonicalCbor(bytes, what, "COSE_MALFORMED");
+  if (!(tagged instanceof CborTag)) throw malformed(what, `the message is untagged; only a tagged ${what} (CBOR tag ${tag}) is accepted`);
+  if (tagged.tag !== tag) throw malformed(what, `CBOR tag ${String(tagged.tag)} is not the ${what} tag ${tag}`);
+  const item = tagged.value;
   if (!Array.isArray(item) || item.length !== arity) throw malformed(what, `expected an array of ${arity} items`);
   const [protectedBytes, unprotectedHeader, ...rest] = item as unknown[];
   if (!Buffer.isBuffer(protectedBytes)) throw malformed(what, "the protected header is not a byte string");

@@ -5,7 +5,7 @@ export { aes256GcmSeal, aes256GcmOpen } from "./aead.js";
 export { encrypt0, decrypt0, type Encrypt0Options, type Decrypt0Options, type Decrypted } from "./cose-encrypt0.js";
 export { sign1, verify1, signatureAlgFor, type Sign1Options, type Verify1Options, type Verified, type SignatureAlg, type PublicKeyResolver } from "./cose-sign1.js";
 export { Keyring, kidBytes, type SymmetricKeyResolver } from "./keyring.js";
-export { ReplayWindow, ReplayGuard, type ReplayVerdict } from "./replay-window.js";
+export { ReplayWindow, ReplayGuard, type ReplayVerdict, type ReplayWindowState } from "./replay-window.js";
 export { deriveDeviceKey, generateAgreementKeyPair, agreementCurveOf, kdfContext, type AgreementCurve, type DeviceKeyContext } from "./device-key.js";
 export { PayloadSealer, PayloadOpener } from "./e2e-channel.js";
 export { ecdsaRawToDer, ecdsaDerToRaw } from "./ecdsa-signature.js";

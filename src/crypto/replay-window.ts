@@ -53,6 +53,22 @@ export class ReplayWindow {
     this.blocks[index] = this.blocks[index]! | (1 << seq % BLOCK_BITS);
   }
 
+  /** The window as plain data, to be kept across restarts (`ReplayWindow.restore`). */
+  snapshot(): ReplayWindowState {
+    return { size: this.size, highest: this.highest, blocks: Buffer.from(this.blocks.buffer, this.blocks.byteOffset, this.blocks.byteLength).toString("base64") };
+  }
+
+  /** A window exactly as `snapshot` left it; a damaged state is refused, never half-applied. */
+  static restore(state: ReplayWindowState): ReplayWindow {
+    const window = new ReplayWindow(state.size);
+    const bytes = Buffer.from(state.blocks, "base64");
+    if (!Number.isSafeInteger(state.highest) || state.highest < -1 || bytes.length !== window.blocks.byteLength)
+      throw new MoatError("COSE_REPLAY_STATE_INVALID", "the saved replay window does not match its size");
+    for (let i = 0; i < window.blocks.length; i++) window.blocks[i] = bytes.readUInt32LE(i * 4);
+    window.highest = state.highest;
+    return window;
+  }
+
   private bit(seq: number): boolean {
     const index = Math.floor(seq / BLOCK_BITS) % this.blocks.length;
     return ((this.blocks[index]! >>> seq % BLOCK_BITS) & 1) === 1;
@@ -66,6 +82,13 @@ export class ReplayWindow {
     for (let i = 1; i <= steps; i++) this.blocks[(toBlock - steps + i) % this.blocks.length] = 0;
     this.highest = seq;
   }
+}
+
+/** A replay window as JSON-safe data: its size, the highest number accepted, the ring bitmap (base64, little-endian 32-bit blocks). */
+export interface ReplayWindowState {
+  size: number;
+  highest: number;
+  blocks: string;
 }
 
 /** One replay window per sender key id (a new key id after rotation starts a fresh window). */
@@ -85,6 +108,21 @@ export class ReplayGuard {
       this.windows.set(key, window);
     }
     window.accept(seq);
+  }
+
+  /** Every window by key id (hex), to be kept across restarts. */
+  snapshot(): Record<string, ReplayWindowState> {
+    return Object.fromEntries([...this.windows].map(([kid, window]) => [kid, window.snapshot()]));
+  }
+
+  /** A guard with the windows a `snapshot` saved. */
+  static restore(windows: Record<string, ReplayWindowState>, windowSize = 1024): ReplayGuard {
+    const guard = new ReplayGuard(windowSize);
+    for (const [kid, state] of Object.entries(windows)) {
+      if (!/^(?:[0-9a-f]{2})+$/.test(kid) || typeof state !== "object" || state === null) throw new MoatError("COSE_REPLAY_STATE_INVALID", "the saved replay state has a malformed entry");
+      guard.windows.set(kid, ReplayWindow.restore(state));
+    }
+    return guard;
   }
 
   /** Forgets a retired key id's window. */

@@ -61,4 +61,45 @@ describe("moat e2e keygen | encrypt | decrypt", () => {
     expect(exposed.code).toBe(1);
     expect(exposed.stderr).toMatch(/CRYPTO_KEY_INVALID.*mode 644/);
   });
+
+  it("decrypt refuses untagged messages and messages without a sequence number, and remembers what it opened across runs", async () => {
+    const key = randomBytes(32);
+    writeFileSync(at("replay.key"), key.toString("base64") + "\n", { mode: 0o600 });
+    const topic = "fleet/dev-2/telemetry";
+    const base = ["--content-key", at("replay.key"), "--kid", "dev-2/1", "--topic", topic];
+    writeFileSync(at("r.txt"), "reading");
+    ok(await runCli(["e2e", "encrypt", ...base, "--seq", "7", "--in", at("r.txt"), "--out", at("r7.cose")]));
+
+    // The same message without its CBOR tag (tag 16 is the first byte, 0xd0).
+    const tagged = readFileSync(at("r7.cose"));
+    expect(tagged[0]).toBe(0xd0);
+    writeFileSync(at("untagged.cose"), tagged.subarray(1));
+    const untagged = await runCli(["e2e", "decrypt", ...base, "--in", at("untagged.cose"), "--out", at("u.out")]);
+    expect(untagged.code).toBe(1);
+    expect(untagged.stderr).toMatch(/COSE_MALFORMED.*untagged/);
+
+    // A cose-js message carries no sequence number: it cannot be checked for replay, so it is refused.
+    const coseJsEncrypt = createRequire(import.meta.url)("cose-js").encrypt as { create(h: object, p: Buffer, r: { key: Buffer }, o: object): Promise<Buffer> };
+    writeFileSync(at("noseq.cose"), await coseJsEncrypt.create({ p: { alg: "A256GCM" }, u: { kid: "dev-2/1" } }, Buffer.from("x"), { key }, { externalAAD: Buffer.from(topic) }));
+    const noSeq = await runCli(["e2e", "decrypt", ...base, "--in", at("noseq.cose"), "--out", at("n.out")]);
+    expect(noSeq.code).toBe(1);
+    expect(noSeq.stderr).toContain("COSE_SEQUENCE_MISSING");
+
+    // Opened once; the same message in a later run (a new process) is a replay, and nothing is written.
+    const first = JSON.parse(ok(await runCli(["e2e", "decrypt", ...base, "--in", at("r7.cose"), "--out", at("r7.out"), "--json"])).stdout);
+    expect(first).toMatchObject({ seq: 7, replayState: `${at("replay.key")}.replay.json` });
+    expect(statSync(`${at("replay.key")}.replay.json`).mode & 0o777).toBe(0o600);
+    const replayed = await runCli(["e2e", "decrypt", ...base, "--in", at("r7.cose"), "--out", at("r7-again.out")]);
+    expect(replayed.code).toBe(1);
+    expect(replayed.stderr).toContain("COSE_REPLAYED");
+    expect(() => statSync(at("r7-again.out"))).toThrow();
+    // A newer number still opens; with another state file the window starts empty (as documented).
+    ok(await runCli(["e2e", "encrypt", ...base, "--seq", "8", "--in", at("r.txt"), "--out", at("r8.cose")]));
+    ok(await runCli(["e2e", "decrypt", ...base, "--in", at("r8.cose"), "--out", at("r8.out")]));
+    ok(await runCli(["e2e", "decrypt", ...base, "--replay-state", at("other.json"), "--in", at("r7.cose"), "--out", at("r7-other.out")]));
+    // A damaged state file stops the command instead of silently starting over.
+    writeFileSync(at("broken.json"), "{}", { mode: 0o600 });
+    const broken = await runCli(["e2e", "decrypt", ...base, "--replay-state", at("broken.json"), "--in", at("r8.cose"), "--out", at("b.out")]);
+    expect(broken.stderr).toContain("COSE_REPLAY_STATE_INVALID");
+  });
 });

@@ -1,8 +1,9 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
-import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readFileSync } from "node:fs";
 import { InvalidArgumentError, type Command } from "commander";
-import { decrypt0, deriveDeviceKey, encrypt0, generateAgreementKeyPair, type AgreementCurve } from "../../crypto/index.js";
+import { decrypt0, deriveDeviceKey, encrypt0, generateAgreementKeyPair, ReplayGuard, type AgreementCurve, type ReplayWindowState } from "../../crypto/index.js";
 import { MoatError } from "../../errors.js";
+import { writeFileAtomicSync } from "../../lib/atomic-file.js";
 import { printJson } from "../output.js";
 import { readInputFile, writeOutputFile } from "./data.js";
 
@@ -53,6 +54,29 @@ function loadPublicKey(path: string): KeyObject {
   } catch (error) {
     throw new MoatError("CRYPTO_KEY_INVALID", `${path} is not a PEM public key`, { cause: error });
   }
+}
+
+const REPLAY_STATE_VERSION = 1;
+
+/**
+ * The receiver's replay windows, kept in a JSON file (mode 600) so that a message accepted once is
+ * refused by every later run: `{"version": 1, "windows": {"<kid hex>": {size, highest, blocks}}}`.
+ * A missing file is an empty state (the first run); an unreadable one stops the command.
+ */
+function loadReplayState(path: string): ReplayGuard {
+  if (!existsSync(path)) return new ReplayGuard();
+  try {
+    const state = JSON.parse(readSecretFile(path, "replay state").toString("utf8")) as { version?: unknown; windows?: unknown };
+    if (state.version !== REPLAY_STATE_VERSION || typeof state.windows !== "object" || state.windows === null) throw new Error("not a version 1 replay state");
+    return ReplayGuard.restore(state.windows as Record<string, ReplayWindowState>);
+  } catch (error) {
+    if (error instanceof MoatError && error.code !== "CRYPTO_KEY_INVALID") throw error;
+    throw new MoatError("COSE_REPLAY_STATE_INVALID", `cannot use the replay state ${path}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function saveReplayState(path: string, replay: ReplayGuard): void {
+  writeFileAtomicSync(path, Buffer.from(JSON.stringify({ version: REPLAY_STATE_VERSION, windows: replay.snapshot() })), { replace: true, mode: 0o600 });
 }
 
 interface KeyOptions {
@@ -134,16 +158,27 @@ export function register(program: Command): void {
       .requiredOption("--topic <topic>", "the topic the message arrived on")
       .requiredOption("--in <file>", "COSE message")
       .requiredOption("--out <file>", "payload (mode 600)")
+      .option("--replay-state <file>", "where the replay window is kept between runs (default: the key file's path + .replay.json)")
       .option("--force", "replace an existing output file")
       .option("--json", "print JSON")
       .addHelpText("after", "\nExample:\n  moat e2e decrypt --key historian.key --peer dev-7.pub --device dev-7 --app historian --kid dev-7/1 \\\n    --topic fleet/dev-7/telemetry --in reading.cose --out reading.json\n"),
-  ).action((o: KeyOptions & { topic: string; in: string; out: string; force?: boolean; json?: boolean }) => {
+  ).action((o: KeyOptions & { topic: string; in: string; out: string; replayState?: string; force?: boolean; json?: boolean }) => {
+    const statePath = o.replayState ?? `${o.contentKey ?? o.key ?? "moat-e2e"}.replay.json`;
+    const replay = loadReplayState(statePath);
+    if (!o.force && existsSync(o.out)) throw new MoatError("VALIDATION_FAILED", `${o.out} exists; pass --force to replace it`);
     const key = contentKey(o);
     const kid = Buffer.from(o.kid, "utf8");
-    const opened = decrypt0(readInputFile(o.in, MAX_PAYLOAD + 1024), { keys: { get: (k) => (Buffer.from(k).equals(kid) ? key : undefined) }, externalAad: o.topic });
-    key.fill(0);
+    let opened: ReturnType<typeof decrypt0>;
+    try {
+      // Tagged messages with a sequence number only; the window is advanced only after the tag verifies.
+      opened = decrypt0(readInputFile(o.in, MAX_PAYLOAD + 1024), { keys: { get: (k) => (Buffer.from(k).equals(kid) ? key : undefined) }, externalAad: o.topic, replay, requireSequence: true });
+    } finally {
+      key.fill(0);
+    }
+    // Recorded before the plaintext is written: a message is never opened twice, even after a crash.
+    saveReplayState(statePath, replay);
     writeOutputFile(o.out, opened.plaintext, o.force);
-    if (o.json) printJson({ out: o.out, kid: o.kid, seq: opened.seq ?? null, topic: o.topic, bytes: opened.plaintext.length });
+    if (o.json) printJson({ out: o.out, kid: o.kid, seq: opened.seq ?? null, topic: o.topic, bytes: opened.plaintext.length, replayState: statePath });
     else process.stderr.write(`opened ${o.in} → ${o.out} (kid ${o.kid}, seq ${opened.seq ?? "none"})\n`);
   });
 }
