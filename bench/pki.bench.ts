@@ -5,7 +5,7 @@ import { Agent, request } from "node:http";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { PkiHttpServer } from "../src/api/index.js";
-import { PolicyService } from "../src/policy/index.js";
+import { isDeviceRoleIn } from "../src/policy/index.js";
 import { DeviceService, EnrollmentTokenService } from "../src/identity/index.js";
 import { Envelope, singleKekProvider, softwareKek } from "../src/keys/index.js";
 import { CaRegistry, Pki, generateCrl, toPem, type Issuer } from "../src/pki/index.js";
@@ -92,8 +92,7 @@ export default async function pkiBench(ctx: BenchContext): Promise<BenchRow[]> {
   const envelope = new Envelope(singleKekProvider("bench", softwareKek(randomBytes(32), "bench")));
   const registry = new CaRegistry(caRegistryStore(store), envelope);
   await registry.initialize({ keyType: "ec-p256", trustDomain: TRUST_DOMAIN, hostnames: ["127.0.0.1"] }, "bench");
-  const policy = new PolicyService(policyStore(store));
-  const devices = new DeviceService(identityStore(store), (role) => policy.isDeviceRole(role));
+  const devices = new DeviceService(identityStore(store), (role) => isDeviceRoleIn(policyStore(store).roles, role));
   const pki = new Pki({
     store: pkiStore(store, (uow, id, actor) => devices.setStatusIn(uow, id, "active", actor).then(() => undefined), new EnrollmentTokenService(identityStore(store))),
     registry,

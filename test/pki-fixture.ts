@@ -1,7 +1,7 @@
 import { createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
 import { bitString, bitString as bits, boolean, implicitConstructed, nullValue, octetString, oid, sequence, setOf, smallInteger, utf8String } from "../src/pki/der/encode.js";
 import { OID } from "../src/pki/oids.js";
-import { PolicyService } from "../src/policy/index.js";
+import { isDeviceRoleIn } from "../src/policy/index.js";
 import { DeviceService, EnrollmentTokenService, type DeviceStatus } from "../src/identity/index.js";
 import { Envelope, singleKekProvider, softwareKek } from "../src/keys/index.js";
 import { CaRegistry, Pki, type KeyType } from "../src/pki/index.js";
@@ -32,7 +32,7 @@ export async function createPkiFixture(
   const registry = new CaRegistry(caRegistryStore(store), envelope);
   const publicUrl = options.publicUrl ?? "http://127.0.0.1:8080";
   await registry.initialize({ keyType: options.keyType ?? "ec-p256", trustDomain: TRUST_DOMAIN, hostnames: ["127.0.0.1", "localhost"], publicUrl }, "test");
-  const devices = new DeviceService(identityStore(store), deviceRoles(store));
+  const devices = new DeviceService(identityStore(store), (role) => isDeviceRoleIn(policyStore(store).roles, role));
   const enrollmentTokens = new EnrollmentTokenService(identityStore(store));
   const pki = new Pki({
     store: pkiStore(store, (uow, id, actor) => devices.setStatusIn(uow, id, "active", actor, "first certificate").then(() => undefined), enrollmentTokens),
@@ -108,11 +108,4 @@ export function buildCsr(options: CsrOptions = {}): { der: Buffer; privateKey: K
   const signature = sign(digest, cri, pair.privateKey);
   if (options.tamper) signature[signature.length - 1]! ^= 0x01;
   return { der: sequence(cri, algorithm, bitString(signature)), privateKey: pair.privateKey };
-}
-
-
-/** The registry asks the policy domain which roles a device may hold, as in the application. */
-function deviceRoles(store: Store): (role: string) => Promise<boolean> {
-  const policy = new PolicyService(policyStore(store));
-  return (role) => policy.isDeviceRole(role);
 }

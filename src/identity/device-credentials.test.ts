@@ -9,7 +9,7 @@ import { createTestDatabase, forEachDialect, type TestDatabase } from "../../tes
 import { Envelope, singleKekProvider, softwareKek } from "../keys/index.js";
 import { writtenAbout } from "../../test/helpers/written.js";
 import { publicKeyId, secretId } from "../crypto/index.js";
-import { PolicyService } from "../policy/index.js";
+import { isDeviceRoleIn } from "../policy/index.js";
 import { identityStore, policyStore, type Store } from "../store/index.js";
 import { DeviceCredentialService } from "./device-credentials.js";
 import { DeviceService } from "./device-service.js";
@@ -25,7 +25,7 @@ forEachDialect("identity: device credentials", (dialect) => {
     store = await db.openStore();
     const envelope = new Envelope(singleKekProvider("test", softwareKek(randomBytes(32), "test")));
     service = new DeviceCredentialService(identityStore(store), envelope, () => clock);
-    const devices = new DeviceService(identityStore(store), deviceRoles(store));
+    const devices = new DeviceService(identityStore(store), (role) => isDeviceRoleIn(policyStore(store).roles, role));
     await devices.create({ id: "cred-1", status: "active" }, "test");
     await devices.create({ id: "gone", status: "active" }, "test");
     await devices.setStatus("gone", "decommissioned", "test");
@@ -128,9 +128,3 @@ forEachDialect("identity: device credentials", (dialect) => {
     for (const e of written.events) expect(JSON.stringify(e.data)).not.toMatch(/[A-Za-z0-9_-]{43}/);
   });
 });
-
-/** The registry asks the policy domain which roles a device may hold, as in the application. */
-function deviceRoles(store: Store): (role: string) => Promise<boolean> {
-  const policy = new PolicyService(policyStore(store));
-  return (role) => policy.isDeviceRole(role);
-}

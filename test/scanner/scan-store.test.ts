@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { isMoatError } from "../../src/errors.js";
-import { PolicyService } from "../../src/policy/index.js";
+import { isDeviceRoleIn } from "../../src/policy/index.js";
 import { DeviceService } from "../../src/identity/index.js";
 import { ScanService, toScanResult, type ScannerStore } from "../../src/scanner/index.js";
 import { identityStore, policyStore, KyselyDeviceAddressLookup, KyselyScanRepository, scannerStore, type Store } from "../../src/store/index.js";
@@ -20,7 +20,7 @@ forEachDialect("scan runs in the store", (dialect) => {
     store = await db.openStore();
     broker = await startAedesFixture();
     service = new ScanService(scannerStore(store), { allowedTargets: ["127.0.0.0/8"] });
-    const devices = new DeviceService(identityStore(store), deviceRoles(store));
+    const devices = new DeviceService(identityStore(store), (role) => isDeviceRoleIn(policyStore(store).roles, role));
     for (const id of ["gateway-old", "gateway-new", "elsewhere"]) await devices.create({ id, group: null, attributes: {}, status: "active" }, "test");
     // The address was reused: the device seen there last owns the findings.
     await identityStore(store).devices.recordSeen([
@@ -97,9 +97,3 @@ forEachDialect("scan runs in the store", (dialect) => {
     }
   });
 });
-
-/** The registry asks the policy domain which roles a device may hold, as in the application. */
-function deviceRoles(store: Store): (role: string) => Promise<boolean> {
-  const policy = new PolicyService(policyStore(store));
-  return (role) => policy.isDeviceRole(role);
-}

@@ -2,7 +2,7 @@ import { sql } from "kysely";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { AuditService } from "../../src/audit/index.js";
 import { isMoatError } from "../../src/errors.js";
-import { PolicyService } from "../../src/policy/index.js";
+import { isDeviceRoleIn } from "../../src/policy/index.js";
 import { DeviceService, TokenService, parseOperatorToken } from "../../src/identity/index.js";
 import type { Change } from "../../src/ports.js";
 import { AuditRepository, identityStore, policyStore, type Store } from "../../src/store/index.js";
@@ -17,7 +17,7 @@ forEachDialect("foundation store", (dialect) => {
   beforeEach(async () => {
     database = await createTestDatabase(dialect);
     store = await database.openStore();
-    devices = new DeviceService(identityStore(store), deviceRoles(store));
+    devices = new DeviceService(identityStore(store), (role) => isDeviceRoleIn(policyStore(store).roles, role));
     audit = new AuditService(new AuditRepository(store.db, (fn) => store.transaction((tx) => fn(tx.db))));
   });
   afterEach(async () => {
@@ -131,9 +131,3 @@ forEachDialect("foundation store", (dialect) => {
     await expect(tokens.authenticate(short.token)).rejects.toSatisfy((e) => isMoatError(e, "AUTH_TOKEN_INVALID"));
   });
 });
-
-/** The registry asks the policy domain which roles a device may hold, as in the application. */
-function deviceRoles(store: Store): (role: string) => Promise<boolean> {
-  const policy = new PolicyService(policyStore(store));
-  return (role) => policy.isDeviceRole(role);
-}
