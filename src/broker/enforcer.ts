@@ -1,7 +1,7 @@
 /**
  * Live enforcement: applies change-feed rows (and the same rows broadcast by other nodes) to the
  * sessions on this node, one row at a time and in order, after the decider has taken the row in
- * (`ChangePipeline`). Restrictive facts in a row (a revoked serial, a status that may not connect) also
+ * (`ChangePipeline`, change-pipeline.ts). Restrictive facts in a row (a revoked serial, a status that may not connect) also
  * act at once on arrival, ahead of the queue; everything else re-reads the device from the source of
  * truth, so a change message can narrow access but never widen it.
  */
@@ -11,7 +11,7 @@ import { CONNECTABLE_STATUSES, subjectOf } from "./authenticator.js";
 import { normalizeSerial } from "./cert-auth.js";
 import { publicKeyIdsOf, secretIdsOf } from "./credential-ids.js";
 import type { BrokerMetrics } from "./metrics.js";
-import type { Decider, DeviceDirectory } from "./ports.js";
+import type { DeviceDirectory } from "./ports.js";
 import type { RevocationView } from "./revocation-view.js";
 import type { Session, SessionRegistry } from "./session.js";
 
@@ -189,49 +189,5 @@ export class Enforcer {
       if (this.deps.authorizer.pruneSubscriptions(session).length > 0) affected += 1;
     }
     return affected;
-  }
-}
-
-const SEEN_LIMIT = 10_000;
-
-/**
- * This node's one ordered pipeline for change-feed rows: each row goes first to the decider (the policy
- * recompiles on a role or assignment change) and then, once the decider has it, to the live sessions.
- * Rows are applied one at a time in arrival order, so a re-check never runs on the policy from before
- * its row and no timer has to guess when a reload is done. A row seen twice (from the feed and from
- * another node's broadcast) is applied once.
- */
-export class ChangePipeline {
-  private readonly seen = new Set<number>();
-  private tail: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly decider: Pick<Decider, "applyChange">,
-    private readonly enforcer: Enforcer,
-    private readonly onError: (err: unknown, change: Change) => void,
-  ) {}
-
-  /** Marks a row as seen; false when this node has already taken it (from the feed or a broadcast). */
-  admit(change: Change): boolean {
-    if (this.seen.has(change.seq)) return false;
-    this.seen.add(change.seq);
-    if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value!);
-    return true;
-  }
-
-  /** Queues an admitted row; resolves once the decider and the sessions have both applied it. Never rejects. */
-  apply(change: Change): Promise<void> {
-    this.enforcer.observe(change, this.enforcer.closeAtOnce(change));
-    const run = this.tail.then(async () => {
-      try {
-        await this.decider.applyChange?.(change);
-      } catch (err) {
-        // The sessions are still re-checked, against the policy as it stands (the decider retries its load).
-        this.onError(err, change);
-      }
-      await this.enforcer.apply(change);
-    });
-    this.tail = run;
-    return run;
   }
 }
