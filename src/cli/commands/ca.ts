@@ -1,4 +1,5 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { writeFileAtomicSync } from "../../lib/atomic-file.js";
 import type { Command } from "commander";
 import { cliActor, withApp } from "../context.js";
 import { printJson, printTable } from "../output.js";
@@ -17,7 +18,7 @@ export function register(program: Command): void {
     .action(async (options: { out?: string }, command: Command) =>
       withApp(command, async (app) => {
         const pem = await app.ca.chainPem();
-        if (options.out) writeFileSync(options.out, pem);
+        if (options.out) writeFileAtomicSync(options.out, pem, { mode: 0o644 });
         else process.stdout.write(pem);
       }),
     );
@@ -52,7 +53,7 @@ export function register(program: Command): void {
       withApp(command, async (app) => {
         const pem = await app.ca.rootPem();
         const body = options.der ? Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ""), "base64") : Buffer.from(pem);
-        if (options.out) writeFileSync(options.out, body);
+        if (options.out) writeFileAtomicSync(options.out, body, { mode: 0o644 });
         else process.stdout.write(body);
       }),
     );

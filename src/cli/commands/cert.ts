@@ -2,6 +2,7 @@ import { createPrivateKey } from "node:crypto";
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { MoatError } from "../../errors.js";
+import { writeFileAtomicSync } from "../../lib/atomic-file.js";
 import { parseDuration } from "../../lib/duration.js";
 import {
   CERTIFICATE_STATUSES,
@@ -148,12 +149,7 @@ function printIssued(issued: IssuedCertificate, o: { out?: string; json?: boolea
 }
 
 function writeCertificate(file: string, pem: string): void {
-  const fd = openSync(file, "w", 0o644);
-  try {
-    writeSync(fd, pem);
-  } finally {
-    closeSync(fd);
-  }
+  writeFileAtomicSync(file, pem, { mode: 0o644 });
 }
 
 function keySourceOptions(command: Command): Command {

@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { writeFileAtomicSync } from "../../lib/atomic-file.js";
 import type { Command } from "commander";
 import { toPem } from "../../pki/index.js";
 import { withApp } from "../context.js";
@@ -16,7 +16,7 @@ export function register(program: Command): void {
       withApp(command, async (app) => {
         const state = await app.pki.crls.current(o.ca);
         const body = o.der ? state.der : Buffer.from(toPem(state.der, "X509 CRL"));
-        if (o.out) writeFileSync(o.out, body);
+        if (o.out) writeFileAtomicSync(o.out, body, { mode: 0o644 });
         else process.stdout.write(body);
         process.stderr.write(`CRL number ${state.number}, thisUpdate ${state.thisUpdate}, nextUpdate ${state.nextUpdate}\n`);
       }),
