@@ -66,6 +66,8 @@ export const CHANGE_SCHEMAS = {
   "cert.revoked": record({ serial: text, deviceId: text, issuer: text, reason: text, revokedAt: text }),
   /** A new issuing CA, or the root key going off- or online. */
   "ca.changed": either(record({ role: oneOf("issuing"), previous: text }), record({ role: oneOf("root"), keyOnline: flag })),
+  /** A CA signed a new CRL (subject: the CA serial); every node serves the newest one. */
+  "crl.published": record({ number: count }),
   /** A role was seeded, created or deleted (subject: role names, comma-separated). */
   "policy.changed": record({ op: oneOf("seeded", "created", "deleted") }),
   /** A role was given to or taken from a device, a group or an operator token (subject: the role). */

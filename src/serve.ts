@@ -3,12 +3,15 @@
  * endpoints, the MQTT broker, the schedulers and the OTA link. No other command loads this file.
  */
 import { X509Certificate } from "node:crypto";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import pino, { type Logger } from "pino";
 import { buildApi, PkiHttpServer } from "./api/index.js";
 import { MoatDeviceDirectory, startBroker, type MoatBroker } from "./broker/index.js";
 import { listenFailed, type MoatConfig } from "./config/index.js";
 import { linkOtaCampaigns } from "./firmware/index.js";
 import { isDeviceId } from "./identity/index.js";
+import { writeFileAtomicSync } from "./lib/atomic-file.js";
 import { advertisedUrls, parseCertificate } from "./pki/index.js";
 import type { App } from "./core.js";
 
@@ -48,6 +51,7 @@ export async function startServers(app: App, logger: Logger): Promise<RunningSer
     await pkiServer.listen();
     closers.push(() => pkiServer.close());
     void warnAboutUnansweredPkiUrls(app, logger);
+    if (!config.databaseUrl) closers.push(registerSqliteNode(config.dataDir, logger));
     const stopPkiScheduler = app.pki.startScheduler(60_000, (error) => logger.error({ err: error }, "PKI scheduler pass failed"));
     closers.push(async () => stopPkiScheduler());
     // Audit: a signed checkpoint at start and on a schedule, copied to the configured witnesses.
@@ -75,6 +79,48 @@ export async function startServers(app: App, logger: Logger): Promise<RunningSer
     apiUrl: `https://${host}:${port}`,
     close: closeAll,
   };
+}
+
+const NODE_FILE = "serve.pid";
+
+/**
+ * Several `moat serve` on one SQLite data dir work, but share less than nodes on PostgreSQL with Redis
+ * do; the second one says exactly what, at start. Each node records its pid in the data dir; a pid
+ * that is still alive means another node serves this data dir. Returns the closer that removes the record.
+ */
+function registerSqliteNode(dataDir: string, logger: Logger): () => Promise<void> {
+  const file = join(dataDir, NODE_FILE);
+  let other: number | null = null;
+  try {
+    const pid = Number(readFileSync(file, "utf8").trim());
+    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && processIsAlive(pid)) other = pid;
+  } catch {
+    // No record: this is the only node.
+  }
+  if (other !== null)
+    logger.warn(
+      { otherPid: other, dataDir },
+      "another moat serve (pid " +
+        other +
+        ") serves this SQLite data dir. Shared between the two: the database (devices, certificates, CRLs, roles, the audit log) and the change feed, which each node follows by polling every feed.pollMs, so revocations and CRLs reach both. Not shared: MQTT sessions, subscriptions and retained messages (each broker is separate unless redisUrl is set), bans, rate limits and API back-off (per node, in memory). Only one SQLite writer runs at a time, so writes queue; for several nodes use PostgreSQL (databaseUrl) and Redis (redisUrl), see docs/operations.md",
+    );
+  writeFileAtomicSync(file, `${process.pid}\n`);
+  return async () => {
+    try {
+      if (Number(readFileSync(file, "utf8").trim()) === process.pid) rmSync(file, { force: true });
+    } catch {
+      // Already gone.
+    }
+  };
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 /**

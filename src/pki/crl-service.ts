@@ -59,6 +59,8 @@ export class CrlService {
       });
       const next: CrlState = { caSerialHex: caSerial, number, thisUpdate: thisUpdate.toISOString(), nextUpdate: nextUpdate.toISOString(), der };
       await uow.crls.save(next);
+      // Other nodes drop their cached CRL for this CA, so every node serves this one from now on.
+      await uow.changes.append({ kind: "crl.published", subject: caSerial, data: { number } });
       return next;
     });
     this.cache.set(caSerial, state);
@@ -69,6 +71,12 @@ export class CrlService {
   invalidate(caSerial?: string): void {
     if (caSerial) this.cache.delete(caSerial);
     else this.cache.clear();
+  }
+
+  /** Another node stored CRL `number` for the CA: a cached older one is dropped (the store has the newer). */
+  published(caSerial: string, number: number): void {
+    const cached = this.cache.get(caSerial);
+    if (cached && cached.number < number) this.cache.delete(caSerial);
   }
 
   /** Marks a CA's CRL stale so the next `current()` re-signs it. */

@@ -47,6 +47,8 @@ export class Pki {
   onChange(change: Change): void {
     if (change.kind === "cert.revoked") {
       this.crls.markStale(change.data.issuer);
+    } else if (change.kind === "crl.published") {
+      this.crls.published(change.subject, change.data.number);
     } else if (change.kind === "ca.changed") {
       this.issuers.invalidate();
       this.ocsp.invalidate();
