@@ -17,8 +17,8 @@ export interface DeviceRegistryPort {
 
 /** The PKI certificate store, as the broker reads it. */
 export interface DeviceCertificatesPort {
-  /** Certificates valid now and not revoked. */
-  list(filter: { deviceId: string; status: "active" }): Promise<{ serialHex: string; certificateDer: Buffer | Uint8Array }[]>;
+  /** `active`: current certificates, valid now and not revoked; `superseded`: replaced ones not yet revoked. */
+  list(filter: { deviceId: string; status: "active" | "superseded" }): Promise<{ serialHex: string; certificateDer: Buffer | Uint8Array; notAfter: string; revokeAfter: string | null }[]>;
 }
 
 /** Registered JWT credentials of a device. */
@@ -45,11 +45,17 @@ export class MoatDeviceDirectory implements DeviceDirectory {
       throw error;
     }
     if (!device) return null;
-    const [certs, keys, secrets] = await Promise.all([
+    const [current, superseded, keys, secrets] = await Promise.all([
       this.certificates.list({ deviceId, status: "active" }),
+      this.certificates.list({ deviceId, status: "superseded" }),
       this.credentials?.publicKeys(deviceId) ?? [],
       this.credentials?.hmacSecrets(deviceId) ?? [],
     ]);
+    // A replaced certificate stays valid until its grace period ends, here as for OCSP and the CRL
+    // (docs/pki.md); after that it is refused even before the scheduler has revoked it.
+    const now = Date.now();
+    const inGrace = superseded.filter((c) => c.revokeAfter !== null && Date.parse(c.revokeAfter) > now && Date.parse(c.notAfter) > now);
+    const certs = [...current, ...inGrace];
     const publicKeys: RegisteredPublicKey[] = [...keys];
     for (const cert of certs) {
       try {

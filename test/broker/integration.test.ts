@@ -4,7 +4,7 @@
  * process on the same SQLite data dir closing live sessions through the change feed.
  */
 import { spawn } from "node:child_process";
-import { createPrivateKey, generateKeyPairSync } from "node:crypto";
+import { X509Certificate, createPrivateKey, generateKeyPairSync } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SignJWT } from "jose";
@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/core.js";
 import { startMqttBroker } from "../../src/serve.js";
 import { createTestApp, type TestApp } from "../helpers/app.js";
+import { buildCsr } from "../pki-fixture.js";
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -137,6 +138,27 @@ describe("broker in moat serve, driven by the real registry, PKI and change feed
     await expect(mqtt.connectAsync(`mqtts://localhost:${mqttPort}`, { ca: chain, clientId: "int-4", username: "int-4", password: hs, protocolVersion: 4, reconnectPeriod: 0 })).rejects.toThrow(/bad user ?name or password/i);
     const failed = await app.audit.list({ subject: "int-4", type: "auth.failed" });
     expect(failed.map((e) => e.data.reason)).toContain("token_secret_grace_expired");
+  });
+
+  it("a certificate replaced by re-enrollment works on the broker until its grace ends, as OCSP and the CRL say, then nowhere", async () => {
+    const old = await deviceWithCert("int-9");
+    const next = buildCsr();
+    const renewed = await app.pki.enrollment.reenroll(Buffer.from(new X509Certificate(old.cert).raw), next.der);
+    const renewedMaterial = { cert: renewed.certificatePem, key: next.privateKey.export({ format: "pem", type: "pkcs8" }).toString() };
+    // Inside the grace period: not revoked anywhere, and the broker accepts it.
+    expect(await app.pki.certificates.revokedSerials()).not.toContain(old.serial);
+    const during = await connect("int-9", old);
+    expect(during.connected).toBe(true);
+    // The grace ends: revoked with reason superseded, and the broker closes and refuses it.
+    await app.store.db.updateTable("certificates").set({ revoke_after: new Date(Date.now() - 1000).toISOString() }).where("serial", "=", old.serial).execute();
+    const gone = closed(during);
+    expect((await app.pki.tick()).revoked).toBe(1);
+    expect(await app.pki.certificates.get(old.serial)).toMatchObject({ status: "revoked", revocationReason: "superseded" });
+    await gone;
+    await expect(connect("int-9", old)).rejects.toThrow();
+    const client = await connect("int-9", renewedMaterial);
+    expect(client.connected).toBe(true);
+    await client.endAsync();
   });
 
   it("serves the broker's metrics through the app's metrics sources", async () => {
