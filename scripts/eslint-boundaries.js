@@ -28,10 +28,10 @@ export const ALLOWED = {
   serve: ["core", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "store", "api", "web"],
 };
 /**
- * Open to all: errors, config, the shared ports, the change feed contract, page, and lib (small helpers with one behaviour each,
+ * Open to all: errors, config, the shared ports, the change feed contract, and lib (small helpers with one behaviour each,
  * such as atomic file writes and durations, that every side needs; lib imports only errors.ts).
  */
-const OPEN = new Set(["errors", "config", "ports", "page", "lib", "change-feed"]);
+const OPEN = new Set(["errors", "config", "ports", "lib", "change-feed"]);
 /**
  * Doors besides index.ts. firmware/verify.ts is the verification half of firmware (manifests,
  * signature algorithms, key certificates, revocation lists, the secure-boot verifier) without the

@@ -77,7 +77,7 @@ export interface App {
 }
 
 /** The services whose modules are loaded only when a command asks for them. */
-export const SERVICES = ["policy", "pki", "deviceCredentials", "firmware", "scans"] as const;
+export const SERVICES = ["policy", "pki", "firmware", "scans"] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 export interface CreateAppOptions {
@@ -121,7 +121,7 @@ interface Modules {
 async function loadModules(services: readonly ServiceName[]): Promise<Modules> {
   const wanted = new Set(services);
   const [policy, pki, firmware, scanner] = await Promise.all([
-    wanted.has("policy") || wanted.has("pki") ? import("./policy/index.js") : undefined,
+    wanted.has("policy") ? import("./policy/index.js") : undefined,
     wanted.has("pki") ? import("./pki/index.js") : undefined,
     wanted.has("firmware") ? import("./firmware/index.js") : undefined,
     wanted.has("scans") ? import("./scanner/index.js") : undefined,

@@ -31,7 +31,8 @@ describe("moat firmware and moat ota", () => {
   async function moat(...args: string[]): Promise<number> {
     process.exitCode = undefined;
     try {
-      await buildProgram().parseAsync(["node", "moat", ...t.cliArgs, ...args]);
+      const argv = [...t.cliArgs, ...args];
+      await (await buildProgram(argv)).parseAsync(["node", "moat", ...argv]);
       return Number(process.exitCode ?? 0);
     } catch (error) {
       err += `error ${(error as { code?: string }).code}: ${(error as Error).message}\n`;

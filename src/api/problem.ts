@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { ERROR_CODES, MoatError, type ErrorCode } from "../errors.js";
+import { MAX_PAGE_ITEMS } from "../lib/page.js";
 
 /** RFC 9457 problem details; `code` is Moat's stable error code. */
 export interface Problem {
@@ -20,6 +21,12 @@ export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply
   return reply.code(problem.status).type("application/problem+json").send(problem);
 }
 
+/** A `limit` above a page is refused with the code that says so (the same as the services and the CLI). */
+function pageLimitProblem(e: FastifyError): Problem | undefined {
+  const tooMany = e.validation?.some((v) => v.keyword === "maximum" && v.instancePath === "/limit");
+  return tooMany ? problemOf("PAGE_LIMIT_EXCEEDED", `limit: a page holds 1 to ${MAX_PAGE_ITEMS} items; page through the rest with the next cursor`) : undefined;
+}
+
 /** Maps any error to problem+json. Unknown errors are logged and answered without internals. */
 export function toProblem(error: unknown, request: FastifyRequest): Problem {
   if (error instanceof MoatError) return problemOf(error.code, error.message, error.status, error.detail ? { detail_fields: error.detail } : {});
@@ -33,7 +40,7 @@ export function toProblem(error: unknown, request: FastifyRequest): Problem {
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
       return problemOf("VALIDATION_FAILED", "unsupported content type; send application/json", 415);
     case "FST_ERR_VALIDATION":
-      return problemOf("VALIDATION_FAILED", e.message);
+      return pageLimitProblem(e) ?? problemOf("VALIDATION_FAILED", e.message);
   }
   if (e.validation) return problemOf("VALIDATION_FAILED", e.message);
   if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) return problemOf("VALIDATION_FAILED", e.message, e.statusCode);

@@ -1,6 +1,7 @@
 import { MoatError } from "../errors.js";
 import type { Checkpoint } from "./checkpoint.js";
 import type { SecurityEvent, SecurityEventInput, SecurityEventSink } from "./events.js";
+import { pageLimit } from "../lib/page.js";
 import { verifyLog, type VerifyResult } from "./log-verifier.js";
 import type { AuditPort, AuditQuery } from "./ports.js";
 
@@ -34,8 +35,8 @@ export class AuditService implements SecurityEventSink {
     }
   }
 
-  list(query: AuditQuery = {}): Promise<SecurityEvent[]> {
-    return this.port.list(query);
+  async list(query: AuditQuery = {}): Promise<SecurityEvent[]> {
+    return this.port.list({ ...query, limit: pageLimit(query.limit, 100) });
   }
 
   /**

@@ -13,7 +13,7 @@ import { Authenticator, type ConnectContext } from "./authenticator.js";
 import { Authorizer } from "./authorizer.js";
 import { issuingCasOf } from "./cert-auth.js";
 import { guardPacketSize } from "./frame-guard.js";
-import { connectCluster, type ClusterParts } from "./cluster.js";
+import type { ClusterParts } from "./cluster.js";
 import { ChangePipeline } from "./change-pipeline.js";
 import { Enforcer } from "./enforcer.js";
 import { LastSeenBatcher } from "./last-seen.js";
@@ -197,8 +197,9 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
   let cluster: ClusterParts | null = null;
   try {
     await revocations.load(deps.revocationSource);
+    // The Redis clients load only when a Redis URL is configured.
     if (settings.redisUrl)
-      cluster = await connectCluster(settings.redisUrl, settings.redisNamespace, nodeId, (change) => void onChange(change, true), (err) =>
+      cluster = await (await import("./cluster.js")).connectCluster(settings.redisUrl, settings.redisNamespace, nodeId, (change) => void onChange(change, true), (err) =>
         logger.error({ err: err.message }, "broker: Redis connection error"),
       );
   } catch (err) {

@@ -3,25 +3,28 @@ import { CommanderError } from "commander";
 import { MoatError } from "../errors.js";
 import { buildProgram } from "./program.js";
 
-/** Exit codes: 0 ok, 1 failure, 2 usage error. */
-async function main(): Promise<void> {
-  const program = buildProgram();
+/**
+ * Exit codes: 0 ok, 1 failure, 2 usage error. The code is set, never forced with process.exit: stdout
+ * to a pipe is written asynchronously, and exiting early would cut it at the pipe buffer. Every
+ * command closes what it opened, so the process ends on its own once the output has drained.
+ */
+async function main(): Promise<number> {
   try {
+    const program = await buildProgram(process.argv.slice(2));
     await program.parseAsync(process.argv);
-    // Servers have closed by now; don't let a stray handle keep a finished command alive.
-    process.exit(process.exitCode ?? 0);
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help") process.exit(0);
-      process.exit(2);
+      if (error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help") return 0;
+      return 2;
     }
     if (error instanceof MoatError) {
       process.stderr.write(`error ${error.code}: ${error.message}\n`);
-      process.exit(1);
+      return 1;
     }
     process.stderr.write(`error: ${(error as Error).stack ?? String(error)}\n`);
-    process.exit(1);
+    return 1;
   }
 }
 
-await main();
+process.exitCode = await main();

@@ -1,7 +1,7 @@
 import { userInfo } from "node:os";
 import type { Command } from "commander";
 import { loadConfig, type MoatConfig, type SettingPath } from "../config/index.js";
-import { createApp, type App } from "../core.js";
+import { createApp, type App, type ServiceName } from "../core.js";
 
 /** Global options every command accepts, mapped to settings. */
 export interface GlobalOptions {
@@ -25,9 +25,13 @@ export function configFrom(command: Command, flagMap: FlagMap = {}): MoatConfig 
   return loadConfig({ flags });
 }
 
-/** Opens the installation for one command and closes it afterwards. */
-export async function withApp<T>(command: Command, fn: (app: App) => Promise<T>, flagMap: FlagMap = {}): Promise<T> {
-  const app = await createApp(configFrom(command, flagMap));
+/**
+ * Opens the installation for one command and closes it afterwards. `services` names the services
+ * beyond the registry, tokens, audit and keys that the command uses: only their modules are loaded,
+ * so `moat device list` never pays for PKI, policy or the broker.
+ */
+export async function withApp<T>(command: Command, services: readonly ServiceName[], fn: (app: App) => Promise<T>): Promise<T> {
+  const app = await createApp(configFrom(command), { services });
   try {
     return await fn(app);
   } finally {

@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from "commander";
 import { isMoatError } from "../errors.js";
 import { parseDuration } from "../lib/duration.js";
+import { MAX_PAGE_ITEMS } from "../lib/page.js";
 
 /** An option parser for "90s", "15m", "1h", "30d", "2w" → milliseconds (lib/duration.ts). Usage errors exit 2. */
 export function durationOption(text: string): number {
@@ -10,11 +11,6 @@ export function durationOption(text: string): number {
     if (isMoatError(error)) throw new InvalidArgumentError(error.message);
     throw error;
   }
-}
-
-export function parseInteger(text: string): number {
-  if (!/^\d{1,9}$/.test(text)) throw new InvalidArgumentError(`'${text}' is not a whole number`);
-  return Number(text);
 }
 
 /**
@@ -28,6 +24,13 @@ export function integerIn(min: number, max: number): (text: string) => number {
     if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`'${text}' is outside ${min}-${max}`);
     return n;
   };
+}
+
+/** `--limit` of a list command: a page holds at most MAX_PAGE_ITEMS; more is a usage error, not a silent clamp. */
+export function parsePageLimit(text: string): number {
+  const n = integerIn(0, Number.MAX_SAFE_INTEGER)(text);
+  if (n < 1 || n > MAX_PAGE_ITEMS) throw new InvalidArgumentError(`a page holds 1 to ${MAX_PAGE_ITEMS} items; page through the rest with --after`);
+  return n;
 }
 
 export const parsePort = integerIn(0, 65_535);

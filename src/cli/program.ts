@@ -1,27 +1,77 @@
 import { Command } from "commander";
-import { register as registerAudit } from "./commands/audit.js";
-import { register as registerCa } from "./commands/ca.js";
-import { register as registerDevice } from "./commands/device.js";
-import { register as registerSystem } from "./commands/system.js";
-import { register as registerToken } from "./commands/token.js";
-// --- command groups added by domains: import here, register below ---
-import { register as registerCert } from "./commands/cert.js";
-import { register as registerCrl } from "./commands/crl.js";
-import { register as registerEnrollToken } from "./commands/enroll-token.js";
-import { register as registerScan } from "./commands/scan.js";
-import { register as registerPolicy } from "./commands/policy.js";
-import { register as registerRole } from "./commands/role.js";
-import { register as registerFirmware } from "./commands/firmware.js";
-import { register as registerOta } from "./commands/ota.js";
-import { register as registerSegment } from "./commands/segment.js";
-import { register as registerKeys } from "./commands/keys.js";
-import { register as registerData } from "./commands/data.js";
-import { register as registerE2e } from "./commands/e2e.js";
 
 export const VERSION = "0.1.0";
 
-/** The `moat` program: one file per command group under commands/, thin over the services. */
-export function buildProgram(): Command {
+/** A top-level command and the module that registers it (and its subcommands). */
+export interface CommandGroup {
+  readonly name: string;
+  /** What `moat --help` lists; the module's own description must say the same (test/cli/program.test.ts). */
+  readonly description: string;
+  load(): Promise<{ register(program: Command): void }>;
+}
+
+/**
+ * Every top-level command, in the order `moat --help` lists them. A group's module (and with it the
+ * domains it uses) is imported only when that group runs, so `moat --version` and `moat --help` load
+ * no domain at all. A new group is one line here plus `src/cli/commands/<group>.ts` exporting `register`.
+ */
+const system = () => import("./commands/system.js");
+
+export const COMMAND_GROUPS: readonly CommandGroup[] = [
+  { name: "init", description: "create the data dir, KEK, database, CA hierarchy, server certificate and the first admin token", load: system },
+  { name: "serve", description: "run the REST API, PKI endpoints and MQTT broker until SIGINT/SIGTERM", load: system },
+  { name: "start", description: "moat init if the data dir is new, then moat serve (what `npm start` runs)", load: system },
+  { name: "migrate", description: "apply pending database migrations (with --status: only show where the schema stands)", load: system },
+  { name: "device", description: "the device registry", load: () => import("./commands/device.js") },
+  { name: "token", description: "operator API tokens", load: () => import("./commands/token.js") },
+  { name: "audit", description: "the tamper-evident security event log, its signed checkpoints and proofs", load: () => import("./commands/audit.js") },
+  { name: "ca", description: "Moat's certificate authorities", load: () => import("./commands/ca.js") },
+  { name: "cert", description: "device certificates: issue, list, show, revoke, rotate", load: () => import("./commands/cert.js") },
+  { name: "enroll-token", description: "one-time EST enrollment tokens (stored hashed, single use, expiring)", load: () => import("./commands/enroll-token.js") },
+  { name: "crl", description: "print the current CRL (PEM label X509 CRL; re-signed first if due)", load: () => import("./commands/crl.js") },
+  {
+    name: "scan",
+    description: "scan hosts for open ports, plaintext protocols, default logins, anonymous MQTT and weak TLS (loopback only unless allowed)",
+    load: () => import("./commands/scan.js"),
+  },
+  { name: "role", description: "roles: allow/deny rules for devices (MQTT topics) and operators (API permissions)", load: () => import("./commands/role.js") },
+  { name: "policy", description: "simulate decisions and lint roles", load: () => import("./commands/policy.js") },
+  { name: "firmware", description: "firmware signing keys, signed manifests, verification and the TUF repository", load: () => import("./commands/firmware.js") },
+  { name: "ota", description: "staged over-the-air update campaigns", load: () => import("./commands/ota.js") },
+  { name: "segment", description: "network segmentation: validate, simulate and compile VLAN policies; import MUD profiles", load: () => import("./commands/segment.js") },
+  { name: "keys", description: "key-encryption keys: status, rotation, retirement", load: () => import("./commands/keys.js") },
+  { name: "data", description: "encrypt and decrypt application data with Moat's envelope encryption", load: () => import("./commands/data.js") },
+  { name: "e2e", description: "end-to-end payload encryption with COSE_Encrypt0 (the broker only sees ciphertext)", load: () => import("./commands/e2e.js") },
+];
+
+/** Global options that take a value: their value is not a command name. */
+const GLOBAL_VALUE_OPTIONS = new Set(["--data-dir", "--database-url", "--log-level"]);
+
+/** The top-level command named on the command line (`moat help X` names X), if any. */
+export function commandNameOf(args: readonly string[]): string | undefined {
+  let helpAsked = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (GLOBAL_VALUE_OPTIONS.has(arg)) {
+      i++;
+      continue;
+    }
+    if (arg === "--") return args[i + 1];
+    if (arg.startsWith("-")) continue;
+    if (arg === "help" && !helpAsked) {
+      helpAsked = true;
+      continue;
+    }
+    return arg;
+  }
+  return undefined;
+}
+
+/**
+ * The `moat` program for one command line (`args` without node and the script): the named group is
+ * registered in full, every other group as a name and a description for the help listing.
+ */
+export async function buildProgram(args: readonly string[]): Promise<Command> {
   const program = new Command("moat")
     .description("Moat: a self-hosted security control plane for IoT fleets")
     .version(VERSION)
@@ -31,23 +81,14 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError()
     .addHelpText("after", "\nExamples:\n  moat init --trust-domain fleet.example.com\n  moat serve\n  moat device add sensor-1 --group boilers\n");
-  registerSystem(program);
-  registerDevice(program);
-  registerToken(program);
-  registerAudit(program);
-  registerCa(program);
-  // --- command groups added by domains ---
-  registerCert(program);
-  registerEnrollToken(program);
-  registerCrl(program);
-  registerScan(program);
-  registerRole(program);
-  registerPolicy(program);
-  registerFirmware(program);
-  registerOta(program);
-  registerSegment(program);
-  registerKeys(program);
-  registerData(program);
-  registerE2e(program);
+  const name = commandNameOf(args);
+  const named = COMMAND_GROUPS.find((group) => group.name === name);
+  const loaded = named ? await named.load() : undefined;
+  // In table order; the named group's module registers its own commands (a module may register several).
+  for (const group of COMMAND_GROUPS) {
+    if (program.commands.some((command) => command.name() === group.name)) continue;
+    if (named && group.load === named.load) loaded!.register(program);
+    else program.command(group.name).description(group.description);
+  }
   return program;
 }

@@ -17,6 +17,7 @@ import type { Change } from "../ports.js";
 import type { FirmwareKeyService } from "./firmware-key-service.js";
 import type { FirmwareStore, FirmwareUnitOfWork, GroupDirectory, OtaNotifier } from "./ports.js";
 import type { TufService } from "./tuf-service.js";
+import { pageLimit } from "../lib/page.js";
 
 export interface ReleaseInput {
   /** The image file and its signed manifest (file contents). */
@@ -133,7 +134,7 @@ export class CampaignService {
   }
 
   async list(filter: { status?: string; limit?: number } = {}): Promise<Campaign[]> {
-    return this.deps.store.campaigns.list(filter);
+    return this.deps.store.campaigns.list({ ...filter, limit: pageLimit(filter.limit, 100) });
   }
 
   /** The status view of `moat ota status`. */

@@ -1,5 +1,5 @@
 import { MoatError } from "../errors.js";
-import { MAX_PAGE_ITEMS, pageLimit } from "../page.js";
+import { MAX_PAGE_ITEMS, pageLimit } from "../lib/page.js";
 import type { ChangeData } from "../ports.js";
 import { assertDeviceId } from "./device-id.js";
 import { DEVICE_STATUSES, type DeviceFilter, type DeviceRecord, type DeviceStatus, type IdentityStore, type IdentityUnitOfWork } from "./ports.js";

@@ -1,6 +1,13 @@
 import { createHash, createPublicKey, randomBytes, type KeyObject } from "node:crypto";
-import pkcs11js from "pkcs11js";
+import { createRequire } from "node:module";
+import type * as Pkcs11Js from "pkcs11js";
 import { MoatError, type ErrorCode } from "../errors.js";
+
+/** The native addon, loaded with the first token opened: installations without PKCS#11 never load it. */
+let addon: typeof Pkcs11Js | undefined;
+function p11(): typeof Pkcs11Js {
+  return (addon ??= createRequire(import.meta.url)("pkcs11js") as typeof Pkcs11Js);
+}
 
 /** Where the token is and how to log in. The PIN is read from a file or the environment by config, never a flag. */
 export interface Pkcs11Config {
@@ -16,18 +23,18 @@ export interface Pkcs11Config {
 type Handle = Buffer;
 
 /** One loaded module per path: C_Initialize may run only once per process (PKCS#11 v2.40 §5.4). */
-const modules = new Map<string, { lib: pkcs11js.PKCS11; users: number }>();
+const modules = new Map<string, { lib: Pkcs11Js.PKCS11; users: number }>();
 
-function acquireModule(path: string): pkcs11js.PKCS11 {
+function acquireModule(path: string): Pkcs11Js.PKCS11 {
   const existing = modules.get(path);
   if (existing) {
     existing.users += 1;
     return existing.lib;
   }
-  const lib = new pkcs11js.PKCS11();
+  const lib = new (p11().PKCS11)();
   try {
     lib.load(path);
-    lib.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+    lib.C_Initialize({ flags: p11().CKF_OS_LOCKING_OK });
   } catch (error) {
     throw new MoatError("PKCS11_MODULE_FAILED", `the PKCS#11 module ${path} could not be loaded or initialised: ${(error as Error).message}`, { cause: error });
   }
@@ -76,7 +83,7 @@ export class Pkcs11Token {
   private closed = false;
 
   private constructor(
-    private readonly lib: pkcs11js.PKCS11,
+    private readonly lib: Pkcs11Js.PKCS11,
     private readonly modulePath: string,
     private readonly session: Handle,
     /** The token's label as configured (trimmed). */
@@ -89,15 +96,15 @@ export class Pkcs11Token {
     const lib = acquireModule(config.modulePath);
     try {
       const { slot, label, serial } = findSlot(lib, config);
-      const session = lib.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+      const session = lib.C_OpenSession(slot, p11().CKF_SERIAL_SESSION | p11().CKF_RW_SESSION);
       try {
         const pin = config.pin();
         if (!pin) throw new MoatError("PKCS11_PIN_MISSING", "the PKCS#11 PIN source is empty");
         try {
-          lib.C_Login(session, pkcs11js.CKU_USER, pin);
+          lib.C_Login(session, p11().CKU_USER, pin);
         } catch (error) {
           // Another session of this process may already be logged in (login state is per token).
-          if ((error as { code?: number }).code !== pkcs11js.CKR_USER_ALREADY_LOGGED_IN) throw p11Error("PKCS11_LOGIN_FAILED", `login to token '${label}'`, error);
+          if ((error as { code?: number }).code !== p11().CKR_USER_ALREADY_LOGGED_IN) throw p11Error("PKCS11_LOGIN_FAILED", `login to token '${label}'`, error);
         }
         return new Pkcs11Token(lib, config.modulePath, session, label, serial);
       } catch (error) {
@@ -113,16 +120,16 @@ export class Pkcs11Token {
 
   /** Finds objects of a class whose label starts with `labelPrefix`. */
   find(objectClass: "secret" | "private" | "public", labelPrefix: string): TokenObject[] {
-    const cls = objectClass === "secret" ? pkcs11js.CKO_SECRET_KEY : objectClass === "private" ? pkcs11js.CKO_PRIVATE_KEY : pkcs11js.CKO_PUBLIC_KEY;
+    const cls = objectClass === "secret" ? p11().CKO_SECRET_KEY : objectClass === "private" ? p11().CKO_PRIVATE_KEY : p11().CKO_PUBLIC_KEY;
     const found: TokenObject[] = [];
     this.call("object search", () => {
-      this.lib.C_FindObjectsInit(this.session, [{ type: pkcs11js.CKA_CLASS, value: cls }]);
+      this.lib.C_FindObjectsInit(this.session, [{ type: p11().CKA_CLASS, value: cls }]);
       try {
         for (;;) {
           const batch = this.lib.C_FindObjects(this.session, 64);
           if (batch.length === 0) break;
           for (const handle of batch) {
-            const [label, id] = this.lib.C_GetAttributeValue(this.session, handle, [{ type: pkcs11js.CKA_LABEL }, { type: pkcs11js.CKA_ID }]);
+            const [label, id] = this.lib.C_GetAttributeValue(this.session, handle, [{ type: p11().CKA_LABEL }, { type: p11().CKA_ID }]);
             const text = (label?.value as Buffer | undefined)?.toString("utf8") ?? "";
             if (text.startsWith(labelPrefix)) found.push({ handle, label: text, id: Buffer.from((id?.value as Buffer | undefined) ?? Buffer.alloc(0)) });
           }
@@ -138,18 +145,18 @@ export class Pkcs11Token {
   generateAesKey(label: string): TokenObject {
     const id = randomBytes(8);
     const handle = this.call("AES key generation", () =>
-      this.lib.C_GenerateKey(this.session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
-        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
-        { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
-        { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
-        { type: pkcs11js.CKA_TOKEN, value: true },
-        { type: pkcs11js.CKA_PRIVATE, value: true },
-        { type: pkcs11js.CKA_SENSITIVE, value: true },
-        { type: pkcs11js.CKA_EXTRACTABLE, value: false },
-        { type: pkcs11js.CKA_ENCRYPT, value: true },
-        { type: pkcs11js.CKA_DECRYPT, value: true },
-        { type: pkcs11js.CKA_LABEL, value: label },
-        { type: pkcs11js.CKA_ID, value: id },
+      this.lib.C_GenerateKey(this.session, { mechanism: p11().CKM_AES_KEY_GEN }, [
+        { type: p11().CKA_CLASS, value: p11().CKO_SECRET_KEY },
+        { type: p11().CKA_KEY_TYPE, value: p11().CKK_AES },
+        { type: p11().CKA_VALUE_LEN, value: 32 },
+        { type: p11().CKA_TOKEN, value: true },
+        { type: p11().CKA_PRIVATE, value: true },
+        { type: p11().CKA_SENSITIVE, value: true },
+        { type: p11().CKA_EXTRACTABLE, value: false },
+        { type: p11().CKA_ENCRYPT, value: true },
+        { type: p11().CKA_DECRYPT, value: true },
+        { type: p11().CKA_LABEL, value: label },
+        { type: p11().CKA_ID, value: id },
       ]),
     );
     return { handle, label, id };
@@ -181,22 +188,22 @@ export class Pkcs11Token {
     const pair = this.call("EC key generation", () =>
       this.lib.C_GenerateKeyPair(
         this.session,
-        { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
+        { mechanism: p11().CKM_EC_KEY_PAIR_GEN },
         [
-          { type: pkcs11js.CKA_TOKEN, value: true },
-          { type: pkcs11js.CKA_VERIFY, value: true },
-          { type: pkcs11js.CKA_EC_PARAMS, value: P256_OID_DER },
-          { type: pkcs11js.CKA_LABEL, value: label },
-          { type: pkcs11js.CKA_ID, value: id },
+          { type: p11().CKA_TOKEN, value: true },
+          { type: p11().CKA_VERIFY, value: true },
+          { type: p11().CKA_EC_PARAMS, value: P256_OID_DER },
+          { type: p11().CKA_LABEL, value: label },
+          { type: p11().CKA_ID, value: id },
         ],
         [
-          { type: pkcs11js.CKA_TOKEN, value: true },
-          { type: pkcs11js.CKA_PRIVATE, value: true },
-          { type: pkcs11js.CKA_SIGN, value: true },
-          { type: pkcs11js.CKA_SENSITIVE, value: true },
-          { type: pkcs11js.CKA_EXTRACTABLE, value: false },
-          { type: pkcs11js.CKA_LABEL, value: label },
-          { type: pkcs11js.CKA_ID, value: id },
+          { type: p11().CKA_TOKEN, value: true },
+          { type: p11().CKA_PRIVATE, value: true },
+          { type: p11().CKA_SIGN, value: true },
+          { type: p11().CKA_SENSITIVE, value: true },
+          { type: p11().CKA_EXTRACTABLE, value: false },
+          { type: p11().CKA_LABEL, value: label },
+          { type: p11().CKA_ID, value: id },
         ],
       ),
     );
@@ -205,7 +212,7 @@ export class Pkcs11Token {
 
   /** The public key object of a P-256 pair as a node KeyObject. */
   p256PublicKey(handle: Handle): KeyObject {
-    const [point] = this.call("public key read", () => this.lib.C_GetAttributeValue(this.session, handle, [{ type: pkcs11js.CKA_EC_POINT }]));
+    const [point] = this.call("public key read", () => this.lib.C_GetAttributeValue(this.session, handle, [{ type: p11().CKA_EC_POINT }]));
     const der = point?.value as Buffer | undefined;
     // CKA_EC_POINT is a DER OCTET STRING wrapping the uncompressed point 04||X||Y (65 bytes).
     if (!der || der.length !== 67 || der[0] !== 0x04 || der[1] !== 65 || der[2] !== 0x04)
@@ -220,7 +227,7 @@ export class Pkcs11Token {
   signEcdsaSha256(key: Handle, data: Buffer): Buffer {
     const digest = createHash("sha256").update(data).digest();
     return this.call("ECDSA signing", () => {
-      this.lib.C_SignInit(this.session, { mechanism: pkcs11js.CKM_ECDSA }, key);
+      this.lib.C_SignInit(this.session, { mechanism: p11().CKM_ECDSA }, key);
       return Buffer.from(this.lib.C_Sign(this.session, digest, Buffer.alloc(132)));
     });
   }
@@ -236,20 +243,20 @@ export class Pkcs11Token {
         this.session,
         { mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN },
         [
-          { type: pkcs11js.CKA_TOKEN, value: true },
-          { type: pkcs11js.CKA_VERIFY, value: true },
-          { type: pkcs11js.CKA_EC_PARAMS, value: ED25519_OID_DER },
-          { type: pkcs11js.CKA_LABEL, value: label },
-          { type: pkcs11js.CKA_ID, value: id },
+          { type: p11().CKA_TOKEN, value: true },
+          { type: p11().CKA_VERIFY, value: true },
+          { type: p11().CKA_EC_PARAMS, value: ED25519_OID_DER },
+          { type: p11().CKA_LABEL, value: label },
+          { type: p11().CKA_ID, value: id },
         ],
         [
-          { type: pkcs11js.CKA_TOKEN, value: true },
-          { type: pkcs11js.CKA_PRIVATE, value: true },
-          { type: pkcs11js.CKA_SIGN, value: true },
-          { type: pkcs11js.CKA_SENSITIVE, value: true },
-          { type: pkcs11js.CKA_EXTRACTABLE, value: false },
-          { type: pkcs11js.CKA_LABEL, value: label },
-          { type: pkcs11js.CKA_ID, value: id },
+          { type: p11().CKA_TOKEN, value: true },
+          { type: p11().CKA_PRIVATE, value: true },
+          { type: p11().CKA_SIGN, value: true },
+          { type: p11().CKA_SENSITIVE, value: true },
+          { type: p11().CKA_EXTRACTABLE, value: false },
+          { type: p11().CKA_LABEL, value: label },
+          { type: p11().CKA_ID, value: id },
         ],
       ),
     );
@@ -258,7 +265,7 @@ export class Pkcs11Token {
 
   /** The raw 32-byte Ed25519 public key of a token public-key object. */
   ed25519PublicKey(handle: Handle): Buffer {
-    const [point] = this.call("public key read", () => this.lib.C_GetAttributeValue(this.session, handle, [{ type: pkcs11js.CKA_EC_POINT }]));
+    const [point] = this.call("public key read", () => this.lib.C_GetAttributeValue(this.session, handle, [{ type: p11().CKA_EC_POINT }]));
     const value = point?.value as Buffer | undefined;
     // PKCS#11 3.0 says CKA_EC_POINT is the DER OCTET STRING of the 32-byte key; some tokens give the bare key.
     if (value?.length === 34 && value[0] === 0x04 && value[1] === 32) return Buffer.from(value.subarray(2));
@@ -277,7 +284,7 @@ export class Pkcs11Token {
   /** Reads CKA_EXTRACTABLE / CKA_SENSITIVE, for checks and `moat keys status`. */
   protection(handle: Handle): { extractable: boolean; sensitive: boolean } {
     const [extractable, sensitive] = this.call("attribute read", () =>
-      this.lib.C_GetAttributeValue(this.session, handle, [{ type: pkcs11js.CKA_EXTRACTABLE }, { type: pkcs11js.CKA_SENSITIVE }]),
+      this.lib.C_GetAttributeValue(this.session, handle, [{ type: p11().CKA_EXTRACTABLE }, { type: p11().CKA_SENSITIVE }]),
     );
     const flag = (value: unknown) => (Buffer.isBuffer(value) ? value[0] === 1 : value === true);
     return { extractable: flag(extractable?.value), sensitive: flag(sensitive?.value) };
@@ -286,7 +293,7 @@ export class Pkcs11Token {
   /** Tries to read a key's value; returns true only if the token hands it out (it must not). */
   valueIsReadable(handle: Handle): boolean {
     try {
-      const [value] = this.lib.C_GetAttributeValue(this.session, handle, [{ type: pkcs11js.CKA_VALUE }]);
+      const [value] = this.lib.C_GetAttributeValue(this.session, handle, [{ type: p11().CKA_VALUE }]);
       return Buffer.isBuffer(value?.value) && value.value.length > 0;
     } catch {
       return false;
@@ -322,11 +329,11 @@ export class Pkcs11Token {
   }
 }
 
-function gcm(iv: Buffer, aad: Buffer): pkcs11js.Mechanism {
-  return { mechanism: pkcs11js.CKM_AES_GCM, parameter: { type: pkcs11js.CK_PARAMS_AES_GCM, iv, aad, ivBits: 96, tagBits: 128 } as pkcs11js.AesGCM };
+function gcm(iv: Buffer, aad: Buffer): Pkcs11Js.Mechanism {
+  return { mechanism: p11().CKM_AES_GCM, parameter: { type: p11().CK_PARAMS_AES_GCM, iv, aad, ivBits: 96, tagBits: 128 } as Pkcs11Js.AesGCM };
 }
 
-function findSlot(lib: pkcs11js.PKCS11, config: Pkcs11Config): { slot: Handle; label: string; serial: string } {
+function findSlot(lib: Pkcs11Js.PKCS11, config: Pkcs11Config): { slot: Handle; label: string; serial: string } {
   const wanted = config.tokenLabel?.trim();
   if (!wanted && (config.slot === undefined || config.slot === null))
     throw new MoatError("PKCS11_TOKEN_NOT_FOUND", "configure keys.pkcs11TokenLabel or keys.pkcs11Slot to pick the token");

@@ -11,6 +11,7 @@ import { OID } from "./oids.js";
 import { toPem } from "./pem.js";
 import type { CertificateFilter, CertificateRecord, PkiStore, PkiUnitOfWork } from "./ports.js";
 import type { RevocationReason } from "./revocation-reason.js";
+import { MAX_PAGE_ITEMS, pageLimit } from "../lib/page.js";
 
 /** A freshly issued device certificate. */
 export interface IssuedCertificate {
@@ -165,8 +166,8 @@ export class CertificateService {
     return record;
   }
 
-  list(filter: CertificateFilter = {}): Promise<CertificateRecord[]> {
-    return this.options.store.certificates.list({ ...filter, limit: Math.min(Math.max(filter.limit ?? 1000, 1), 10_000) });
+  async list(filter: CertificateFilter = {}): Promise<CertificateRecord[]> {
+    return this.options.store.certificates.list({ ...filter, limit: pageLimit(filter.limit, MAX_PAGE_ITEMS) });
   }
 
   /** Revokes one certificate: change feed row and `cert.revoked` event in the same transaction; then a fresh CRL. */

@@ -10,6 +10,7 @@ import type { ScanRunRecord, ScanRunSummary, ScannerStore, StoredFinding } from 
 import { runScan, type ScanOptions } from "./scan.js";
 import { runScope } from "./target-scope.js";
 import type { ScanResult, Severity } from "./types.js";
+import { pageLimit } from "../lib/page.js";
 
 export interface ScanServiceSettings {
   /** `scanner.allowedTargets`: the scope every run starts from. */
@@ -99,8 +100,7 @@ export class ScanService {
   }
 
   async list(filter: { limit?: number; deviceId?: string } = {}): Promise<ScanRunSummary[]> {
-    const limit = filter.limit ?? 50;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new MoatError("SCAN_OPTIONS_INVALID", `limit must be a whole number from 1 to 1000; got ${filter.limit}`);
+    const limit = pageLimit(filter.limit, 50);
     return this.store.scans.listRuns({ limit, ...(filter.deviceId ? { deviceId: filter.deviceId } : {}) });
   }
 

@@ -2,7 +2,6 @@ import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
-import pg from "pg";
 import { MoatError } from "../errors.js";
 import type { Dialect } from "./dialect.js";
 import type { Database } from "./schema.js";
@@ -31,8 +30,6 @@ export interface OpenedDatabase {
   describe: string;
 }
 
-// int8 (count(*), identity columns) as numbers: Moat's sequences stay far below 2^53.
-pg.types.setTypeParser(20, (value: string) => Number(value));
 
 function redact(url: string): string {
   try {
@@ -47,6 +44,10 @@ function redact(url: string): string {
 /** Opens the configured database and checks that it answers. STORE_UNREACHABLE when it does not. */
 export async function openDatabase(target: DatabaseTarget): Promise<OpenedDatabase> {
   if (target.databaseUrl) {
+    // The PostgreSQL client loads only for installations that use it.
+    const { default: pg } = await import("pg");
+    // int8 (count(*), identity columns) as numbers: Moat's sequences stay far below 2^53.
+    pg.types.setTypeParser(20, (value: string) => Number(value));
     const pool = new pg.Pool({
       connectionString: target.databaseUrl,
       max: 10,

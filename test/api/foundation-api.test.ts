@@ -52,6 +52,10 @@ forEachDialect("REST API", (dialect) => {
       [{ method: "POST", url: "/v1/devices", headers: as(operatorToken), payload: { id: "x2", unexpected: true } }, 400, "VALIDATION_FAILED"],
       [{ method: "POST", url: "/v1/operators/tokens", headers: as(operatorToken), payload: { name: "n", role: "admin" } }, 403, "AUTH_FORBIDDEN"],
       [{ url: "/v1/nothing-here", headers: as(operatorToken) }, 404, "NOT_FOUND"],
+      // A page holds at most 1,000 items: more is refused, never silently cut.
+      [{ url: "/v1/devices?limit=1001", headers: as(operatorToken) }, 400, "PAGE_LIMIT_EXCEEDED"],
+      [{ url: "/v1/audit/events?limit=5000", headers: as(operatorToken) }, 400, "PAGE_LIMIT_EXCEEDED"],
+      [{ url: "/v1/certificates?limit=10000", headers: as(operatorToken) }, 400, "PAGE_LIMIT_EXCEEDED"],
     ];
     for (const [request, status, code] of cases) {
       const response = await api.inject(request);

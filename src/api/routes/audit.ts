@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import type { ApiServices } from "../services.js";
+import { MAX_PAGE_ITEMS } from "../../lib/page.js";
 
 /** /v1/audit: the security event log and its chain verification. */
 export async function auditRoutes(api: FastifyInstance, { services }: { services: ApiServices }): Promise<void> {
@@ -16,7 +17,7 @@ export async function auditRoutes(api: FastifyInstance, { services }: { services
           properties: {
             type: { type: "string", maxLength: 64 },
             subject: { type: "string", maxLength: 256 },
-            limit: { type: "integer", minimum: 1, maximum: 1000 },
+            limit: { type: "integer", minimum: 1, maximum: MAX_PAGE_ITEMS },
             afterSeq: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
           },
         },

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { DEVICE_STATUSES, type DeviceStatus } from "../../identity/index.js";
 import { actorOf, requirePermission } from "../auth.js";
 import type { ApiServices } from "../services.js";
+import { MAX_PAGE_ITEMS } from "../../lib/page.js";
 
 const attributes = { type: "object", additionalProperties: { type: "string", maxLength: 256 }, maxProperties: 64 } as const;
 const device = {
@@ -80,7 +81,7 @@ export async function deviceRoutes(api: FastifyInstance, { services }: { service
             group: { type: "string", maxLength: 64 },
             role: { type: "string", maxLength: 64 },
             search: { type: "string", maxLength: 128 },
-            limit: { type: "integer", minimum: 1, maximum: 1000 },
+            limit: { type: "integer", minimum: 1, maximum: MAX_PAGE_ITEMS },
             after: { type: "string", maxLength: 128 },
           },
         },

@@ -3,6 +3,7 @@ import { REVOCATION_REASONS, certificateView, parseRevocationReason, toPem, type
 import { DEFAULT_ENROLL_TOKEN_TTL_MS, type EnrollmentTokenService } from "../../identity/index.js";
 import { parseDuration } from "../../lib/duration.js";
 import { actorOf } from "../auth.js";
+import { MAX_PAGE_ITEMS } from "../../lib/page.js";
 
 export interface PkiApiServices {
   readonly pki: Pki;
@@ -82,7 +83,7 @@ export async function pkiRoutes(api: FastifyInstance, { services }: { services: 
             deviceId: { type: "string", maxLength: 128 },
             status: { type: "string", enum: ["active", "revoked", "expired", "superseded"] },
             expiringWithin: { type: "string", maxLength: 16, description: "e.g. 30d" },
-            limit: { type: "integer", minimum: 1, maximum: 10000 },
+            limit: { type: "integer", minimum: 1, maximum: MAX_PAGE_ITEMS },
             after: { type: "string", maxLength: 64 },
           },
         },

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { toScanResult, type ScanService } from "../../scanner/index.js";
 import { actorOf } from "../auth.js";
+import { MAX_PAGE_ITEMS } from "../../lib/page.js";
 
 const severities = ["critical", "high", "medium", "low", "info"] as const;
 const counts = { type: "object", properties: Object.fromEntries(severities.map((s) => [s, { type: "integer" }])) } as const;
@@ -35,7 +36,7 @@ export async function scanRoutes(api: FastifyInstance, { services }: { services:
         querystring: {
           type: "object",
           additionalProperties: false,
-          properties: { limit: { type: "integer", minimum: 1, maximum: 1000 }, device: { type: "string", maxLength: 128 } },
+          properties: { limit: { type: "integer", minimum: 1, maximum: MAX_PAGE_ITEMS }, device: { type: "string", maxLength: 128 } },
         },
         response: { 200: { type: "array", items: summary } },
       },

@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { summarizeCampaign, type Campaign } from "../../firmware/index.js";
 import { actorOf } from "../auth.js";
 import type { ApiServices } from "../services.js";
+import { MAX_PAGE_ITEMS } from "../../lib/page.js";
 
 const idParam = { type: "object", required: ["id"], properties: { id: { type: "string", maxLength: 64, pattern: "^[A-Za-z0-9._-]+$" } } } as const;
 
@@ -67,7 +68,7 @@ export async function tufRoutes(api: FastifyInstance, { services }: { services: 
       schema: {
         tags: ["ota"],
         summary: "List OTA campaigns, newest first",
-        querystring: { type: "object", additionalProperties: false, properties: { status: { type: "string", enum: ["running", "paused", "aborted", "completed"] }, limit: { type: "integer", minimum: 1, maximum: 1000 } } },
+        querystring: { type: "object", additionalProperties: false, properties: { status: { type: "string", enum: ["running", "paused", "aborted", "completed"] }, limit: { type: "integer", minimum: 1, maximum: MAX_PAGE_ITEMS } } },
       },
     },
     async (request) => {

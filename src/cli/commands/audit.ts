@@ -5,7 +5,7 @@ import { MoatError } from "../../errors.js";
 import { writeFileAtomic } from "../../lib/atomic-file.js";
 import { withApp } from "../context.js";
 import { printJson, printTable, progress } from "../output.js";
-import { parseInteger } from "../parse.js";
+import { integerIn, parsePageLimit } from "../parse.js";
 
 function readInput(path: string, what: string): string {
   try {
@@ -39,11 +39,11 @@ export function register(program: Command): void {
     .description("list security events, newest first")
     .option("--type <type>", "only this event type, e.g. device.status_changed")
     .option("--subject <subject>", "only events about this subject")
-    .option("--limit <n>", "how many (max 1000)", parseInteger, 50)
+    .option("--limit <n>", "how many, newest first (max 1000)", parsePageLimit, 50)
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat audit list --type auth.failed --limit 20\n")
     .action(async (o: { type?: string; subject?: string; limit: number; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, [], async (app) => {
         const events = await app.audit.list(o);
         if (o.json) printJson(events);
         else
@@ -67,7 +67,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExamples:\n  moat audit verify && echo intact\n  moat audit verify --checkpoint /mnt/worm/moat-checkpoint.txt --key audit.vkey\n")
     .action(async (o: { checkpoint?: string; key?: string; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, [], async (app) => {
         const key = parseVerifierKey(o.key ? readInput(o.key, "verifier key") : await app.auditKeys.verifierKey());
         // Without a file, the latest checkpoint in the store is the reference (useful, but an attacker with the database can delete it).
         const checkpoint = o.checkpoint
@@ -84,7 +84,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON (size, rootHash, createdAt, checkpoint)")
     .addHelpText("after", "\nExample:\n  moat audit checkpoint --out /mnt/worm/moat-checkpoint.txt\n")
     .action(async (o: { out?: string; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, [], async (app) => {
         const record = await app.auditCheckpoints.create();
         await writeOutput(o.out, record.note);
         if (o.json) printJson({ size: record.size, rootHash: record.rootHash.toString("hex"), createdAt: record.createdAt, checkpoint: record.note });
@@ -95,12 +95,12 @@ export function register(program: Command): void {
   audit
     .command("prove")
     .description("print an RFC 9162 inclusion proof of one entry relative to a signed checkpoint")
-    .requiredOption("--seq <n>", "the entry's sequence number", parseInteger)
+    .requiredOption("--seq <n>", "the entry's sequence number", integerIn(0, Number.MAX_SAFE_INTEGER))
     .option("--out <file>", "write the proof here (default: stdout)")
     .option("--json", "print JSON (the proof is always JSON)")
     .addHelpText("after", "\nExample:\n  moat audit prove --seq 42 --json > entry-42.proof.json\n")
     .action(async (o: { seq: number; out?: string }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, [], async (app) => {
         const proof = await app.auditCheckpoints.prove(o.seq);
         await writeOutput(o.out, `${JSON.stringify(proof, null, 2)}\n`);
       }),
@@ -129,7 +129,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON (verifierKey, location)")
     .addHelpText("after", "\nExample:\n  moat audit key export --out audit.vkey\n")
     .action(async (o: { out?: string; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, [], async (app) => {
         const verifierKey = await app.auditKeys.verifierKey();
         await writeOutput(o.out, `${verifierKey}\n`);
         if (o.json) printJson({ verifierKey, location: await app.auditKeys.location() });

@@ -16,7 +16,7 @@ export function register(program: Command): void {
     .option("--out <file>", "write to a file instead of stdout")
     .addHelpText("after", "\nExample:\n  moat ca chain > chain.pem\n")
     .action(async (options: { out?: string }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["pki"], async (app) => {
         const pem = await app.ca.chainPem();
         if (options.out) writeFileAtomicSync(options.out, pem, { mode: 0o644 });
         else process.stdout.write(pem);
@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat ca list --json\n")
     .action(async (options: { json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["pki"], async (app) => {
         const rows = (await app.ca.list()).map((c) => ({ serial: c.serialHex, role: c.role, keyType: c.keyType, subject: c.subject, notAfter: c.notAfter, active: c.active, keyOnline: c.hasKey, keyLocation: c.keyLocation ?? null }));
         if (options.json) printJson({ certificates: rows });
         else
@@ -50,7 +50,7 @@ export function register(program: Command): void {
     .option("--der", "DER instead of PEM")
     .addHelpText("after", "\nExample:\n  moat ca export-root --out root.pem\n")
     .action(async (options: { out?: string; der?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["pki"], async (app) => {
         const pem = await app.ca.rootPem();
         const body = options.der ? Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ""), "base64") : Buffer.from(pem);
         if (options.out) writeFileAtomicSync(options.out, body, { mode: 0o644 });
@@ -64,7 +64,7 @@ export function register(program: Command): void {
     .option("--passphrase-file <file>", "encrypt the key file with this passphrase")
     .addHelpText("after", "\nExample:\n  moat ca offline-root --key-out /media/usb/moat-root.key --passphrase-file pass.txt\n")
     .action(async (options: { keyOut: string; passphraseFile?: string }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["pki"], async (app) => {
         const output = reserveKeyOutput(options.keyOut, options.passphraseFile);
         try {
           const root = await app.ca.active("root");
@@ -87,7 +87,7 @@ export function register(program: Command): void {
     .option("--passphrase-file <file>", "passphrase of an encrypted key file")
     .addHelpText("after", "\nExample:\n  moat ca online-root --key /media/usb/moat-root.key --passphrase-file pass.txt\n")
     .action(async (options: { key: string; passphraseFile?: string }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["pki"], async (app) => {
         await app.ca.restoreRootKey(readPrivateKey(options.key, options.passphraseFile), cliActor());
         process.stderr.write("root key is back in the store (sealed)\n");
       }),
@@ -100,7 +100,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExamples:\n  moat ca rotate-issuer\n  moat ca rotate-issuer --root-key /media/usb/moat-root.key --passphrase-file pass.txt\n")
     .action(async (options: { rootKey?: string; passphraseFile?: string; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["pki"], async (app) => {
         const rootKeyPkcs8Der = options.rootKey ? readPrivateKey(options.rootKey, options.passphraseFile) : undefined;
         const issuing = await app.ca.rotateIssuer({ trustDomain: app.trustDomain, publicUrl: app.publicUrl, ...(rootKeyPkcs8Der ? { rootKeyPkcs8Der } : {}) }, cliActor());
         if (options.json) printJson({ serial: issuing.serialHex, subject: issuing.subject, notAfter: issuing.notAfter });
@@ -113,7 +113,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat ca trust-manufacturer acme-idevid-ca.pem\n")
     .action(async (file: string, options: { json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["pki"], async (app) => {
         const record = await app.pki.enrollment.trustManufacturer(readFileSync(file, "utf8"), cliActor());
         if (options.json) printJson(record);
         else process.stdout.write(`trusted ${record.subject} (sha256 ${record.fingerprint})\n`);
@@ -125,7 +125,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat ca manufacturers --json\n")
     .action(async (options: { json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["pki"], async (app) => {
         const list = await app.pki.enrollment.listManufacturers();
         if (options.json) printJson({ manufacturers: list.map(({ certificatePem: _pem, ...rest }) => rest) });
         else

@@ -19,7 +19,7 @@ import {
 } from "../../pki/index.js";
 import { cliActor, withApp } from "../context.js";
 import { printJson, printRecord, printTable } from "../output.js";
-import { integerIn, parseInteger } from "../parse.js";
+import { integerIn, parsePageLimit } from "../parse.js";
 
 const COLUMNS = [
   { header: "serial", value: (r: CertificateRecord) => r.serialHex },
@@ -177,7 +177,7 @@ export function register(program: Command): void {
       checkKeySource(o);
       const csr = o.csr ? readFileSync(o.csr) : undefined;
       await withKeyOutput(o.keyOut, o.passphraseFile, (keyOutput) =>
-        withApp(command, async (app) => {
+        withApp(command, ["pki"], async (app) => {
           if (csr) {
             const issued = await app.pki.certificates.issueFromCsr({ deviceId: o.device, csr, ...(o.days !== undefined ? { days: o.days } : {}), actor: cliActor() });
             return printIssued(issued, o);
@@ -195,12 +195,12 @@ export function register(program: Command): void {
     .option("--device <id>", "only this device")
     .addOption(new Option("--status <status>", "only this status").choices([...CERTIFICATE_STATUSES]))
     .option("--expiring-within <duration>", "only unexpired certificates expiring within this time, e.g. 30d")
-    .option("--limit <n>", "at most this many (max 10000)", parseInteger, 1000)
+    .option("--limit <n>", "page size (max 1000)", parsePageLimit, 1000)
     .option("--after <serial>", "start after this serial")
     .option("--json", "print JSON")
     .addHelpText("after", "\nExamples:\n  moat cert list --device sensor-1\n  moat cert list --expiring-within 30d --json\n")
     .action(async (o: { device?: string; status?: CertificateStatus; expiringWithin?: string; limit: number; after?: string; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["pki"], async (app) => {
         const records = await app.pki.certificates.list({
           ...(o.device ? { deviceId: o.device } : {}),
           ...(o.status ? { status: o.status } : {}),
@@ -220,7 +220,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON (with the PEM)")
     .addHelpText("after", "\nExample:\n  moat cert show 4f1c…e2 --pem > device.pem\n")
     .action(async (serial: string, o: { pem?: boolean; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["pki"], async (app) => {
         const record = await app.pki.certificates.get(serial);
         const pem = toPem(record.certificateDer, "CERTIFICATE");
         if (o.json) printJson({ ...certificateView(record), certificatePem: pem });
@@ -238,7 +238,7 @@ export function register(program: Command): void {
     .addHelpText("after", "\nExamples:\n  moat cert revoke 4f1c…e2 --reason keyCompromise\n  moat cert revoke --device sensor-1 --reason cessationOfOperation\n")
     .action(async (serial: string | undefined, o: { device?: string; reason: string; json?: boolean }, command: Command) => {
       if (!!serial === !!o.device) throw new InvalidArgumentError("give either a SERIAL or --device ID");
-      await withApp(command, async (app) => {
+      await withApp(command, ["pki"], async (app) => {
         const reason = parseRevocationReason(o.reason);
         const revoked = serial ? [await app.pki.certificates.revoke(serial, reason, cliActor())] : await app.pki.certificates.revokeDevice(o.device!, reason, cliActor());
         if (o.json) printJson({ revoked: revoked.map((r) => certificateView(r)) });
@@ -257,7 +257,7 @@ export function register(program: Command): void {
       checkKeySource(o);
       const csr = o.csr ? readFileSync(o.csr) : undefined;
       await withKeyOutput(o.keyOut, o.passphraseFile, (keyOutput) =>
-        withApp(command, async (app) => {
+        withApp(command, ["pki"], async (app) => {
           const { issued, superseded } = await app.pki.certificates.rotate({
             deviceId: o.device,
             ...(csr ? { csr } : { keyType: o.keyType }),

@@ -13,7 +13,7 @@ export function register(program: Command): void {
     .option("--out <file>", "write to a file instead of stdout")
     .addHelpText("after", "\nExamples:\n  moat crl > moat.crl.pem && openssl crl -in moat.crl.pem -noout -text\n  moat crl --ca root --der --out root.crl\n")
     .action(async (o: { ca: string; der?: boolean; out?: string }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["pki"], async (app) => {
         const state = await app.pki.crls.current(o.ca);
         const body = o.der ? state.der : Buffer.from(toPem(state.der, "X509 CRL"));
         if (o.out) writeFileAtomicSync(o.out, body, { mode: 0o644 });

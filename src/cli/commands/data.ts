@@ -53,7 +53,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat data encrypt --in readings.csv --out readings.csv.enc --context site-7/readings\n")
     .action(async (o: FileOptions, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, [], async (app) => {
         const sealed = await app.dataProtection.encryptFile(readInputFile(o.in), o.context);
         writeOutputFile(o.out, sealed, o.force);
         if (o.json) printJson({ in: o.in, out: o.out, context: o.context, bytes: sealed.length, provider: app.envelope.providerKind });
@@ -71,7 +71,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat data decrypt --in readings.csv.enc --out readings.csv --context site-7/readings\n")
     .action(async (o: FileOptions, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, [], async (app) => {
         const plaintext = await app.dataProtection.decryptFile(readInputFile(o.in, MAX_PROTECTED_BYTES + 4096), o.context);
         try {
           writeOutputFile(o.out, plaintext, o.force);
@@ -89,7 +89,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat data rewrap backups/*.enc\n")
     .action(async (files: string[], o: { json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, [], async (app) => {
         const results: Array<{ file: string; rewrapped: boolean }> = [];
         for (const file of files) {
           const next = await app.dataProtection.rewrap(readInputFile(file, MAX_PROTECTED_BYTES + 4096));

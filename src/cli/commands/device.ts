@@ -3,7 +3,7 @@ import { Command, Option } from "commander";
 import { DEVICE_STATUSES, type DeviceRecord, type DeviceStatus } from "../../identity/index.js";
 import { cliActor, withApp } from "../context.js";
 import { printJson, printRecord, printTable } from "../output.js";
-import { collectKeyValue, integerIn, parseInteger } from "../parse.js";
+import { collectKeyValue, integerIn, parsePageLimit } from "../parse.js";
 
 const COLUMNS = [
   { header: "id", value: (d: DeviceRecord) => d.id },
@@ -41,7 +41,7 @@ export function register(program: Command): void {
     .option("--json", "print the device as JSON")
     .addHelpText("after", "\nExample:\n  moat device add sensor-0042 --group boilers --attr floor=3\n")
     .action(async (id: string, o: { name?: string; group?: string; role?: string; attr?: Record<string, string>; active?: boolean; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, [], async (app) => {
         const created = await app.devices.create(
           { id, ...(o.name ? { name: o.name } : {}), group: o.group ?? null, ...(o.role ? { role: o.role } : {}), attributes: o.attr ?? {}, status: o.active ? "active" : "pending" },
           cliActor(),
@@ -57,12 +57,12 @@ export function register(program: Command): void {
     .option("--group <group>", "only this group")
     .option("--role <role>", "only this role")
     .option("--search <text>", "id or name contains")
-    .option("--limit <n>", "page size (max 1000)", parseInteger, 100)
+    .option("--limit <n>", "page size (max 1000)", parsePageLimit, 100)
     .option("--after <id>", "start after this id (the `next` of the previous page)")
     .option("--json", "print JSON ({devices, next})")
     .addHelpText("after", "\nExample:\n  moat device list --status active --group boilers --json\n")
     .action(async (o: { status?: DeviceStatus; group?: string; role?: string; search?: string; limit: number; after?: string; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, [], async (app) => {
         const page = await app.devices.list(o);
         if (o.json) printJson(page);
         else {
@@ -77,7 +77,7 @@ export function register(program: Command): void {
     .description("show one device")
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat device show sensor-0042\n")
-    .action(async (id: string, o: { json?: boolean }, command: Command) => withApp(command, async (app) => show(await app.devices.get(id), o.json)));
+    .action(async (id: string, o: { json?: boolean }, command: Command) => withApp(command, [], async (app) => show(await app.devices.get(id), o.json)));
 
   device
     .command("update <id>")
@@ -89,7 +89,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat device update sensor-0042 --group chillers --attr floor=4\n")
     .action(async (id: string, o: { name?: string; group?: string; role?: string; attr?: Record<string, string>; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, [], async (app) => {
         const patch = {
           ...(o.name !== undefined ? { name: o.name } : {}),
           ...(o.group !== undefined ? { group: o.group === "" ? null : o.group } : {}),
@@ -108,7 +108,7 @@ export function register(program: Command): void {
       .option("--json", "print JSON")
       .addHelpText("after", `\nExample:\n  moat device ${verb} sensor-0042 --reason "ticket 123"\n`)
       .action(async (id: string, o: { reason?: string; json?: boolean }, command: Command) =>
-        withApp(command, async (app) => show(await app.devices.setStatus(id, status, cliActor(), o.reason), o.json)),
+        withApp(command, [], async (app) => show(await app.devices.setStatus(id, status, cliActor(), o.reason), o.json)),
       );
   }
 
@@ -121,7 +121,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  openssl pkey -in device.key -pubout -out device.pub\n  moat device key add sensor-0042 --pubkey device.pub\n")
     .action(async (id: string, o: { pubkey: string; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, [], async (app) => {
         const added = await app.deviceCredentials.addKey(id, readFileSync(o.pubkey), cliActor());
         if (o.json) printJson({ deviceId: added.deviceId, keyId: added.keyId, createdAt: added.createdAt });
         else process.stdout.write(`${added.keyId}\n`);
@@ -133,7 +133,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat device key list sensor-0042 --json\n")
     .action(async (id: string, o: { json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, [], async (app) => {
         const keys = await app.deviceCredentials.listKeys(id);
         if (o.json) printJson(keys);
         else printTable(keys, [{ header: "key id", value: (k) => k.keyId }, { header: "added", value: (k) => k.createdAt }, { header: "by", value: (k) => k.createdBy }]);
@@ -143,7 +143,7 @@ export function register(program: Command): void {
     .command("remove <id> <keyId>")
     .description("remove a registered key (live sessions that used it are closed)")
     .addHelpText("after", "\nExample:\n  moat device key remove sensor-0042 key:3f2a9c0d11e4b7a8\n")
-    .action(async (id: string, keyId: string, _o: object, command: Command) => withApp(command, (app) => app.deviceCredentials.removeKey(id, keyId, cliActor())));
+    .action(async (id: string, keyId: string, _o: object, command: Command) => withApp(command, [], (app) => app.deviceCredentials.removeKey(id, keyId, cliActor())));
 
   device
     .command("secret")
@@ -154,7 +154,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat device secret rotate sensor-0042 --grace-seconds 600\n")
     .action(async (id: string, o: { graceSeconds?: number; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, [], async (app) => {
         const rotated = await app.deviceCredentials.rotateSecret(id, o.graceSeconds ?? app.config["broker.secretGraceSeconds"], cliActor());
         if (o.json) printJson(rotated);
         else {

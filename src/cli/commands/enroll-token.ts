@@ -21,7 +21,7 @@ export function register(program: Command): void {
       "\nExample:\n  moat enroll-token create --device sensor-1 --ttl 1h\n  curl --cacert chain.pem -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/pkcs10' \\\n       --data-binary @csr.b64 https://moat:8443/.well-known/est/simpleenroll\n",
     )
     .action(async (o: { device: string; ttl: string; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, [], async (app) => {
         const ttl = o.ttl ? parseDuration(o.ttl, "--ttl") : DEFAULT_ENROLL_TOKEN_TTL_MS;
         const { token, record } = await app.enrollmentTokens.create(o.device, ttl, cliActor());
         if (o.json) printJson({ token, id: record.id, deviceId: record.deviceId, expiresAt: record.expiresAt });
@@ -39,7 +39,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat enroll-token list --device sensor-1 --json\n")
     .action(async (o: { device?: string; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, [], async (app) => {
         const list = await app.enrollmentTokens.list(o.device);
         const rows = list.map((t) => ({ id: t.id, deviceId: t.deviceId, state: state(t), createdAt: t.createdAt, expiresAt: t.expiresAt, usedAt: t.usedAt }));
         if (o.json) printJson({ tokens: rows });

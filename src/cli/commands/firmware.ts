@@ -99,7 +99,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExamples:\n  moat firmware root init\n  moat firmware root init --offline-out /media/usb/firmware-root.key\n")
     .action(async (o: { name: string; alg: SignatureAlgorithm; offlineOut?: string; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["firmware"], async (app) => {
         const { key, offlinePrivateKey } = await app.firmware.keys.createRoot({ name: o.name, alg: o.alg, offline: !!o.offlineOut, actor: cliActor() });
         if (offlinePrivateKey && o.offlineOut) {
           await writeFileAtomic(o.offlineOut, `${JSON.stringify({ type: PRIVATE_KEY_FILE_TYPE, name: key.name, alg: key.alg, privateKey: toBase64Url(offlinePrivateKey) })}\n`);
@@ -117,7 +117,7 @@ export function register(program: Command): void {
     .option("--out <file>", "write to a file instead of stdout")
     .addHelpText("after", "\nExample:\n  moat firmware root export --out root.pub\n")
     .action(async (o: { name: string; out?: string }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["firmware"], async (app) => {
         const text = serializePublicKey(await app.firmware.keys.rootPublicKey(o.name));
         if (o.out) await writeFileAtomic(o.out, text);
         else process.stdout.write(text);
@@ -135,7 +135,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExamples:\n  moat firmware keygen\n  moat firmware keygen --alg hybrid-ed25519-mldsa65 --name release-2026 --valid-days 730\n")
     .action(async (o: { name?: string; alg: SignatureAlgorithm; validDays: number; root: string; rootKeyFile?: string; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["firmware"], async (app) => {
         const rootPrivateKey = readPrivateKeyFile(o.rootKeyFile);
         const key = await app.firmware.keys.generateSigningKey({
           ...(o.name ? { name: o.name } : {}),
@@ -157,7 +157,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat firmware keys --json\n")
     .action(async (o: { json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["firmware"], async (app) => {
         const keys = await app.firmware.keys.list();
         if (o.json) printJson(keys);
         else printTable(keys, KEY_COLUMNS);
@@ -172,7 +172,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", '\nExample:\n  moat firmware revoke signing-2026-01-01-ed25519 --reason "laptop stolen"\n')
     .action(async (name: string, o: { reason: string; rootKeyFile?: string; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["firmware"], async (app) => {
         const rootPrivateKey = readPrivateKeyFile(o.rootKeyFile);
         const { version } = await app.firmware.keys.revoke({ name, reason: o.reason, actor: cliActor(), ...(rootPrivateKey ? { rootPrivateKey } : {}) });
         if (o.json) printJson({ name, revocationListVersion: version });
@@ -186,7 +186,7 @@ export function register(program: Command): void {
     .option("--out <file>", "write to a file instead of stdout")
     .addHelpText("after", "\nExample:\n  moat firmware revocations --out revocations.json\n")
     .action(async (o: { out?: string }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["firmware"], async (app) => {
         const list = await app.firmware.keys.revocationList();
         if (!list) throw new MoatError("NOT_FOUND", "no signing key has been revoked yet");
         const text = `${JSON.stringify(list.document, null, 2)}\n`;
@@ -216,7 +216,7 @@ export function register(program: Command): void {
         o: { version: string; securityVersion: number; hardware: string; out: string; vendor: string; key?: string; target?: string; description?: string; notBefore?: string; notAfter?: string; minCurrentSecurityVersion?: number },
         command: Command,
       ) =>
-        withApp(command, async (app) => {
+        withApp(command, ["firmware"], async (app) => {
           const constraints = {
             ...(o.notBefore ? { notBefore: o.notBefore } : {}),
             ...(o.notAfter ? { notAfter: o.notAfter } : {}),
@@ -299,7 +299,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat firmware tuf init --root-keys 3 --threshold 2\n")
     .action(async (o: { rootKeys: number; threshold: number; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["firmware"], async (app) => {
         const status = await app.firmware.tuf.init({ rootKeys: o.rootKeys, rootThreshold: o.threshold, actor: cliActor() });
         if (o.json) printJson(status);
         else printRecord({ ...status.versions, consistentSnapshot: status.consistentSnapshot });
@@ -311,7 +311,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat firmware tuf status --json\n")
     .action(async (o: { json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["firmware"], async (app) => {
         const status = await app.firmware.tuf.status();
         if (o.json) printJson(status);
         else printTable(TUF_ROLES.map((role) => ({ role, version: status.versions[role], expires: status.expires[role] })), [
@@ -327,7 +327,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat firmware tuf targets --json\n")
     .action(async (o: { json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["firmware"], async (app) => {
         const targets = await app.firmware.tuf.listTargets();
         if (o.json) printJson(targets);
         else printTable(targets, [
@@ -345,7 +345,7 @@ export function register(program: Command): void {
     .option("--out <file>", "write to a file instead of stdout")
     .addHelpText("after", "\nExample:\n  moat firmware tuf root --out root.json\n")
     .action(async (o: { version?: number; out?: string }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["firmware"], async (app) => {
         const bytes = await app.firmware.tuf.trustedRoot(o.version);
         if (o.out) await writeFileAtomic(o.out, bytes);
         else process.stdout.write(bytes);
@@ -357,7 +357,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat firmware tuf rotate timestamp\n")
     .action(async (role: string, o: { json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["firmware"], async (app) => {
         const result = await app.firmware.tuf.rotate(parseRole(role), cliActor());
         if (o.json) printJson(result);
         else process.stdout.write(`rotated ${role}; root is now version ${result.rootVersion}\n`);
@@ -369,7 +369,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat firmware tuf refresh\n")
     .action(async (o: { json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["firmware"], async (app) => {
         const result = await app.firmware.tuf.refresh();
         if (o.json) printJson(result);
         else printRecord(result);

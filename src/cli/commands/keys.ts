@@ -28,7 +28,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat keys status --json\n")
     .action(async (o: { json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, [], async (app) => {
         const status = await app.kekRotation.status();
         if (o.json) printJson(status);
         else printStatus(status);
@@ -42,7 +42,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExamples:\n  moat keys rotate\n  MOAT_MASTER_KEY=v1:<old>,v2:<new> moat keys rotate --rewrap-only\n")
     .action(async (o: { rewrapOnly?: boolean; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, [], async (app) => {
         const started = Date.now();
         const report = await app.kekRotation.rotate({ createVersion: !o.rewrapOnly });
         const seconds = (Date.now() - started) / 1000;
@@ -70,7 +70,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat keys retire --version 1\n")
     .action(async (o: { version?: number; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, [], async (app) => {
         const retired = await app.kekRotation.retireUnused(o.version);
         if (o.json) printJson({ retired });
         else process.stdout.write(retired.length ? `retired KEK versions: ${retired.join(", ")}\n` : "no unused KEK version to retire\n");

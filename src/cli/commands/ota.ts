@@ -4,7 +4,7 @@ import { MoatError } from "../../errors.js";
 import { summarizeCampaign, type Campaign } from "../../firmware/index.js";
 import { cliActor, withApp } from "../context.js";
 import { printJson, printRecord, printTable, progress } from "../output.js";
-import { parseInteger } from "../parse.js";
+import { parsePageLimit } from "../parse.js";
 
 function summary(campaign: Campaign) {
   const s = summarizeCampaign(campaign);
@@ -54,7 +54,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat ota release fw.bin --manifest fw.manifest.json --group boilers --stages 5,25,100 --max-failure-rate 5%\n")
     .action(async (image: string, o: { manifest: string; group: string; stages: string; maxFailureRate: string; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["firmware"], async (app) => {
         let manifest: string;
         try {
           manifest = readFileSync(o.manifest, "utf8");
@@ -71,11 +71,11 @@ export function register(program: Command): void {
     .command("list")
     .description("list campaigns, newest first")
     .addOption(new Option("--status <status>", "only this status").choices(["running", "paused", "aborted", "completed"]))
-    .option("--limit <n>", "at most this many", parseInteger, 100)
+    .option("--limit <n>", "how many, newest first (max 1000)", parsePageLimit, 100)
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat ota list --status running --json\n")
     .action(async (o: { status?: string; limit: number; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["firmware"], async (app) => {
         const campaigns = (await app.firmware.campaigns.list({ ...(o.status ? { status: o.status } : {}), limit: o.limit })).map(summary);
         if (o.json) printJson(campaigns);
         else
@@ -98,7 +98,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat ota status ota-3f9a1c2b4d5e --json\n")
     .action(async (id: string, o: { devices?: boolean; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => show(await app.firmware.campaigns.get(id), o.json, o.devices)),
+      withApp(command, ["firmware"], async (app) => show(await app.firmware.campaigns.get(id), o.json, o.devices)),
     );
 
   for (const [verb, what] of [
@@ -112,7 +112,7 @@ export function register(program: Command): void {
       .option("--json", "print JSON")
       .addHelpText("after", `\nExample:\n  moat ota ${verb} ota-3f9a1c2b4d5e\n`)
       .action(async (id: string, o: { json?: boolean }, command: Command) =>
-        withApp(command, async (app) => show(await app.firmware.campaigns[verb](id, cliActor()), o.json)),
+        withApp(command, ["firmware"], async (app) => show(await app.firmware.campaigns[verb](id, cliActor()), o.json)),
       );
 
   ota
@@ -121,6 +121,6 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat ota report ota-3f9a1c2b4d5e sensor-0042 failed:FIRMWARE_DIGEST_MISMATCH\n")
     .action(async (id: string, device: string, status: string, o: { json?: boolean }, command: Command) =>
-      withApp(command, async (app) => show(await app.firmware.campaigns.report(id, device, status), o.json)),
+      withApp(command, ["firmware"], async (app) => show(await app.firmware.campaigns.report(id, device, status), o.json)),
     );
 }

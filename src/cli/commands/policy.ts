@@ -19,7 +19,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat policy check --device sensor-1 --action publish --topic devices/sensor-1/telemetry/temp\n")
     .action(async (o: { device: string; action: string; topic: string; certCn?: string; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["policy"], async (app) => {
         const result = await app.policy.explain(o.device, o.action, o.topic, o.certCn === undefined ? {} : { certCn: o.certCn });
         if (o.json) {
           printJson(result);
@@ -45,7 +45,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat policy lint --fail-on high\n")
     .action(async (o: { failOn?: LintSeverity; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["policy"], async (app) => {
         const findings = await app.policy.lint();
         if (o.json) printJson(findings);
         else

@@ -54,7 +54,7 @@ export function register(program: Command): void {
     .action(async (name: string, o: { allow: string[]; deny: string[]; description?: string; json?: boolean }, command: Command) => {
       // Parse every rule before opening anything, so a typo changes nothing.
       const rules = [...o.allow.map((spec) => parseRuleSpec(spec, "allow")), ...o.deny.map((spec) => parseRuleSpec(spec, "deny"))];
-      await withApp(command, async (app) => {
+      await withApp(command, ["policy"], async (app) => {
         const created = await app.policy.createRole(name, rules, cliActor(), o.description === undefined ? {} : { description: o.description });
         if (o.json) printJson(created);
         else showRole(created);
@@ -67,7 +67,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON (with rules and assignments)")
     .addHelpText("after", "\nExample:\n  moat role list --json\n")
     .action(async (o: { json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["policy"], async (app) => {
         const roles = await app.policy.listRoles();
         if (o.json) printJson(roles);
         else
@@ -87,7 +87,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat role show device\n")
     .action(async (name: string, o: { json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["policy"], async (app) => {
         const found = await app.policy.getRole(name);
         if (o.json) printJson(found);
         else showRole(found);
@@ -100,7 +100,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat role delete sensor\n")
     .action(async (name: string, o: { json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["policy"], async (app) => {
         const result = await app.policy.deleteRole(name, cliActor());
         if (o.json) printJson(result);
         else process.stdout.write(`deleted role ${result.role} (${result.removedAssignments.length} assignment(s) removed)\n`);
@@ -112,7 +112,7 @@ export function register(program: Command): void {
     .addHelpText("after", "\nExample:\n  moat role assign sensor --group boilers\n  moat role assign auditor --token ci-pipeline\n")
     .action(async (name: string, o: TargetOptions & { json?: boolean }, command: Command) => {
       const target = targetOf(o, command);
-      await withApp(command, async (app) => {
+      await withApp(command, ["policy"], async (app) => {
         const { assignment, created } = await app.policy.assignRole(name, target, cliActor());
         if (o.json) printJson({ ...assignment, created });
         else process.stdout.write(`${created ? "assigned" : "already assigned"}: role ${name} → ${target.kind} ${target.target}\n`);
@@ -124,7 +124,7 @@ export function register(program: Command): void {
     .addHelpText("after", "\nExample:\n  moat role unassign sensor --device sensor-1\n")
     .action(async (name: string, o: TargetOptions & { json?: boolean }, command: Command) => {
       const target = targetOf(o, command);
-      await withApp(command, async (app) => {
+      await withApp(command, ["policy"], async (app) => {
         await app.policy.unassignRole(name, target, cliActor());
         if (o.json) printJson({ role: name, ...target, removed: true });
         else process.stdout.write(`unassigned: role ${name} from ${target.kind} ${target.target}\n`);

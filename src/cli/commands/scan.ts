@@ -5,7 +5,7 @@ import { writeFileAtomicSync } from "../../lib/atomic-file.js";
 import { formatScanTable, runScan, runScope, SEVERITY_ORDER, toSarif, toScanResult, type ScanOptions, type ScanProgress, type ScanResult, type ScanRunSummary, type Severity } from "../../scanner/index.js";
 import { cliActor, configFrom, withApp } from "../context.js";
 import { printJson, printTable } from "../output.js";
-import { collect, durationOption, integerIn, parseInteger } from "../parse.js";
+import { collect, durationOption, integerIn, parsePageLimit } from "../parse.js";
 
 interface ScanFlags {
   ports: string;
@@ -182,7 +182,7 @@ export function register(program: Command): void {
       try {
         const run = { ...options, signal: interrupt.signal, ...(onProgress ? { onProgress } : {}) };
         if (o.store) {
-          const stored = await withApp(command, (app) => app.scans.run({ ...run, allow: o.allow, actor: cliActor() }));
+          const stored = await withApp(command, ["scans"], (app) => app.scans.run({ ...run, allow: o.allow, actor: cliActor() }));
           result = toScanResult(stored);
           id = stored.id;
         } else {
@@ -207,12 +207,12 @@ export function register(program: Command): void {
   scan
     .command("list")
     .description("list stored scan runs, newest first")
-    .option("--limit <n>", "how many (max 1000)", parseInteger, 50)
+    .option("--limit <n>", "how many, newest first (max 1000)", parsePageLimit, 50)
     .option("--device <id>", "only runs with findings for this device")
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat scan list --device gateway-7 --json\n")
     .action(async (_o: unknown, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["scans"], async (app) => {
         // The parent `scan` also declares --json/--sarif/--out, and commander hands them to whichever parses first.
         const o = command.optsWithGlobals<{ limit: number; device?: string; json?: boolean }>();
         const runs = await app.scans.list({ limit: o.limit, ...(o.device ? { deviceId: o.device } : {}) });
@@ -229,7 +229,7 @@ export function register(program: Command): void {
     .option("--out <file>", "write the report to a file (mode 0600) instead of stdout")
     .addHelpText("after", "\nExample:\n  moat scan show scan-0123456789abcdef --sarif --out scan.sarif\n")
     .action(async (id: string, _o: unknown, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["scans"], async (app) => {
         const o = command.optsWithGlobals<ReportFlags>();
         const stored = await app.scans.get(id);
         if (o.json) {

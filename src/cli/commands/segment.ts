@@ -42,7 +42,7 @@ function emit(content: string, out: string | undefined): void {
 
 /** Every device of the registry (optionally one group), page by page. */
 async function allDevices(command: Command, group: string | undefined): Promise<InventoryDevice[]> {
-  return withApp(command, async (app) => {
+  return withApp(command, [], async (app) => {
     const devices: InventoryDevice[] = [];
     let after: string | undefined;
     for (;;) {

@@ -16,7 +16,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat token create ci-pipeline --role operator --expires 30d\n")
     .action(async (name: string, o: { role: string; expires?: number; json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, ["policy"], async (app) => {
         const { token: secret, record } = await app.tokens.create({ name, role: o.role, ...(o.expires ? { expiresInSeconds: o.expires / 1000 } : {}) }, cliActor());
         if (o.json) printJson({ token: secret, record });
         else {
@@ -32,7 +32,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat token list --json\n")
     .action(async (o: { json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, [], async (app) => {
         const tokens = await app.tokens.list();
         if (o.json) printJson(tokens);
         else
@@ -53,7 +53,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  moat token revoke ci-pipeline\n")
     .action(async (name: string, o: { json?: boolean }, command: Command) =>
-      withApp(command, async (app) => {
+      withApp(command, [], async (app) => {
         const record = await app.tokens.revoke(name, cliActor());
         if (o.json) printJson(record);
         else printRecord({ ...record });

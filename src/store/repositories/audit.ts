@@ -163,7 +163,7 @@ export class AuditRepository implements AuditPort {
   }
 
   async list(query: AuditQuery): Promise<SecurityEvent[]> {
-    let q = this.db.selectFrom("audit_events").selectAll().orderBy("seq", "desc").limit(Math.min(query.limit ?? 100, 1000));
+    let q = this.db.selectFrom("audit_events").selectAll().orderBy("seq", "desc").limit(query.limit ?? 100);
     if (query.type) q = q.where("type", "=", query.type);
     if (query.subject) q = q.where("subject", "=", query.subject);
     if (query.afterSeq !== undefined) q = q.where("seq", ">", query.afterSeq);

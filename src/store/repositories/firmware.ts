@@ -117,7 +117,7 @@ export class KyselyCampaignRepository implements CampaignRepository {
   async list(filter: { status?: string; limit?: number } = {}): Promise<Campaign[]> {
     let q = this.db.selectFrom("ota_campaigns").select("data");
     if (filter.status) q = q.where("status", "=", filter.status);
-    const rows = await q.orderBy("created_at", "desc").limit(Math.min(filter.limit ?? 100, 1000)).execute();
+    const rows = await q.orderBy("created_at", "desc").limit(filter.limit ?? 100).execute();
     return rows.map((row) => JSON.parse(row.data) as Campaign);
   }
 }

@@ -1,4 +1,4 @@
-import { MoatError } from "./errors.js";
+import { MoatError } from "../errors.js";
 
 /**
  * The most items one page of any list holds (API, CLI, services). Bigger answers are paged, never cut:
