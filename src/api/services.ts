@@ -20,13 +20,13 @@ export interface ApiServices {
   /** Extra Prometheus exposition text from other components (broker, PKI, …). */
   readonly metricsSources: (() => Promise<string> | string)[];
   // --- services added by domains (pki, policy, broker, keys, firmware, scanner) ---
-  /** Device certificates, CRL, OCSP and EST enrollment (issue 3). */
+  /** Device certificates, CRL, OCSP and EST enrollment. */
   readonly pki: Pki;
-  /** Roles, assignments, the policy simulator and lint (issue 4). */
+  /** Roles, assignments, the policy simulator and lint. */
   readonly policy: PolicyService;
   /** Firmware keys, TUF repository and OTA campaigns. */
   readonly firmware: FirmwareServices;
-  /** Scan runs and their findings (issue 9). */
+  /** Scan runs and their findings. */
   readonly scans: ScanService;
 }
 

@@ -23,7 +23,6 @@ export function register(program: Command): void {
       }),
     );
 
-  // --- pki (issue 3): CA operations ---
   ca.command("list")
     .description("list Moat's CA and server certificates")
     .option("--json", "print JSON")

@@ -112,7 +112,7 @@ export function register(program: Command): void {
       );
   }
 
-  // --- broker: device JWT credentials (issue 5) ---
+  // Keys a device signs its MQTT JWTs with: the broker checks a token against the device's registered keys.
   const key = device.command("key").description("public keys a device signs its MQTT tokens with (ES256 / EdDSA)");
   key
     .command("add <id>")
