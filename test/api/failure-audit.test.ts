@@ -73,7 +73,7 @@ describe.skipIf(!ok)("failures from unauthenticated peers", () => {
   });
 
   const logged = async (address: string) =>
-    (await t.app.audit.list({ limit: 10_000 })).filter((e) => e.data.address === address && e.type.startsWith("auth.failed")).sort((a, b) => a.seq - b.seq);
+    (await t.app.audit.list({ limit: 1000 })).filter((e) => e.data.address === address && e.type.startsWith("auth.failed")).sort((a, b) => a.seq - b.seq);
   const until = async (check: () => boolean) => {
     for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 25));
   };
