@@ -16,6 +16,16 @@ function tlsFindings(tls: TlsInfo, where: Parameters<typeof finding>[1], now: Da
   const weak = tls.weakCipherFamilies.filter((f) => f !== "kRSA");
   if (weak.length) found.push(finding("tls-weak-cipher", where, `Server agreed to ${weak.join(", ")} cipher suites when offered only those`));
   if (tls.weakCipherFamilies.includes("kRSA")) found.push(finding("tls-no-forward-secrecy", where, "Server agreed to a TLS_RSA_* suite (static RSA key exchange) when offered only those"));
+  const suitesWith = (weakness: string) => tls.cipherSuites.filter((s) => s.weaknesses.includes(weakness)).map((s) => s.name);
+  const listed = (names: string[]) => `${names.slice(0, 8).join(", ")}${names.length > 8 ? ` and ${names.length - 8} more` : ""}`;
+  const cbc = suitesWith("cbc").filter((n) => !suitesWith("export-or-null").includes(n));
+  if (cbc.length) found.push(finding("tls-cbc-suite", where, `CBC suites accepted: ${listed(cbc)}`));
+  const sha1 = suitesWith("sha1-mac");
+  if (sha1.length) found.push(finding("tls-sha1-mac-suite", where, `Suites with a SHA-1 MAC accepted: ${listed(sha1)}`));
+  const nonEcdhe = suitesWith("non-ecdhe");
+  if (nonEcdhe.length) found.push(finding("tls-non-ecdhe-suite", where, `Suites without ECDHE key exchange accepted: ${listed(nonEcdhe)}`));
+  const exportOrNull = suitesWith("export-or-null");
+  if (exportOrNull.length && !weak.length) found.push(finding("tls-weak-cipher", where, `Export or NULL suites accepted: ${listed(exportOrNull)}`));
   const cert = tls.certificate;
   if (!cert) return found;
   const subject = `certificate '${cert.subject}' (serial ${cert.serialNumber})`;
@@ -53,7 +63,9 @@ export function findingsForPort(address: string, result: PortResult, now: Date):
       if (service.banner && /^SSH-1\.(?!99)/.test(service.banner)) found.push(finding("ssh-protocol-1", where, `SSH on ${endpoint} announces ${service.banner}`));
       break;
     case "http":
-      if (!service.overTls) {
+      if (!service.overTls && service.http?.revocationOnly) {
+        found.push(finding("http-pki-revocation", where, `HTTP on ${endpoint} serves only certificate status (a CRL at /crl, answer ${service.http.status} at /)`));
+      } else if (!service.overTls) {
         found.push(finding("http-plaintext", where, `HTTP on ${endpoint} answered HEAD / with ${service.http?.status}${service.http?.server ? ` (Server: ${service.http.server})` : ""}`));
         if (service.http?.basicRealm !== undefined)
           found.push(finding("http-basic-plaintext", where, `HTTP on ${endpoint} asks for Basic credentials (realm "${service.http.basicRealm}") without TLS`));

@@ -30,10 +30,10 @@ export function parseResponseHead(buffer: Buffer): HttpResponseHead | null | "ma
   return { status: Number(status[1]), headers };
 }
 
-async function request(ctx: ProbeContext, endpoint: Endpoint, method: "HEAD" | "GET", extraHeaders: string[]): Promise<HttpResponseHead | null> {
+async function request(ctx: ProbeContext, endpoint: Endpoint, method: "HEAD" | "GET", extraHeaders: string[], path = "/"): Promise<HttpResponseHead | null> {
   return withSession(ctx, endpoint, async (session) => {
     const host = endpoint.hostname ?? (endpoint.address.includes(":") ? `[${endpoint.address}]` : endpoint.address);
-    session.write([`${method} / HTTP/1.1`, `Host: ${host}:${endpoint.port}`, "User-Agent: moat-scanner", "Accept: */*", "Connection: close", ...extraHeaders, "", ""].join("\r\n"));
+    session.write([`${method} ${path} HTTP/1.1`, `Host: ${host}:${endpoint.port}`, "User-Agent: moat-scanner", "Accept: */*", "Connection: close", ...extraHeaders, "", ""].join("\r\n"));
     let parsed: ReturnType<typeof parseResponseHead> = null;
     await session.waitFor((buffer) => (parsed = parseResponseHead(buffer)) !== null, ctx.readTimeoutMs);
     return parsed === null || parsed === "malformed" ? null : (parsed as HttpResponseHead);
@@ -43,6 +43,16 @@ async function request(ctx: ProbeContext, endpoint: Endpoint, method: "HEAD" | "
 /** HEAD / ; null when the service does not answer as HTTP. */
 export function httpHead(ctx: ProbeContext, endpoint: Endpoint): Promise<HttpResponseHead | null> {
   return request(ctx, endpoint, "HEAD", []);
+}
+
+/**
+ * A certificate status service (CRL distribution point, OCSP responder) and nothing else: no page at
+ * / but a DER CRL (`application/pkix-crl`, RFC 2585 §4.2) at /crl, the layout of Moat's PKI port.
+ */
+export async function isRevocationOnly(ctx: ProbeContext, endpoint: Endpoint, root: HttpResponseHead): Promise<boolean> {
+  if (root.status < 400) return false;
+  const crl = await request(ctx, endpoint, "HEAD", [], "/crl");
+  return crl?.status === 200 && crl.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase() === "application/pkix-crl";
 }
 
 /** GET / with Basic credentials; returns the status, or null on no HTTP answer. */

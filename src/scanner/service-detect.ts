@@ -4,7 +4,7 @@
  * MQTT CONNECT. Inside TLS the same HTTP/MQTT probes name the application protocol.
  */
 import { readBanner } from "./banner-probe.js";
-import { basicRealm, httpHead } from "./http-probe.js";
+import { basicRealm, httpHead, isRevocationOnly } from "./http-probe.js";
 import { mqttAnonymousAccess } from "./mqtt-probe.js";
 import { permissiveTls, type Endpoint, type ProbeContext } from "./probe-context.js";
 import { assessTls, detectTls } from "./tls-probe.js";
@@ -35,7 +35,8 @@ export async function detectService(ctx: ProbeContext, target: { address: string
     if (!head) return null;
     const realm = basicRealm(head);
     const server = head.headers.get("server");
-    return { name: "http", overTls: Boolean(endpoint.tls), http: { status: head.status, ...(server ? { server } : {}), ...(realm !== null ? { basicRealm: realm } : {}) } };
+    const revocationOnly = !endpoint.tls && realm === null && (await isRevocationOnly(ctx, endpoint, head));
+    return { name: "http", overTls: Boolean(endpoint.tls), http: { status: head.status, ...(server ? { server } : {}), ...(realm !== null ? { basicRealm: realm } : {}), ...(revocationOnly ? { revocationOnly } : {}) } };
   };
   const mqtt: AppProbe = async (endpoint) => {
     const access = await mqttAnonymousAccess(ctx, endpoint, options.mqttListenMs);

@@ -5,10 +5,10 @@
  * `keylog` event — even when it then refuses the scanner for lacking a client certificate (mTLS).
  */
 import { X509Certificate } from "node:crypto";
-import { rootCertificates, type ConnectionOptions, type DetailedPeerCertificate, type TLSSocket } from "node:tls";
+import { getCiphers, rootCertificates, type ConnectionOptions, type DetailedPeerCertificate, type TLSSocket } from "node:tls";
 import { certificateSignatureAlgorithm } from "./certificate-signature.js";
 import { permissiveTls, type Endpoint, type ProbeContext } from "./probe-context.js";
-import type { TlsCertificateInfo, TlsInfo } from "./types.js";
+import type { CipherSuiteInfo, TlsCertificateInfo, TlsInfo } from "./types.js";
 
 export interface HandshakeOutcome {
   /** The server agreed keys with us (the version and suite are acceptable to it). */
@@ -108,6 +108,46 @@ const WEAK_FAMILIES: ReadonlyArray<{ family: string; ciphers: string }> = [
   { family: "3DES", ciphers: "3DES" },
   { family: "kRSA", ciphers: "kRSA" },
 ];
+
+/**
+ * What is wrong with a cipher suite, judged from its OpenSSL name: CBC (padding oracles, Lucky13),
+ * a SHA-1 MAC, key exchange other than ECDHE (static RSA has no forward secrecy; finite-field DHE is
+ * often weak), and export or NULL encryption. TLS 1.3 suites have none of these.
+ */
+export function suiteWeaknesses(openSslName: string): string[] {
+  const name = openSslName.toUpperCase();
+  if (name.startsWith("TLS_")) return [];
+  const weaknesses: string[] = [];
+  if (/NULL|EXP/.test(name)) weaknesses.push("export-or-null");
+  if (!/GCM|CHACHA20|CCM|NULL/.test(name)) weaknesses.push("cbc");
+  if (/-SHA$/.test(name) || name === "SHA") weaknesses.push("sha1-mac");
+  if (!name.startsWith("ECDHE-")) weaknesses.push("non-ecdhe");
+  return weaknesses;
+}
+
+/** Every suite this Node/OpenSSL can offer, TLS 1.3 ones first (OpenSSL names; TLS 1.3 in IANA form). */
+function offerableSuites(): { name: string; tls13: boolean }[] {
+  return getCiphers().map((lower) => ({ name: lower.toUpperCase(), tls13: lower.startsWith("tls_") }));
+}
+
+/**
+ * The suites the server accepts, one handshake per suite offered alone (the way testssl.sh and
+ * nmap's ssl-enum-ciphers enumerate), at the highest version the server accepted for each family.
+ */
+async function acceptedSuites(ctx: ProbeContext, endpoint: Endpoint, base: ConnectionOptions, versionsAccepted: readonly string[]): Promise<CipherSuiteInfo[]> {
+  const accepted: CipherSuiteInfo[] = [];
+  const legacy = ["TLSv1.2", "TLSv1.1", "TLSv1"].find((v) => versionsAccepted.includes(v)) as ConnectionOptions["maxVersion"] | undefined;
+  for (const suite of offerableSuites()) {
+    if (suite.tls13 ? !versionsAccepted.includes("TLSv1.3") : !legacy) continue;
+    const options: ConnectionOptions = suite.tls13
+      ? // Node takes the TLS_* names as the TLS 1.3 list; the TLS 1.2 list must still be non-empty (unused at 1.3).
+        { ...base, minVersion: "TLSv1.3", maxVersion: "TLSv1.3", ciphers: `${suite.name}:DEFAULT:@SECLEVEL=0` }
+      : { ...base, maxVersion: legacy!, ciphers: `${suite.name}:@SECLEVEL=0` };
+    const outcome = await handshake(ctx, endpoint, options);
+    if (outcome?.agreed) accepted.push({ name: suite.name, protocol: suite.tls13 ? "TLSv1.3" : legacy!, weaknesses: suiteWeaknesses(suite.name) });
+  }
+  return accepted;
+}
 
 let trustedRoots: X509Certificate[] | null = null;
 function systemRoots(): X509Certificate[] {
@@ -210,6 +250,7 @@ export async function assessTls(ctx: ProbeContext, endpoint: Endpoint, first: Ha
       if (outcome?.agreed) weakCipherFamilies.push(family);
     }
   }
+  const cipherSuites = await acceptedSuites(ctx, endpoint, base, versionsAccepted);
   // Learn the chain from whichever handshake got furthest: TLS 1.3 completes on the client side even
   // against mTLS servers, so retry with it when the first one stopped early.
   let main = first;
@@ -222,6 +263,7 @@ export async function assessTls(ctx: ProbeContext, endpoint: Endpoint, first: Ha
     negotiatedCipher: main.cipher,
     versionsAccepted,
     weakCipherFamilies,
+    cipherSuites,
     certificate: leaf ? describeCertificate(leaf, main.chain[0]!) : null,
     trustError: leaf ? chainTrustError(chain, [...systemRoots(), ...anchorsFrom(ctx.trustedCa)]) : "no certificate presented",
     clientCertificateRequired: isCertificateRequiredAlert(main.errorCode) && main.agreed,

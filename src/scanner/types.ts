@@ -42,6 +42,16 @@ export interface TlsCertificateInfo {
   selfSigned: boolean;
 }
 
+/** A cipher suite the server accepted when offered alone. */
+export interface CipherSuiteInfo {
+  /** OpenSSL name (TLS 1.3 suites in their IANA form). */
+  name: string;
+  /** The highest version it was accepted at. */
+  protocol: string;
+  /** `cbc`, `sha1-mac`, `non-ecdhe`, `export-or-null`; empty for a sound suite. */
+  weaknesses: string[];
+}
+
 export interface TlsInfo {
   /** Protocol and cipher of a handshake with permissive client settings. */
   negotiatedProtocol: string | null;
@@ -50,6 +60,8 @@ export interface TlsInfo {
   versionsAccepted: string[];
   /** Weak cipher families the server agreed to, e.g. "3DES", "kRSA". */
   weakCipherFamilies: string[];
+  /** Every suite accepted, one handshake per suite. */
+  cipherSuites: CipherSuiteInfo[];
   certificate: TlsCertificateInfo | null;
   /** Node's verdict against the trust store (system roots plus `--ca`); null when trusted. */
   trustError: string | null;
@@ -78,7 +90,8 @@ export interface ServiceInfo {
   /** First bytes the service sent, as printable text (control bytes escaped, truncated). */
   banner?: string;
   tls?: TlsInfo;
-  http?: { status: number; server?: string; basicRealm?: string };
+  /** `revocationOnly`: nothing at / but a CRL (application/pkix-crl) at /crl, like Moat's PKI port. */
+  http?: { status: number; server?: string; basicRealm?: string; revocationOnly?: boolean };
   mqtt?: { anonymousReturnCode: number; readAll: boolean | null; readSys: boolean | null; topicsSeen: string[] };
   telnet?: { options: string[] };
   coap?: { responseCode: string; resources?: string };

@@ -1,5 +1,6 @@
 import { createSocket } from "node:dgram";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TLS_SERVER_POLICY } from "../../src/crypto/index.js";
 import { isMoatError } from "../../src/errors.js";
 import { defaultTransport, runScan, toSarif, FINDING_RULES, type Finding, type ScanResult, type ScanTransport } from "../../src/scanner/index.js";
 import { requireCommand } from "../helpers/requirements.js";
@@ -114,7 +115,8 @@ describe.skipIf(!hasOpenssl)("scan of weak loopback services", () => {
     [tls10, expired, weakCert] = await Promise.all([
       // The one fixture that lowers OpenSSL's security level, to accept TLS 1.0.
       startTlsFixture({ ...pki.good, minVersion: "TLSv1", ciphers: "DEFAULT@SECLEVEL=0" }),
-      startTlsFixture(pki.expired),
+      // Moat's cipher policy, so the expired certificate is its only problem.
+      startTlsFixture({ ...pki.expired, ...TLS_SERVER_POLICY }),
       // Also offers every suite this OpenSSL still has, anonymous (ADH/AECDH) and static RSA among them.
       startTlsFixture({ ...pki.weak, ciphers: "ALL:@SECLEVEL=0", minVersion: "TLSv1.2" }),
     ]);
@@ -194,7 +196,10 @@ describe.skipIf(!hasOpenssl)("scan of weak loopback services", () => {
   });
 
   it("flags a self-signed RSA-1024 certificate for another name, and weak suites", () => {
-    expect(ids(at(result, weakCert.port))).toEqual(["tls-cert-self-signed", "tls-hostname-mismatch", "tls-no-forward-secrecy", "tls-small-key", "tls-weak-cipher"]);
+    expect(ids(at(result, weakCert.port))).toEqual(["tls-cbc-suite", "tls-cert-self-signed", "tls-hostname-mismatch", "tls-no-forward-secrecy", "tls-non-ecdhe-suite", "tls-sha1-mac-suite", "tls-small-key", "tls-weak-cipher"]);
+    const suites = result.hosts[0]!.ports.find((p) => p.port === weakCert.port)!.service!.tls!.cipherSuites;
+    expect(suites.find((c) => c.name === "AES128-SHA")?.weaknesses).toEqual(["cbc", "sha1-mac", "non-ecdhe"]);
+    expect(at(result, weakCert.port).find((f) => f.id === "tls-cbc-suite")!.evidence).toContain("AES128-SHA");
     expect(at(result, weakCert.port).find((f) => f.id === "tls-small-key")!.evidence).toContain("1024-bit RSA");
     expect(at(result, weakCert.port).find((f) => f.id === "tls-weak-cipher")!.evidence).toContain("anonymous");
   });
@@ -238,7 +243,8 @@ describe.skipIf(!hasOpenssl)("clean mTLS service", () => {
 
   beforeAll(async () => {
     pki = makeTestPki(dir.path);
-    server = await startTlsFixture({ ...pki.good, ca: [pki.caPem], requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.2" });
+    // Clean means Moat's own TLS policy: TLS 1.3, or TLS 1.2 with ECDHE and AEAD suites only.
+    server = await startTlsFixture({ ...pki.good, ca: [pki.caPem], requestCert: true, rejectUnauthorized: true, ...TLS_SERVER_POLICY });
   });
   afterAll(async () => {
     await server?.close();
@@ -253,6 +259,11 @@ describe.skipIf(!hasOpenssl)("clean mTLS service", () => {
     const tls = result.hosts[0]!.ports[0]!.service!.tls!;
     expect(tls.clientCertificateRequired).toBe(true);
     expect(tls.versionsAccepted).toEqual(["TLSv1.2", "TLSv1.3"]);
+    // Every suite was tried alone against the mTLS server: only the policy's, none with a weakness.
+    expect(tls.cipherSuites.map((c) => c.name).sort()).toEqual(
+      ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"].sort(),
+    );
+    expect(tls.cipherSuites.flatMap((c) => c.weaknesses)).toEqual([]);
     expect(tls.certificate?.subject).toContain("CN=localhost");
     expect(tls.hostnameMatches).toBe(true);
   });
