@@ -27,4 +27,10 @@ async function main(): Promise<number> {
   }
 }
 
+// A reader that goes away early (`moat … | head`) leaves the rest of the output nowhere to go; that is
+// not the command's failure, and the command still finishes its work (a revocation is not cut short).
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE" && error.code !== "ERR_STREAM_DESTROYED") throw error;
+});
+
 process.exitCode = await main();

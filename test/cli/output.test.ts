@@ -53,6 +53,17 @@ describe("complete output and page limits", () => {
     expect(page.next).toBeNull();
   });
 
+  it("ends quietly when the reader goes away early (moat … | head): no EPIPE crash, the command's own exit code", async () => {
+    const moat = spawn(process.execPath, [`${REPO_ROOT}dist/cli/bin.js`, ...t.cliArgs, "device", "list", "--json", "--limit", "1000"], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    moat.stderr.on("data", (d) => (stderr += d));
+    // Read one chunk, then close the pipe while moat still has most of the page to write.
+    moat.stdout.once("data", () => moat.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => moat.on("exit", resolve));
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+  });
+
   it("refuses --limit above a page as a usage error (exit 2) that says why, on every list command", async () => {
     for (const args of [
       ["device", "list"],
