@@ -1,25 +1,12 @@
 /** A second `moat serve` on one SQLite data dir starts, and says what the two nodes share and what not. */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { REPO_ROOT, runCli } from "../helpers/cli.js";
+import { runCli } from "../helpers/cli.js";
+import { spawnServe } from "../helpers/serve.js";
 import { tempDir } from "../helpers/temp.js";
 
-function serve(dataDir: string): { child: ChildProcess; stderr: () => string; ready: Promise<void> } {
-  const child = spawn(process.execPath, [`${REPO_ROOT}dist/cli/bin.js`, "serve", "--data-dir", dataDir, "--api-port", "0", "--pki-port", "0", "--mqtt-port", "0"], {
-    env: { ...process.env, MOAT_LOG_LEVEL: "warn" },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  const ready = new Promise<void>((resolve, reject) => {
-    child.stderr!.on("data", (d) => {
-      stderr += d;
-      if (stderr.includes("API on")) resolve();
-    });
-    child.once("exit", (code) => reject(new Error(`moat serve exited with ${code}: ${stderr}`)));
-  });
-  return { child, stderr: () => stderr, ready };
-}
+const serve = (dataDir: string) => spawnServe(["--data-dir", dataDir, "--pki-port", "0"]);
 
 describe("two moat serve on one SQLite data dir", () => {
   const dir = tempDir();

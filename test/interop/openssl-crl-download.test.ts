@@ -3,13 +3,14 @@
  * --public-url` chooses them, `openssl verify -crl_download` follows them, and `moat serve` warns when
  * its PKI listener does not answer the URLs in the CA certificates.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { REPO_ROOT, runCli } from "../helpers/cli.js";
+import { runCli } from "../helpers/cli.js";
 import { requireCommand } from "../helpers/requirements.js";
+import { spawnServe } from "../helpers/serve.js";
 import { tempDir } from "../helpers/temp.js";
 
 const ok = requireCommand("openssl", "openssl");
@@ -20,22 +21,6 @@ async function freePort(): Promise<number> {
   const port = (server.address() as { port: number }).port;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
-}
-
-function startServe(args: string[]): { child: ChildProcess; stderr: () => string; ready: Promise<void> } {
-  const child = spawn(process.execPath, [`${REPO_ROOT}dist/cli/bin.js`, "serve", ...args, "--api-port", "0", "--mqtt-port", "0"], {
-    env: { ...process.env, MOAT_LOG_LEVEL: "warn" },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  const ready = new Promise<void>((resolve, reject) => {
-    child.stderr!.on("data", (d) => {
-      stderr += d;
-      if (stderr.includes("API on")) resolve();
-    });
-    child.once("exit", (code) => reject(new Error(`moat serve exited with ${code}: ${stderr}`)));
-  });
-  return { child, stderr: () => stderr, ready };
 }
 
 /**
@@ -73,7 +58,7 @@ describe.skipIf(!ok)("PKI URLs in certificates (openssl verify -crl_download)", 
     const chainFile = join(dir.path, "chain.pem");
     writeFileSync(chainFile, (await runCli(["--data-dir", dataDir, "ca", "chain"])).stdout);
 
-    const serve = startServe(["--data-dir", dataDir, "--pki-port", String(pkiPort)]);
+    const serve = spawnServe(["--data-dir", dataDir, "--pki-port", String(pkiPort)]);
     children.push(serve.child);
     await serve.ready;
     // The device certificate's CRL (the issuing CA's), then the issuing CA certificate's (the root's).
@@ -96,7 +81,7 @@ describe.skipIf(!ok)("PKI URLs in certificates (openssl verify -crl_download)", 
     const initPort = await freePort();
     expect((await runCli(["--data-dir", dataDir, "init", "--pki-port", String(initPort)])).code).toBe(0);
     const servePort = await freePort();
-    const serve = startServe(["--data-dir", dataDir, "--pki-port", String(servePort)]);
+    const serve = spawnServe(["--data-dir", dataDir, "--pki-port", String(servePort)]);
     children.push(serve.child);
     await serve.ready;
     for (let i = 0; i < 40 && !serve.stderr().includes("does not answer here"); i++) await settle(250);
