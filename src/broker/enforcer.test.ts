@@ -161,7 +161,7 @@ describe("broker: enforcer", () => {
     expect(session.closeCause).toBeNull();
     expect(revocations.isRevoked(serial)).toBe(false);
     await t.app.pki.certificates.revoke(serial, "keyCompromise", "test");
-    expect(await follow()).toEqual(["cert.revoked"]);
+    expect(await follow()).toEqual(["cert.revoked", "crl.published"]);
     expect(session.closeCause).toBe("cert_revoked");
     expect(session.client.closed).toBe(true);
     expect(revocations.isRevoked(serial)).toBe(true);
