@@ -61,6 +61,7 @@ export const ERROR_CODES = {
   PKI_CA_NOT_FOUND: { status: 404, title: "No such CA in this data directory" },
   PKI_CA_KEY_IN_TOKEN: { status: 409, title: "The CA key lives in a PKCS#11 token and cannot leave it" },
   PKI_CERT_ALREADY_REVOKED: { status: 409, title: "The certificate is already revoked" },
+  PKI_CERT_MALFORMED: { status: 400, title: "The certificate is not valid DER X.509" },
   PKI_CERT_NOT_FOUND: { status: 404, title: "No certificate with that serial" },
   PKI_CSR_CA_REQUESTED: { status: 400, title: "The CSR asks for CA powers" },
   PKI_CSR_KEY_UNSUPPORTED: { status: 400, title: "The CSR's key type or curve is not accepted" },

@@ -28,7 +28,9 @@ export function parsePortItem(text: string): PortRange | string {
 /** Fills proto and ports from the known-service table when the rule names a service without ports. */
 export function completeService(service: string | null, ports: PortRange[] | null, proto: Proto | null): PartsResult {
   if (service !== null && !NAME.test(service)) return { ok: false, reason: `"${service}" is not a valid service name` };
-  const known = service === null ? undefined : KNOWN_SERVICES[service.toLowerCase()];
+  // Own entries only: "constructor" or "__proto__" must be an unknown service, not Object.prototype's.
+  const key = service?.toLowerCase();
+  const known = key !== undefined && Object.hasOwn(KNOWN_SERVICES, key) ? KNOWN_SERVICES[key] : undefined;
   if (ports === null && service !== null) {
     if (!known) return { ok: false, reason: `unknown service "${service}": give its ports, e.g. ${service} (1234)` };
     return { ok: true, parts: { service, proto: proto ?? known.proto, ports: [...known.ports], from: null, to: null } };

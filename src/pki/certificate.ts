@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import { MoatError } from "../errors.js";
 import { bitString, explicit, sequence, smallInteger, unsignedInteger, x509Time } from "./der/encode.js";
 import { children, decodeBitString, decodeOid, decodeTime, decodeUnsignedInteger, expectTag, readSingle, type Tlv } from "./der/reader.js";
 import { signatureScheme, signWith, type KeyType, type SigningKey } from "./key-types.js";
@@ -65,8 +66,19 @@ export interface ParsedCertificate {
   signatureValue: Buffer;
 }
 
-/** Parses a DER certificate. Throws DerError (or Error) on anything malformed. */
+/**
+ * Parses a DER certificate. Client certificates reach it from outside (EST re-enrollment, factory
+ * enrollment), so anything malformed is `PKI_CERT_MALFORMED`, never a bare reader error.
+ */
 export function parseCertificate(der: Buffer): ParsedCertificate {
+  try {
+    return readCertificate(der);
+  } catch (cause) {
+    throw new MoatError("PKI_CERT_MALFORMED", `certificate is malformed: ${cause instanceof Error ? cause.message : "unreadable"}`, { cause });
+  }
+}
+
+function readCertificate(der: Buffer): ParsedCertificate {
   const outer = readSingle(der, 0x30);
   const [tbs, sigAlg, sigValue] = children(outer);
   expectTag(tbs, 0x30, "tbsCertificate");

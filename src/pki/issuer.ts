@@ -29,6 +29,10 @@ export function loadIssuer(input: CaKeyInput): Issuer {
   let privateKey: SigningKey;
   try {
     certificate = parseCertificate(pemOrDer(input.certificatePem));
+  } catch (cause) {
+    throw new MoatError("PKI_CA_INVALID", "the CA certificate cannot be read", { cause });
+  }
+  try {
     if (input.signer) privateKey = input.signer;
     else if (input.privateKeyPkcs8Der) privateKey = importPrivateKey(input.privateKeyPkcs8Der);
     else throw new MoatError("PKI_CA_INVALID", "the CA has neither a key nor a signer");
