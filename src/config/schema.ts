@@ -39,7 +39,7 @@ export const SETTINGS = {
   "api.bodyLimitBytes": { type: { kind: "int", min: 1024, max: 16 * 1024 * 1024 }, default: 1024 * 1024, description: "Largest accepted request body" },
   "api.authFailureLimit": { type: { kind: "int", min: 1, max: 10_000 }, default: 10, description: "Failed authentications from one address (API tokens; EST enrollments counted apart) before back-off" },
   "api.authFailureWindowSeconds": { type: { kind: "int", min: 1, max: 86_400 }, default: 60, description: "Window for counting failed authentications (API and EST)" },
-  "feed.pollMs": { type: { kind: "int", min: 20, max: 60_000 }, default: 200, description: "Change-feed polling interval" },
+  "feed.pollMs": { type: { kind: "int", min: 20, max: 60_000 }, default: 100, description: "Change-feed polling interval" },
   // --- audit ---
   "audit.checkpointMinutes": { type: { kind: "int", min: 1, max: 24 * 60 }, default: 60, description: "How often moat serve signs a checkpoint of the audit log (when it grew)" },
   "audit.witnessFile": { type: { kind: "string" }, default: null, description: "Append-only file (JSON Lines) every checkpoint is copied to; keep it off the database's storage" },
