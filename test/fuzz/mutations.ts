@@ -103,7 +103,7 @@ function applyJsonEdit(root: Json, path: (string | number)[], e: JsonEdit): Json
 }
 
 /** Values that tend to break assumptions: wrong types, huge and odd numbers, odd strings. */
-const oddValue: fc.Arbitrary<unknown> = fc.oneof(
+export const oddValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.jsonValue({ maxDepth: 2 }),
   fc.constantFrom(null, true, 0, -1, 1.5, 1e308, -1e308, 2 ** 53, "", "\u0000", "../../etc/passwd", "a".repeat(5000), [], {}, [[]], { __proto__: 1 }, "__proto__", "constructor"),
 );

@@ -30,6 +30,7 @@ import { createCaHierarchy, parseCertificate, parseOcspRequest, verifyCsr } from
 import { BUILTIN_ROLES, compilePolicy } from "../../src/policy/index.js";
 import { buildCsr } from "../pki-fixture.js";
 import { signingSetup, signedManifestFor, writeImage } from "../firmware-fixtures.js";
+import { apiBodiesTarget, estBodyTarget } from "./api-targets.js";
 import { bytesInput, jsonText, yamlText } from "./mutations.js";
 
 /** A prepared target: how to make inputs and how to feed one to the entry point. */
@@ -303,7 +304,13 @@ const mudTarget: FuzzTarget = {
   },
 };
 
-export const TARGETS: readonly FuzzTarget[] = [csrTarget, certificateTarget, ocspTarget, mqttFramesTarget, jwtTarget, coseTarget, manifestTarget, segmentationTarget, mudTarget];
+export const TARGETS: readonly FuzzTarget[] = [csrTarget, certificateTarget, ocspTarget, estBodyTarget, mqttFramesTarget, jwtTarget, coseTarget, manifestTarget, segmentationTarget, mudTarget, apiBodiesTarget];
+
+/** Told when each case starts and ends, so a watchdog outside this thread can see a case that never returns. */
+export interface CaseWatch {
+  enter(input: unknown): void;
+  leave(): void;
+}
 
 export interface TargetReport {
   name: string;
@@ -314,13 +321,13 @@ export interface TargetReport {
   ms: number;
 }
 
-const show = (input: unknown): string => {
+export const show = (input: unknown): string => {
   const text = Buffer.isBuffer(input) ? `hex:${input.toString("hex")}` : JSON.stringify(input, (_, v: unknown) => (v && typeof v === "object" && (v as { type?: string }).type === "Buffer" ? `hex:${Buffer.from((v as { data: number[] }).data).toString("hex")}` : v));
   return text.length > 600 ? `${text.slice(0, 600)}…` : text;
 };
 
 /** Runs the regressions, then `runs` generated cases; every failing case is counted (the run goes on). */
-export async function runTarget(target: FuzzTarget, runs: number, options: { seed?: number; timeBoundMs?: number } = {}): Promise<TargetReport> {
+export async function runTarget(target: FuzzTarget, runs: number, options: { seed?: number; timeBoundMs?: number; watch?: CaseWatch } = {}): Promise<TargetReport> {
   const bound = options.timeBoundMs ?? 2000;
   const harness = await target.setup();
   const started = performance.now();
@@ -329,7 +336,9 @@ export async function runTarget(target: FuzzTarget, runs: number, options: { see
   const examples: string[] = [];
   const judge = async (input: unknown) => {
     cases++;
+    options.watch?.enter(input);
     const verdict = await judgeCase(harness, input, bound);
+    options.watch?.leave();
     if (verdict !== null) {
       failures++;
       if (examples.length < 5) examples.push(`${verdict} <- ${show(input)}`);
