@@ -1,7 +1,7 @@
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Updater } from "tuf-js";
+import { Updater, type Fetcher } from "tuf-js";
 import { MoatError, isMoatError } from "../errors.js";
 import { assertSafeTargetPath, verifyFirmware, type FirmwarePublicKey, type SecureBootResult, type SecurityCounter } from "../firmware/verify.js";
 import { AbSlots, type SlotName } from "./ab-slots.js";
@@ -39,6 +39,11 @@ export interface OtaClientOptions {
   revocations?: () => Promise<{ list: unknown; minVersion?: number } | undefined>;
   /** TLS trust (Moat's CA) and optional client certificate for the repository. */
   tls?: TufFetcherOptions;
+  /**
+   * How repository files are fetched; default HTTPS with `tls`. Another transport (a gateway relaying the
+   * repository over a serial link) plugs in here; TUF still verifies everything it brings.
+   */
+  fetcher?: Fetcher;
   /** Called with every status change, e.g. to publish it on the device's status topic. */
   onStatus?: (report: OtaStatusReport) => void | Promise<void>;
   /** Runs after the new image "boots"; false rolls back. Defaults to healthy. */
@@ -165,7 +170,7 @@ export class OtaClient {
       metadataBaseUrl: `${base}metadata`,
       targetBaseUrl: `${base}targets`,
       targetDir: join(this.options.slotsDir, "downloads"),
-      fetcher: new TufHttpsFetcher(this.options.tls),
+      fetcher: this.options.fetcher ?? new TufHttpsFetcher(this.options.tls),
     });
     try {
       await updater.refresh();

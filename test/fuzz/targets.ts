@@ -32,6 +32,7 @@ import { buildCsr } from "../pki-fixture.js";
 import { signingSetup, signedManifestFor, writeImage } from "../firmware-fixtures.js";
 import { apiBodiesTarget, estBodyTarget } from "./api-targets.js";
 import { bytesInput, jsonText, yamlText } from "./mutations.js";
+import { tufMetadataTarget } from "./tuf-target.js";
 
 /** A prepared target: how to make inputs and how to feed one to the entry point. */
 export interface FuzzHarness<T = unknown> {
@@ -304,7 +305,7 @@ const mudTarget: FuzzTarget = {
   },
 };
 
-export const TARGETS: readonly FuzzTarget[] = [csrTarget, certificateTarget, ocspTarget, estBodyTarget, mqttFramesTarget, jwtTarget, coseTarget, manifestTarget, segmentationTarget, mudTarget, apiBodiesTarget];
+export const TARGETS: readonly FuzzTarget[] = [csrTarget, certificateTarget, ocspTarget, estBodyTarget, mqttFramesTarget, jwtTarget, coseTarget, manifestTarget, segmentationTarget, mudTarget, tufMetadataTarget, apiBodiesTarget];
 
 /** Told when each case starts and ends, so a watchdog outside this thread can see a case that never returns. */
 export interface CaseWatch {
