@@ -12,7 +12,7 @@ import type { MoatConfig } from "./config/index.js";
 import { MoatError, isMoatError } from "./errors.js";
 import type { FirmwareServices } from "./firmware/index.js";
 import { DeviceCredentialService, DeviceService, EnrollmentTokenService, TokenService } from "./identity/index.js";
-import { createKekFile, DataProtection, Envelope, KEK_FILE, KekRotation, kekProviderFromConfig, pkcs11ConfigFrom, TokenEd25519KeyVault } from "./keys/index.js";
+import { createKekFile, DataProtection, Envelope, KEK_FILE, KekRotation, kekProviderFromConfig, pkcs11ConfigFrom, TokenSigningKeyVault } from "./keys/index.js";
 import type { CaKeyStorage, CaRegistry, KeyType, Pki, TokenCaKeys } from "./pki/index.js";
 import type { PolicyService } from "./policy/index.js";
 import type { ScanService } from "./scanner/index.js";
@@ -193,9 +193,9 @@ function publicUrlOf(config: MoatConfig, initUrl: string | null): string {
 function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRepository, trustDomain: string, modules: Modules, initUrl: string | null): App {
   const auditPort = new AuditRepository(store.db, (fn) => store.transaction((tx) => fn(tx.db)));
   const audit = new AuditService(auditPort);
-  // With keys.provider=pkcs11 the audit key is generated in the token (opened on first use).
-  const auditTokenKeys = config["keys.provider"] === "pkcs11" ? new TokenEd25519KeyVault(pkcs11ConfigFrom(config)) : undefined;
-  const auditKeys = new AuditKeys(auditPort.keys, envelope, auditOrigin(trustDomain), auditTokenKeys);
+  // With keys.provider=pkcs11 the audit key and Ed25519/P-256 firmware keys are generated in the token (opened on first use).
+  const tokenSigningKeys = config["keys.provider"] === "pkcs11" ? new TokenSigningKeyVault(pkcs11ConfigFrom(config)) : undefined;
+  const auditKeys = new AuditKeys(auditPort.keys, envelope, auditOrigin(trustDomain), tokenSigningKeys);
   const auditCheckpoints = new AuditCheckpoints(auditPort, auditKeys, auditOrigin(trustDomain), checkpointWitnesses(config));
   // Events appended inside domain transactions reach live listeners once committed.
   const stops: (() => void)[] = [store.onCommittedEvent((event) => audit.notify(event))];
@@ -241,11 +241,11 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     stops.push(store.subscribe((change) => service.onChange(change)));
     return service;
   });
-  // --- firmware: keys sealed by the envelope, TUF repository in <data dir>/tuf, campaigns over the registry ---
+  // --- firmware: keys in the token where it has the algorithm, else sealed by the envelope; TUF repository in <data dir>/tuf, campaigns over the registry ---
   const firmware = lazy((): FirmwareServices => {
     const { FirmwareKeyService, TufService, CampaignService } = need("firmware", "firmware");
     const port = firmwareStore(store);
-    const keys = new FirmwareKeyService(port, envelope);
+    const keys = new FirmwareKeyService(port, envelope, tokenSigningKeys);
     const tuf = new TufService(join(config.dataDir, "tuf"), port, envelope);
     return { keys, tuf, campaigns: new CampaignService({ store: port, keys, tuf, groups: devices }) };
   });
@@ -317,7 +317,7 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
       await securityEvents.flush().catch(() => {});
       await store.close();
       caKeys?.close();
-      auditTokenKeys?.close();
+      tokenSigningKeys?.close();
       await envelope.kekProvider.close?.();
     },
   };

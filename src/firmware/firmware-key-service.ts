@@ -2,7 +2,7 @@ import { MoatError } from "../errors.js";
 import { certifySigningKey } from "./key-certificate.js";
 import { buildManifest, type ManifestFacts } from "./manifest-builder.js";
 import { signManifest, type SignedManifest } from "./manifest.js";
-import type { FirmwareKeyPurpose, FirmwareKeyRecord, FirmwareStore, SecretSealer } from "./ports.js";
+import type { FirmwareKeyPurpose, FirmwareKeyRecord, FirmwareStore, SecretSealer, TokenSigningKeys } from "./ports.js";
 import { firmwarePublicKey, type FirmwarePublicKey } from "./public-key.js";
 import { signRevocationList, type RevokedKey } from "./revocation-list.js";
 import { verifyFirmware, type SecureBootResult } from "./secure-boot-verifier.js";
@@ -27,20 +27,28 @@ export interface FirmwareKeyView {
   notBefore: string | null;
   notAfter: string | null;
   offline: boolean;
+  /** `pkcs11:<token>/<label>` when the private key lives in the token; null when sealed here or offline. */
+  location: string | null;
   revokedAt: string | null;
   revocationReason: string | null;
   createdAt: string;
 }
 
+/** The algorithms a PKCS#11 3.0 token signs with (CKM_EDDSA, CKM_ECDSA); it has no ML-DSA mechanism. */
+const TOKEN_ALGORITHMS: readonly SignatureAlgorithm[] = ["ed25519", "ecdsa-p256"];
+
 /**
- * Firmware root and signing keys. Private keys are only ever stored sealed by the envelope
- * (AES-256-GCM under the KEK, aad `firmware-key:<name>`); a root key may instead be kept offline,
- * in which case the operator supplies it for the rare certify/revoke operations.
+ * Firmware root and signing keys. With a token (keys.provider=pkcs11), Ed25519 and P-256 keys are
+ * generated in it, non-extractable, and sign there; the store keeps only their location. Every other
+ * private key is stored sealed by the envelope (AES-256-GCM under the KEK, aad `firmware-key:<name>`),
+ * which includes hybrid keys: the token has no ML-DSA. A root key may instead be kept offline, in which
+ * case the operator supplies it for the rare certify/revoke operations.
  */
 export class FirmwareKeyService {
   constructor(
     private readonly store: FirmwareStore,
     private readonly sealer: SecretSealer,
+    private readonly token?: TokenSigningKeys,
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
@@ -48,19 +56,16 @@ export class FirmwareKeyService {
   async createRoot(input: { name?: string; alg?: SignatureAlgorithm; offline?: boolean; actor: string }): Promise<{ key: FirmwareKeyView; offlinePrivateKey?: Buffer }> {
     const name = checkName(input.name ?? "root");
     const alg = assertSignatureAlgorithm(input.alg ?? "hybrid-ed25519-mldsa65");
-    const pair = generateKeyPair(alg);
-    const key = firmwarePublicKey(alg, pair.publicKey);
-    const record: FirmwareKeyRecord = {
-      ...blank(name, "root", alg, key, this.clock()),
-      sealedPrivateKey: input.offline ? null : await this.sealer.seal(pair.privateKey, firmwareKeyAad(name)),
-    };
+    const kept = input.offline ? undefined : await this.newPrivateKey(name, "root", alg);
+    const pair = kept ? undefined : generateKeyPair(alg);
+    const key = firmwarePublicKey(alg, kept?.publicKey ?? pair!.publicKey);
+    const record: FirmwareKeyRecord = { ...blank(name, "root", alg, key, this.clock()), ...kept?.stored };
     await this.store.transact(async (uow) => {
       if (await uow.keys.get(name)) throw new MoatError("FIRMWARE_KEY_EXISTS", `a firmware key named ${name} already exists`);
       await uow.keys.insert(record);
       await uow.events.append({ type: "firmware.key.created", severity: "info", actor: input.actor, subject: name, data: { purpose: "root", alg, keyId: key.keyId, offline: !!input.offline } });
     });
-    if (!input.offline) pair.privateKey.fill(0);
-    return { key: view(record), ...(input.offline ? { offlinePrivateKey: pair.privateKey } : {}) };
+    return { key: view(record), ...(pair ? { offlinePrivateKey: pair.privateKey } : {}) };
   }
 
   /**
@@ -76,20 +81,19 @@ export class FirmwareKeyService {
     const name = checkName(input.name ?? `signing-${now.toISOString().slice(0, 10)}-${alg}`);
     const validDays = input.validDays ?? 365;
     if (!Number.isInteger(validDays) || validDays < 1 || validDays > 3650) throw new MoatError("VALIDATION_FAILED", "validity must be 1-3650 days");
-    const pair = generateKeyPair(alg);
-    const key = firmwarePublicKey(alg, pair.publicKey);
+    const kept = await this.newPrivateKey(name, "signing", alg);
+    const key = firmwarePublicKey(alg, kept.publicKey);
     const notBefore = new Date(Math.floor(now.getTime() / 1000) * 1000 - 60_000);
     const notAfter = new Date(notBefore.getTime() + validDays * DAY);
     const certificate = await certifySigningKey(root.signer, key, { name, notBefore, notAfter });
     const record: FirmwareKeyRecord = {
       ...blank(name, "signing", alg, key, now),
-      sealedPrivateKey: await this.sealer.seal(pair.privateKey, firmwareKeyAad(name)),
+      ...kept.stored,
       certificate: JSON.stringify(certificate),
       issuer: rootName,
       notBefore: notBefore.toISOString(),
       notAfter: notAfter.toISOString(),
     };
-    pair.privateKey.fill(0);
     await this.store.transact(async (uow) => {
       if (await uow.keys.get(name)) throw new MoatError("FIRMWARE_KEY_EXISTS", `a firmware key named ${name} already exists`);
       await uow.keys.insert(record);
@@ -193,8 +197,31 @@ export class FirmwareKeyService {
     return usable.sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1))[0]!;
   }
 
+  /**
+   * Creates the private key of a new online key: in the token when it has the algorithm, else
+   * generated here and sealed (the plaintext is wiped once sealed). Returns what the row stores.
+   */
+  private async newPrivateKey(name: string, purpose: "root" | "signing", alg: SignatureAlgorithm): Promise<{ publicKey: Buffer; stored: Pick<FirmwareKeyRecord, "sealedPrivateKey" | "location"> }> {
+    if (this.token && TOKEN_ALGORITHMS.includes(alg)) {
+      const generated = this.token.generate(`firmware-${purpose}`, alg as "ed25519" | "ecdsa-p256");
+      return { publicKey: generated.publicKey, stored: { sealedPrivateKey: null, location: generated.location } };
+    }
+    const pair = generateKeyPair(alg);
+    try {
+      return { publicKey: pair.publicKey, stored: { sealedPrivateKey: await this.sealer.seal(pair.privateKey, firmwareKeyAad(name)), location: null } };
+    } finally {
+      pair.privateKey.fill(0);
+    }
+  }
+
   private async signer(record: FirmwareKeyRecord, privateKey?: Buffer): Promise<DocumentSigner> {
     const key = firmwarePublicKey(record.alg, record.publicKey);
+    if (record.location && !privateKey) {
+      if (!this.token) throw new MoatError("FIRMWARE_KEY_NOT_FOUND", `the private key of ${record.name} lives in ${record.location}, but keys.provider is not pkcs11`);
+      const tokenSigner = this.token.signer(record.location);
+      if (!tokenSigner.publicKey.equals(record.publicKey)) throw new MoatError("FIRMWARE_KEY_MALFORMED", `the key at ${record.location} is not the recorded key of ${record.name}`);
+      return { key, sign: (message) => tokenSigner.sign(Buffer.from(message)) };
+    }
     const secret = privateKey ?? (record.sealedPrivateKey ? await this.sealer.open(record.sealedPrivateKey, firmwareKeyAad(record.name)) : undefined);
     if (!secret) throw new MoatError("FIRMWARE_KEY_NOT_FOUND", `the private key of ${record.name} is kept offline: pass it with --root-key-file`);
     if (!publicKeyOf(record.alg, secret).equals(record.publicKey)) throw new MoatError("FIRMWARE_KEY_MALFORMED", `the private key given does not belong to ${record.name}`);
@@ -227,6 +254,7 @@ function blank(name: string, purpose: FirmwareKeyPurpose, alg: SignatureAlgorith
     keyId: key.keyId,
     publicKey: key.publicKey,
     sealedPrivateKey: null,
+    location: null,
     certificate: null,
     issuer: null,
     notBefore: null,
@@ -246,7 +274,8 @@ function view(record: FirmwareKeyRecord): FirmwareKeyView {
     issuer: record.issuer,
     notBefore: record.notBefore,
     notAfter: record.notAfter,
-    offline: record.sealedPrivateKey === null,
+    offline: record.sealedPrivateKey === null && record.location === null,
+    location: record.location,
     revokedAt: record.revokedAt,
     revocationReason: record.revocationReason,
     createdAt: record.createdAt,

@@ -13,8 +13,10 @@ export interface FirmwareKeyRecord {
   alg: SignatureAlgorithm;
   keyId: string;
   publicKey: Buffer;
-  /** The private key sealed with the envelope (aad `firmware-key:<name>`); null when kept offline. */
+  /** The private key sealed with the envelope (aad `firmware-key:<name>`); null when kept offline or in the token. */
   sealedPrivateKey: Buffer | null;
+  /** `pkcs11:<token>/<label>` when the private key was generated in the PKCS#11 token; null otherwise. */
+  location: string | null;
   /** For signing keys: the root-signed key certificate (JSON). */
   certificate: string | null;
   /** For signing keys: the root key's name. */
@@ -66,6 +68,15 @@ export interface FirmwareStore {
 export interface SecretSealer {
   seal(plaintext: Uint8Array, aad: string): Promise<Buffer>;
   open(blob: Uint8Array, aad: string): Promise<Buffer>;
+}
+
+/**
+ * Signing keys generated inside the PKCS#11 token (keys.provider=pkcs11). Public keys use the firmware
+ * encodings (Ed25519 raw 32 bytes, P-256 uncompressed point); P-256 signatures are r || s over SHA-256.
+ */
+export interface TokenSigningKeys {
+  generate(purpose: string, alg: "ed25519" | "ecdsa-p256"): { publicKey: Buffer; location: string };
+  signer(location: string): { publicKey: Buffer; sign(message: Buffer): Buffer };
 }
 
 /** The devices of a group with their registry status (the identity registry satisfies it). */

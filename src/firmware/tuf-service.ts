@@ -170,6 +170,7 @@ export class TufService {
       keyId: signer.key.keyID,
       publicKey: Buffer.from(signer.key.keyVal.public!, "hex"),
       sealedPrivateKey: await this.sealer.seal(seed, firmwareKeyAad(name)),
+      location: null,
       certificate: null,
       issuer: null,
       notBefore: null,

@@ -2,7 +2,7 @@ export { Envelope, parseEnvelopeHeader, looksLikeEnvelope, type EnvelopeHeader }
 export { softwareKek, singleKekProvider, type Kek, type KekProvider, type KekVersionInfo } from "./kek.js";
 export { createKekFile, fileKekProvider, envKekProvider, parseKekRing, KEK_FILE } from "./file-provider.js";
 export { Pkcs11Token, type Pkcs11Config } from "./pkcs11-token.js";
-export { TokenEd25519KeyVault, ED25519_KEY_LABEL_PREFIX } from "./token-ed25519.js";
+export { TokenSigningKeyVault, ED25519_KEY_LABEL_PREFIX, P256_KEY_LABEL_PREFIX, type TokenSigningAlgorithm } from "./token-signing-keys.js";
 export { Pkcs11KekProvider, createTokenCaKey, loadTokenCaKey, KEK_LABEL_PREFIX, CA_KEY_LABEL_PREFIX } from "./pkcs11-provider.js";
 export type { CaKeySigner } from "./ca-signer.js";
 export {

@@ -165,8 +165,10 @@ export interface FirmwareKeysTable {
   alg: string;
   key_id: string;
   public_key: Buffer;
-  /** Envelope-sealed private key (aad `firmware-key:<name>`); null for an offline root. */
+  /** Envelope-sealed private key (aad `firmware-key:<name>`); null for an offline root or a key in the token. */
   sealed_private_key: Buffer | null;
+  /** `pkcs11:<token>/<label>` of a key generated in the PKCS#11 token; null otherwise. */
+  location: string | null;
   /** Root-signed key certificate (JSON) of a signing key. */
   certificate: string | null;
   issuer: string | null;

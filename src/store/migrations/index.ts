@@ -8,6 +8,7 @@ import { firmware } from "./0050_firmware.js";
 import { scanner } from "./0070_scanner.js";
 import { foreignKeys } from "./0071_foreign_keys.js";
 import { auditMerkleTree } from "./0072_audit_merkle_tree.js";
+import { firmwareKeyLocation } from "./0073_firmware_key_location.js";
 import type { MoatMigration } from "./types.js";
 
 export interface NamedMigration {
@@ -49,4 +50,5 @@ export const MIGRATIONS: readonly NamedMigration[] = [
   // --- one sequence from here on: append below with the next number ---
   { name: "0071_foreign_keys", migration: foreignKeys },
   { name: "0072_audit_merkle_tree", migration: auditMerkleTree },
+  { name: "0073_firmware_key_location", migration: firmwareKeyLocation },
 ];
