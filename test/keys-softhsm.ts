@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { loadConfig, type MoatConfig } from "../src/config/index.js";
 import { hasCommand, requirement } from "./helpers/requirements.js";
 
 /** SoftHSM2's PKCS#11 module as Debian's `softhsm2` package installs it. */
@@ -26,4 +27,25 @@ export function makeSoftHsm(dir: string, tokens: { label: string; pin: string }[
     execFileSync("softhsm2-util", ["--init-token", "--free", "--label", token.label, "--pin", token.pin, "--so-pin", `${token.pin}-so`], { env, stdio: "ignore" });
   process.env.SOFTHSM2_CONF = conf;
   return { conf, env };
+}
+
+/**
+ * A SoftHSM token `label` (PIN in a 0600 file) in `dir` and the configuration of an installation
+ * under `<dir>/data` with keys.provider=pkcs11 on it.
+ */
+export function softHsmInstallationConfig(dir: string, label: string, pin: string): MoatConfig {
+  makeSoftHsm(dir, [{ label, pin }]);
+  const pinFile = join(dir, "pin");
+  writeFileSync(pinFile, pin, { mode: 0o600 });
+  return loadConfig({
+    env: {},
+    flags: {
+      dataDir: join(dir, "data"),
+      logLevel: "silent",
+      "keys.provider": "pkcs11",
+      "keys.pkcs11Module": SOFTHSM_MODULE,
+      "keys.pkcs11TokenLabel": label,
+      "keys.pkcs11PinFile": pinFile,
+    },
+  });
 }

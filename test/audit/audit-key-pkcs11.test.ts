@@ -1,12 +1,10 @@
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openCheckpoint, parseVerifierKey, verifyInclusionProof } from "../../src/audit/index.js";
-import { loadConfig, type MoatConfig } from "../../src/config/index.js";
+import type { MoatConfig } from "../../src/config/index.js";
 import { createApp, initialize, type App } from "../../src/core.js";
 import { ED25519_KEY_LABEL_PREFIX, Pkcs11Token, pkcs11ConfigFrom } from "../../src/keys/index.js";
 import { tempDir } from "../helpers/temp.js";
-import { SOFTHSM_MODULE, makeSoftHsm, softHsmAvailable } from "../keys-softhsm.js";
+import { softHsmAvailable, softHsmInstallationConfig } from "../keys-softhsm.js";
 
 const ok = softHsmAvailable();
 const PIN = "1357-audit-test";
@@ -18,20 +16,7 @@ describe.skipIf(!ok)("the audit key in a PKCS#11 token (SoftHSM2, Ed25519 via CK
   let app: App | undefined;
 
   beforeAll(async () => {
-    makeSoftHsm(dir.path, [{ label: TOKEN, pin: PIN }]);
-    const pinFile = join(dir.path, "pin");
-    writeFileSync(pinFile, PIN, { mode: 0o600 });
-    config = loadConfig({
-      env: {},
-      flags: {
-        dataDir: join(dir.path, "data"),
-        logLevel: "silent",
-        "keys.provider": "pkcs11",
-        "keys.pkcs11Module": SOFTHSM_MODULE,
-        "keys.pkcs11TokenLabel": TOKEN,
-        "keys.pkcs11PinFile": pinFile,
-      },
-    });
+    config = softHsmInstallationConfig(dir.path, TOKEN, PIN);
     app = (await initialize(config, { trustDomain: "p11.example", keyType: "ec-p256", hostnames: ["localhost"] })).app;
   });
   afterAll(async () => {
