@@ -6,7 +6,8 @@
  *
  * A synchronous parser caught in a loop cannot be interrupted from its own thread, so a watchdog
  * thread watches a shared case counter: a case still running after ten times the bound is reported as
- * a hang (target and input, written synchronously) and the run ends with exit code 1.
+ * a hang (target and input, written synchronously to stderr) and the process is killed (non-zero exit:
+ * the stuck thread cannot be unwound; all earlier output was written synchronously).
  */
 import { writeSync } from "node:fs";
 import { Worker } from "node:worker_threads";
@@ -33,8 +34,9 @@ setInterval(() => {
   if (Date.now() - since < limitMs) return;
   const end = label.indexOf(0);
   writeSync(2, "fuzz: HANG: a case has run for over " + limitMs + " ms: " + Buffer.from(label.subarray(0, end < 0 ? label.length : end)).toString() + "\\n");
-  process.exit(1);
-}, 250).unref();
+  // process.exit in a worker ends only the worker, and the main thread is stuck: end the process.
+  process.kill(process.pid, "SIGKILL");
+}, 250);
 `;
 
 function watchFor(targetName: string): CaseWatch {
