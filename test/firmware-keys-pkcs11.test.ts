@@ -57,6 +57,10 @@ describe.skipIf(!ok)("firmware keys in a PKCS#11 token (SoftHSM2: Ed25519 via CK
         expect(token.protection(key!.handle)).toEqual({ extractable: false, sensitive: true });
         expect(token.valueIsReadable(key!.handle)).toBe(false);
       }
+      // A taken name is refused before anything is generated, so it leaves no unused key in the token.
+      const before = token.find("private", P256_KEY_LABEL_PREFIX).length;
+      await expect(app!.firmware.keys.generateSigningKey({ name: "rel-p256", alg: "ecdsa-p256", actor })).rejects.toMatchObject({ code: "FIRMWARE_KEY_EXISTS" });
+      expect(token.find("private", P256_KEY_LABEL_PREFIX).length).toBe(before);
     } finally {
       token.close();
     }

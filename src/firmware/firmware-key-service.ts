@@ -56,6 +56,7 @@ export class FirmwareKeyService {
   async createRoot(input: { name?: string; alg?: SignatureAlgorithm; offline?: boolean; actor: string }): Promise<{ key: FirmwareKeyView; offlinePrivateKey?: Buffer }> {
     const name = checkName(input.name ?? "root");
     const alg = assertSignatureAlgorithm(input.alg ?? "hybrid-ed25519-mldsa65");
+    if (await this.store.keys.get(name)) throw new MoatError("FIRMWARE_KEY_EXISTS", `a firmware key named ${name} already exists`);
     const kept = input.offline ? undefined : await this.newPrivateKey(name, "root", alg);
     const pair = kept ? undefined : generateKeyPair(alg);
     const key = firmwarePublicKey(alg, kept?.publicKey ?? pair!.publicKey);
@@ -81,6 +82,8 @@ export class FirmwareKeyService {
     const name = checkName(input.name ?? `signing-${now.toISOString().slice(0, 10)}-${alg}`);
     const validDays = input.validDays ?? 365;
     if (!Number.isInteger(validDays) || validDays < 1 || validDays > 3650) throw new MoatError("VALIDATION_FAILED", "validity must be 1-3650 days");
+    // Checked before generating too, so a taken name leaves no unused key in the token; the transaction checks again.
+    if (await this.store.keys.get(name)) throw new MoatError("FIRMWARE_KEY_EXISTS", `a firmware key named ${name} already exists`);
     const kept = await this.newPrivateKey(name, "signing", alg);
     const key = firmwarePublicKey(alg, kept.publicKey);
     const notBefore = new Date(Math.floor(now.getTime() / 1000) * 1000 - 60_000);

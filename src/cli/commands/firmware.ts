@@ -29,6 +29,7 @@ const KEY_COLUMNS = [
   { header: "key id", value: (k: FirmwareKeyView) => `${k.keyId.slice(0, 16)}…` },
   { header: "valid until", value: (k: FirmwareKeyView) => k.notAfter },
   { header: "revoked", value: (k: FirmwareKeyView) => k.revokedAt },
+  { header: "private key", value: (k: FirmwareKeyView) => k.location ?? (k.offline ? "offline" : "sealed in the store") },
 ];
 
 function algorithmOption(defaultAlg: SignatureAlgorithm): Option {
@@ -92,7 +93,7 @@ export function register(program: Command): void {
   const root = firmware.command("root").description("the root firmware key that certifies signing keys");
   root
     .command("init")
-    .description("create the root key (online, sealed in the store; or offline, written once to a file)")
+    .description("create the root key (online, in the PKCS#11 token or sealed in the store; or offline, written once to a file)")
     .option("--name <name>", "key name", "root")
     .addOption(algorithmOption("hybrid-ed25519-mldsa65"))
     .option("--offline-out <file>", "keep the root offline: write its private key to this file (mode 0600) and store only the public key")
