@@ -8,30 +8,7 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from "fas
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApi } from "../../src/api/index.js";
 import { createTestApp, type TestApp } from "../helpers/app.js";
-
-interface Schema {
-  type?: string | string[];
-  enum?: unknown[];
-  minimum?: number;
-  maximum?: number;
-  maxLength?: number;
-  minLength?: number;
-  maxItems?: number;
-  minItems?: number;
-  pattern?: string;
-  items?: Schema;
-  properties?: Record<string, Schema>;
-  required?: string[];
-}
-interface Parameter {
-  in: "query" | "path" | "header";
-  name: string;
-  schema: Schema;
-}
-interface Operation {
-  parameters?: Parameter[];
-  requestBody?: { content?: Record<string, { schema: Schema }> };
-}
+import { typesOf, type Operation, type Schema } from "../helpers/openapi.js";
 
 /** A body the route accepts, so each mutated field is what the server judges (first match wins). */
 const VALID_BODIES: Array<[RegExp, Record<string, unknown>]> = [
@@ -48,10 +25,6 @@ const VALID_BODIES: Array<[RegExp, Record<string, unknown>]> = [
   [/^POST \/v1\/scans$/, { targets: ["192.0.2.1"], ports: "1" }],
 ];
 const PATH_VALUES: Record<string, string> = { id: "walk-device", name: "walk-role", serial: "01", kind: "device", target: "walk-device" };
-
-function typesOf(schema: Schema): string[] {
-  return Array.isArray(schema.type) ? schema.type : schema.type ? [schema.type] : [];
-}
 
 /** Values that must be refused for a field of this schema. */
 function invalidValues(schema: Schema): unknown[] {

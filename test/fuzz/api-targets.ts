@@ -12,24 +12,10 @@ import { buildApi } from "../../src/api/index.js";
 import { ERROR_CODES } from "../../src/errors.js";
 import { OID } from "../../src/pki/oids.js";
 import { createTestApp, type TestApp } from "../helpers/app.js";
+import { typesOf, type Operation, type Schema } from "../helpers/openapi.js";
 import { buildCsr } from "../pki-fixture.js";
 import { bytesInput, oddValue } from "./mutations.js";
 import type { FuzzHarness, FuzzTarget } from "./targets.js";
-
-interface Schema {
-  type?: string | string[];
-  enum?: unknown[];
-  minimum?: number;
-  maximum?: number;
-  maxLength?: number;
-  maxItems?: number;
-  items?: Schema;
-  properties?: Record<string, Schema>;
-  required?: string[];
-}
-interface Operation {
-  requestBody?: { content?: Record<string, { schema: Schema }> };
-}
 
 /** Path parameters that name things the installation has, so the body is what the route judges. */
 const PATH_VALUES: Record<string, string> = { id: "fuzz-device", name: "fuzz-role", serial: "01", kind: "device", target: "fuzz-device" };
@@ -48,10 +34,6 @@ function judge(response: LightMyRequestResponse): void {
   const problem = response.headers["content-type"]?.toString().startsWith("application/problem+json") ?? false;
   const code = problem ? (response.json() as { code?: unknown }).code : undefined;
   if (typeof code !== "string" || !(code in ERROR_CODES)) throw new Error(`status ${response.statusCode} without a documented code: ${response.body.slice(0, 300)}`);
-}
-
-function typesOf(schema: Schema): string[] {
-  return Array.isArray(schema.type) ? schema.type : schema.type ? [schema.type] : [];
 }
 
 /** Values of the schema's type (sometimes just outside its bounds), or odd values of any type. */
