@@ -184,15 +184,24 @@ export class Pkcs11Token {
 
   /** Generates a P-256 key pair; the private half is sensitive, non-extractable and can only sign. */
   generateP256KeyPair(label: string): { privateKey: TokenObject; publicKey: KeyObject } {
+    const pair = this.generateSigningKeyPair("EC key generation", p11().CKM_EC_KEY_PAIR_GEN, P256_OID_DER, label);
+    return { privateKey: pair.privateKey, publicKey: this.p256PublicKey(pair.publicKey) };
+  }
+
+  /**
+   * An EC-family signing key pair on the token: the public half may only verify, the private half is
+   * private, sensitive, non-extractable and may only sign. Both halves share a fresh CKA_ID and the label.
+   */
+  private generateSigningKeyPair(what: string, mechanism: number, ecParams: Buffer, label: string): { privateKey: TokenObject; publicKey: Handle } {
     const id = randomBytes(8);
-    const pair = this.call("EC key generation", () =>
+    const pair = this.call(what, () =>
       this.lib.C_GenerateKeyPair(
         this.session,
-        { mechanism: p11().CKM_EC_KEY_PAIR_GEN },
+        { mechanism },
         [
           { type: p11().CKA_TOKEN, value: true },
           { type: p11().CKA_VERIFY, value: true },
-          { type: p11().CKA_EC_PARAMS, value: P256_OID_DER },
+          { type: p11().CKA_EC_PARAMS, value: ecParams },
           { type: p11().CKA_LABEL, value: label },
           { type: p11().CKA_ID, value: id },
         ],
@@ -207,7 +216,7 @@ export class Pkcs11Token {
         ],
       ),
     );
-    return { privateKey: { handle: pair.privateKey, label, id }, publicKey: this.p256PublicKey(pair.publicKey) };
+    return { privateKey: { handle: pair.privateKey, label, id }, publicKey: pair.publicKey };
   }
 
   /** The public key object of a P-256 pair as a node KeyObject. */
@@ -237,30 +246,8 @@ export class Pkcs11Token {
    * 1.3.101.112); the private half is sensitive, non-extractable and can only sign.
    */
   generateEd25519KeyPair(label: string): { privateKey: TokenObject; publicKey: Buffer } {
-    const id = randomBytes(8);
-    const pair = this.call("Ed25519 key generation", () =>
-      this.lib.C_GenerateKeyPair(
-        this.session,
-        { mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN },
-        [
-          { type: p11().CKA_TOKEN, value: true },
-          { type: p11().CKA_VERIFY, value: true },
-          { type: p11().CKA_EC_PARAMS, value: ED25519_OID_DER },
-          { type: p11().CKA_LABEL, value: label },
-          { type: p11().CKA_ID, value: id },
-        ],
-        [
-          { type: p11().CKA_TOKEN, value: true },
-          { type: p11().CKA_PRIVATE, value: true },
-          { type: p11().CKA_SIGN, value: true },
-          { type: p11().CKA_SENSITIVE, value: true },
-          { type: p11().CKA_EXTRACTABLE, value: false },
-          { type: p11().CKA_LABEL, value: label },
-          { type: p11().CKA_ID, value: id },
-        ],
-      ),
-    );
-    return { privateKey: { handle: pair.privateKey, label, id }, publicKey: this.ed25519PublicKey(pair.publicKey) };
+    const pair = this.generateSigningKeyPair("Ed25519 key generation", CKM_EC_EDWARDS_KEY_PAIR_GEN, ED25519_OID_DER, label);
+    return { privateKey: pair.privateKey, publicKey: this.ed25519PublicKey(pair.publicKey) };
   }
 
   /** The raw 32-byte Ed25519 public key of a token public-key object. */
