@@ -17,15 +17,19 @@ export const ALLOWED = {
   // The broker reaches identity and PKI through the ports it declares (DeviceDirectory, RevocationSource).
   broker: ["policy", "audit", "crypto"],
   scanner: ["crypto", "audit"],
-  compliance: ["audit", "scanner"],
+  compliance: ["audit", "scanner", "posture"],
+  // Live MQTT sessions, kept from the data plane's events.
+  sessions: ["audit"],
+  // Posture checks read everything through ports; policy lint and audit types are reused directly.
+  posture: ["policy", "audit", "crypto"],
   device: ["crypto", "firmware", "policy"],
   sim: ["device", "crypto", "firmware", "policy"],
-  store: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance"],
-  api: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "web"],
+  store: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "sessions", "posture"],
+  api: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "web", "sessions", "posture"],
   web: [],
-  cli: ["core", "serve", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "device", "sim", "api", "store"],
-  core: ["crypto", "keys", "audit", "pki", "identity", "policy", "firmware", "network", "scanner", "compliance", "store"],
-  serve: ["core", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "store", "api", "web"],
+  cli: ["core", "serve", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "device", "sim", "api", "store", "sessions", "posture"],
+  core: ["crypto", "keys", "audit", "pki", "identity", "policy", "firmware", "network", "scanner", "compliance", "store", "sessions", "posture"],
+  serve: ["core", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "store", "api", "web", "sessions", "posture"],
 };
 /**
  * Open to all: errors, config, the shared ports, the change feed contract, and lib (small helpers with one behaviour each,

@@ -16,12 +16,14 @@ import { createKekFile, DataProtection, Envelope, KEK_FILE, KekRotation, kekProv
 import type { CaKeyStorage, CaRegistry, KeyType, Pki, TokenCaKeys } from "./pki/index.js";
 import type { PolicyService } from "./policy/index.js";
 import type { ScanService } from "./scanner/index.js";
+import { SessionService } from "./sessions/index.js";
 import {
   AuditRepository,
   caRegistryStore,
   firmwareStore,
   identityStore,
   KyselySealedBlobStore,
+  KyselySessionRepository,
   MetaRepository,
   pkiStore,
   policyStore,
@@ -73,6 +75,8 @@ export interface App {
   readonly firmware: FirmwareServices;
   /** Port scans, service checks and their stored findings. */
   readonly scans: ScanService;
+  /** Live MQTT sessions (who is connected now, from where, with which credential, on which node) and client-id takeovers. */
+  readonly sessions: SessionService;
   close(): Promise<void>;
 }
 
@@ -277,6 +281,7 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     enrollmentTokens,
     meta,
     trustDomain,
+    sessions: new SessionService(new KyselySessionRepository(store.db)),
     publicUrl: publicUrlOf(config, initUrl),
     get policy() {
       return policy();

@@ -10,6 +10,8 @@ import { buildApi, PkiHttpServer } from "./api/index.js";
 import { MoatDeviceDirectory, startBroker, type MoatBroker } from "./broker/index.js";
 import { listenFailed, type MoatConfig } from "./config/index.js";
 import { linkOtaCampaigns } from "./firmware/index.js";
+import { SessionRecorder } from "./sessions/index.js";
+import { KyselySessionRepository } from "./store/index.js";
 import { isDeviceId } from "./identity/index.js";
 import { writeFileAtomicSync } from "./lib/atomic-file.js";
 import { advertisedUrls, parseCertificate } from "./pki/index.js";
@@ -66,6 +68,10 @@ export async function startServers(app: App, logger: Logger): Promise<RunningSer
     }, 10 * 60_000);
     tufRefresh.unref();
     closers.push(async () => clearInterval(tufRefresh));
+    // Live sessions from the data plane's connect/disconnect events (before any data plane accepts a client).
+    const recorder = new SessionRecorder(new KyselySessionRepository(app.store.db), { onError: (error) => logger.error({ err: error }, "session record write failed") });
+    await recorder.start(app.audit);
+    closers.push(() => recorder.stop());
     if (config["broker.enabled"]) {
       const mqtt = await startMqttBroker(app, logger);
       app.metricsSources.push(() => mqtt.broker.metrics.registry.metrics());

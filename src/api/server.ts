@@ -18,6 +18,7 @@ import { operatorRoutes } from "./routes/operators.js";
 import { roleRoutes } from "./routes/roles.js";
 import { tufRoutes } from "./routes/tuf.js";
 import { scanRoutes } from "./routes/scans.js";
+import { sessionRoutes } from "./routes/sessions.js";
 import type { ApiServices, ApiSettings } from "./services.js";
 
 export interface ApiOptions extends ApiSettings {
@@ -150,6 +151,7 @@ export async function buildApi(services: ApiServices, options: ApiOptions): Prom
   await api.register(pkiRoutes, { services });
   await api.register(estRoutes, { services, settings: options });
   await api.register(scanRoutes, { services });
+  await api.register(sessionRoutes, { services });
   await api.register(roleRoutes, { services });
   await api.register(tufRoutes, { services });
   await api.ready();

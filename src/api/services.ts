@@ -4,6 +4,7 @@ import type { CaRegistry, Pki } from "../pki/index.js";
 import type { PolicyService } from "../policy/index.js";
 import type { FirmwareServices } from "../firmware/index.js";
 import type { ScanService } from "../scanner/index.js";
+import type { SessionService } from "../sessions/index.js";
 
 /** What the API needs from the application (core.ts's App satisfies it). The API holds no business logic. */
 export interface ApiServices {
@@ -28,6 +29,8 @@ export interface ApiServices {
   readonly firmware: FirmwareServices;
   /** Scan runs and their findings. */
   readonly scans: ScanService;
+  /** Live MQTT sessions and client-id takeovers. */
+  readonly sessions: SessionService;
 }
 
 export interface ApiSettings {

@@ -2,6 +2,7 @@
  * Decides whether a CONNECT may proceed and under which identity. Every refusal carries a reason (for
  * the `auth.failed` event and the metrics) and a CONNACK return code [MQTT-3.2.2-5].
  */
+import { randomUUID } from "node:crypto";
 import type { Client } from "aedes";
 import type { X509Certificate } from "node:crypto";
 import type { TLSSocket } from "node:tls";
@@ -188,6 +189,7 @@ export class Authenticator {
 
     const s = this.deps.settings;
     const session: Session = {
+      id: randomUUID(),
       client: ctx.client,
       deviceId,
       method,

@@ -117,6 +117,9 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
   const revocations = new RevocationView();
   const connections = new WeakMap<object, ConnectionInfo>();
   const connectPackets = new WeakMap<Client, { clientId: string; will: ConnectContext["will"] }>();
+  /** New session → the session of the same client id it replaces, and the reverse (client-id takeovers). */
+  const takeovers = new WeakMap<Session, Session>();
+  const takenOver = new WeakMap<Session, Session>();
 
   const emit = (event: BrokerEvent): void => {
     deps.events.emit(event).catch((err: unknown) => logger.error({ err, type: event.type }, "broker: could not record a security event"));
@@ -239,6 +242,13 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
       authenticator.authenticate(ctx).then(
         (result) => {
           if (result.ok) {
+            // A live session of the same client id on this node is about to be closed by aedes for this one
+            // [MQTT-3.1.4-2]; both events say so (aedes emits the old one's disconnect first).
+            const previous = sessions.forDevice(result.session.deviceId);
+            if (previous?.registered) {
+              takeovers.set(result.session, previous);
+              takenOver.set(previous, result.session);
+            }
             sessions.attach(result.session);
             done(null, true);
             return;
@@ -309,6 +319,7 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
   aedes.on("client", (client) => {
     const session = sessions.of(client);
     if (!session) return client.close();
+    const replaced = takeovers.get(session) ?? null;
     sessions.register(session);
     armDeadline(session);
     metrics.connectsAccepted.inc({ method: session.method });
@@ -318,7 +329,20 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
       severity: "info",
       actor: `device:${session.deviceId}`,
       subject: session.deviceId,
-      data: { protocol: "mqtt", listener: session.listener, method: session.method, address: session.address, node: nodeId, ...(session.certSerial ? { serial: session.certSerial } : {}) },
+      data: {
+        protocol: "mqtt",
+        listener: session.listener,
+        method: session.method,
+        address: session.address,
+        node: nodeId,
+        session: session.id,
+        // The client id is the device id (the authenticator refuses any other); stated so that
+        // session records need not know that rule.
+        clientId: session.deviceId,
+        ...(session.certSerial ? { serial: session.certSerial } : {}),
+        ...(session.credentialId ? { credential: session.credentialId } : {}),
+        ...(replaced ? { replaced: { session: replaced.id, address: replaced.address } } : {}),
+      },
     });
     // A change applied while this CONNECT was being authenticated found no session to act on.
     if (session.certSerial && revocations.isRevoked(session.certSerial)) closeSession(session, "cert_revoked");
@@ -335,12 +359,20 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
     sessions.unregister(session);
     if (session.deadlineTimer) clearTimeout(session.deadlineTimer);
     lastSeen.touch(session.deviceId, session.address);
+    const successor = session.closeCause ? undefined : takenOver.get(session);
     emit({
       type: "device.disconnected",
       severity: session.closeCause ? "medium" : "info",
       actor: session.closeCause ? "system" : `device:${session.deviceId}`,
       subject: session.deviceId,
-      data: { protocol: "mqtt", reason: session.closeCause ?? "client", seconds: Math.round((now() - session.connectedAt) / 1000), node: nodeId },
+      data: {
+        protocol: "mqtt",
+        reason: session.closeCause ?? (successor ? "takeover" : "client"),
+        seconds: Math.round((now() - session.connectedAt) / 1000),
+        node: nodeId,
+        session: session.id,
+        ...(successor ? { replacedBy: { session: successor.id, address: successor.address } } : {}),
+      },
     });
   });
 

@@ -9,6 +9,8 @@ import type { BrokerSubject, DeviceStatus } from "./ports.js";
 export type AuthMethod = "mtls" | "jwt-key" | "jwt-secret";
 
 export interface Session {
+  /** Random id of this connection, carried by its `device.connected` and `device.disconnected` events. */
+  readonly id: string;
   readonly client: Client;
   readonly deviceId: string;
   readonly method: AuthMethod;

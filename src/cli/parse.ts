@@ -46,3 +46,16 @@ export function collectKeyValue(text: string, previous: Record<string, string> =
 export function collect(text: string, previous: string[] = []): string[] {
   return [...previous, text];
 }
+
+/**
+ * A date or time flag: `2027-01-31` (midnight UTC) or a full ISO-8601 time with zone → ISO-8601 UTC.
+ * Anything else is a usage error (exit 2).
+ */
+export function isoTimeOption(text: string): string {
+  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(text);
+  if (!dateOnly && !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(text))
+    throw new InvalidArgumentError(`'${text}' is not a date (YYYY-MM-DD) or an ISO-8601 time with a zone`);
+  const time = new Date(dateOnly ? `${text}T00:00:00Z` : text);
+  if (Number.isNaN(time.getTime())) throw new InvalidArgumentError(`'${text}' is not a valid date`);
+  return time.toISOString();
+}

@@ -42,6 +42,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   { name: "keys", description: "key-encryption keys: status, rotation, retirement", load: () => import("./commands/keys.js") },
   { name: "data", description: "encrypt and decrypt application data with Moat's envelope encryption", load: () => import("./commands/data.js") },
   { name: "e2e", description: "end-to-end payload encryption with COSE_Encrypt0 (the broker only sees ciphertext)", load: () => import("./commands/e2e.js") },
+  { name: "session", description: "live MQTT sessions: who is connected now, and client-id takeovers", load: () => import("./commands/session.js") },
 ];
 
 /** Global options that take a value: their value is not a command name. */

@@ -12,3 +12,4 @@ export { pkiStore, type ActivateDevice, type EnrollmentTokens } from "./reposito
 export { KyselySealedBlobStore } from "./repositories/sealed-blobs.js";
 export { policyStore, KyselyAssignmentRepository, KyselyPolicySubjects, KyselyRoleRepository } from "./repositories/policy.js";
 export { scannerStore, KyselyScanRepository, KyselyDeviceAddressLookup } from "./repositories/scanner.js";
+export { KyselySessionRepository } from "./repositories/sessions.js";

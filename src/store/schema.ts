@@ -274,6 +274,42 @@ export interface DeviceSecretsTable {
   not_after: string | null;
 }
 
+// --- sessions ---
+/** A data-plane node's heartbeat (src/sessions): sessions of a node that stopped beating are not live. */
+export interface MqttNodesTable {
+  node_id: string;
+  started_at: string;
+  heartbeat_at: string;
+}
+
+/** One live MQTT session, from `device.connected` until `device.disconnected`. */
+export interface MqttSessionsTable {
+  session_id: string;
+  device_id: string;
+  client_id: string;
+  node_id: string;
+  address: string | null;
+  listener: string | null;
+  method: string | null;
+  cert_serial: string | null;
+  credential_id: string | null;
+  connected_at: string;
+}
+
+/** A connection that replaced a live one with the same client id. */
+export interface MqttSessionTakeoversTable {
+  id: Generated<number>;
+  at: string;
+  client_id: string;
+  device_id: string;
+  previous_session: string;
+  previous_address: string | null;
+  previous_node: string | null;
+  session_id: string;
+  address: string | null;
+  node_id: string;
+}
+
 export interface Database {
   meta: MetaTable;
   devices: DevicesTable;
@@ -304,4 +340,8 @@ export interface Database {
   // --- scanner ---
   scan_runs: ScanRunsTable;
   scan_findings: ScanFindingsTable;
+  // --- sessions ---
+  mqtt_nodes: MqttNodesTable;
+  mqtt_sessions: MqttSessionsTable;
+  mqtt_session_takeovers: MqttSessionTakeoversTable;
 }

@@ -10,6 +10,7 @@ import { foreignKeys } from "./0071_foreign_keys.js";
 import { auditMerkleTree } from "./0072_audit_merkle_tree.js";
 import { firmwareKeyLocation } from "./0073_firmware_key_location.js";
 import type { MoatMigration } from "./types.js";
+import { mqttSessions } from "./0074_mqtt_sessions.js";
 
 export interface NamedMigration {
   readonly name: string;
@@ -51,4 +52,5 @@ export const MIGRATIONS: readonly NamedMigration[] = [
   { name: "0071_foreign_keys", migration: foreignKeys },
   { name: "0072_audit_merkle_tree", migration: auditMerkleTree },
   { name: "0073_firmware_key_location", migration: firmwareKeyLocation },
+  { name: "0074_mqtt_sessions", migration: mqttSessions },
 ];

@@ -55,6 +55,7 @@ export function openTestSession(sessions: SessionRegistry, device: DeviceRecord,
   const client = testClient(device.id, options.subscriptions);
   const rate = options.messagesPerSecond ?? 1_000;
   const session = {
+    id: `session-${device.id}`,
     client,
     deviceId: device.id,
     method: options.method ?? (options.certSerial ? "mtls" : "jwt-key"),
