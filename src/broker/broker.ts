@@ -8,6 +8,7 @@ import type { TLSSocket } from "node:tls";
 import type { IncomingMessage } from "node:http";
 import { Aedes, type AedesOptions, type Client, type ConnectPacket, type PublishPacket } from "aedes";
 import { MoatError } from "../errors.js";
+import { topicMatches } from "../policy/index.js";
 import type { Change, ChangeFeed } from "../ports.js";
 import { Authenticator, type ConnectContext } from "./authenticator.js";
 import { Authorizer } from "./authorizer.js";
@@ -84,6 +85,12 @@ export interface MoatBroker {
    * authorization accepted it; denied or dropped publishes never reach it. Returns the unsubscriber.
    */
   onDeviceMessage(listener: (message: DeviceMessage) => void): () => void;
+  /**
+   * Calls `listener(deviceId)` when a device connected to this node is granted a subscription whose
+   * filter matches `topicOf(deviceId)`: from then on a message published there reaches it (a device
+   * with a clean session subscribes again after every reconnect). Returns the unsubscriber.
+   */
+  onDeviceSubscribedTo(topicOf: (deviceId: string) => string, listener: (deviceId: string) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -349,6 +356,22 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
     else if (enforcer.changedSince(session.deviceId, session.connectedAt)) void enforcer.revalidate(session.deviceId);
   });
 
+  // The filters are in place when aedes emits this (SUBACK written); refused ones carry qos 128.
+  const subscriptionWatchers = new Set<{ topicOf: (deviceId: string) => string; listener: (deviceId: string) => void }>();
+  aedes.on("subscribe", (subscriptions, client) => {
+    const session = sessions.of(client);
+    if (!session || subscriptionWatchers.size === 0) return;
+    const granted = subscriptions.filter((s) => (s.qos as number) !== 128).map((s) => s.topic);
+    for (const watcher of subscriptionWatchers) {
+      try {
+        const topic = watcher.topicOf(session.deviceId);
+        if (granted.some((filter) => topicMatches(filter, topic))) watcher.listener(session.deviceId);
+      } catch (err) {
+        logger.error({ err, deviceId: session.deviceId }, "broker: a subscription listener failed");
+      }
+    }
+  });
+
   aedes.on("clientReady", (client) => {
     markPersistentSession(aedes, client).catch((err: unknown) => logger.error({ err, clientId: client.id }, "broker: could not record the persistent session"));
   });
@@ -438,6 +461,11 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
     onDeviceMessage: (listener) => {
       deviceMessageListeners.add(listener);
       return () => void deviceMessageListeners.delete(listener);
+    },
+    onDeviceSubscribedTo: (topicOf, listener) => {
+      const watcher = { topicOf, listener };
+      subscriptionWatchers.add(watcher);
+      return () => void subscriptionWatchers.delete(watcher);
     },
     close: async () => {
       if (closed) return;

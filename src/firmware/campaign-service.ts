@@ -145,11 +145,21 @@ export class CampaignService {
 
   /** Update messages owed to devices told but not yet reporting (for re-delivery once the broker is up). */
   async pendingNotifications(id: string): Promise<OtaNotification[]> {
-    const campaign = await this.get(id);
-    if (campaign.status !== "running" && campaign.status !== "paused") return [];
-    return campaign.devices
-      .filter((d) => d.status === "notified")
-      .map((d) => ({ deviceId: d.deviceId, message: { type: "ota.update", campaignId: campaign.id, ...campaign.release } }));
+    return owedOffers(await this.get(id), () => true);
+  }
+
+  /**
+   * The offers owed to these devices by every running or paused campaign: each device its stage told
+   * that has not reported since (it may have been offline when the offer went out). One read of the
+   * active campaigns serves the whole batch, so a fleet reconnecting at once costs a few reads, not one per device.
+   */
+  async offersOwedTo(deviceIds: Iterable<string>): Promise<OtaNotification[]> {
+    const wanted = new Set(deviceIds);
+    if (wanted.size === 0) return [];
+    const owed: OtaNotification[] = [];
+    for (const status of ["running", "paused"])
+      for (const campaign of await this.list({ status, limit: 1000 })) owed.push(...owedOffers(campaign, (deviceId) => wanted.has(deviceId)));
+    return owed;
   }
 
   private async apply(id: string, actor: string, change: (campaign: Campaign) => CampaignTransition): Promise<Campaign> {
@@ -195,4 +205,12 @@ export class CampaignService {
   private now(): Date {
     return (this.deps.clock ?? (() => new Date()))();
   }
+}
+
+/** The update offers a campaign still owes: its told devices (`notified`) that `wanted` selects, while it runs or is paused. */
+function owedOffers(campaign: Campaign, wanted: (deviceId: string) => boolean): OtaNotification[] {
+  if (campaign.status !== "running" && campaign.status !== "paused") return [];
+  return campaign.devices
+    .filter((d) => d.status === "notified" && d.stage <= campaign.stage && wanted(d.deviceId))
+    .map((d) => ({ deviceId: d.deviceId, message: { type: "ota.update", campaignId: campaign.id, ...campaign.release } }));
 }

@@ -1,13 +1,15 @@
 import { isMoatError } from "../errors.js";
 import type { ChangeFeed } from "../ports.js";
 import { UNDELIVERED, type CampaignService } from "./campaign-service.js";
-import { mqttOtaNotifier, parseOtaStatusMessage, statusTopic } from "./ota-messages.js";
+import { mqttOtaNotifier, otaTopic, parseOtaStatusMessage, statusTopic } from "./ota-messages.js";
 
 /** What OTA campaigns need from a running data plane (the MQTT broker satisfies it). */
 export interface OtaChannel {
   publish(topic: string, payload: Buffer, options: { qos: 1 }): Promise<void>;
   /** Publishes by authenticated devices that passed authorization; returns the unsubscribe function. */
   onDeviceMessage(listener: (message: { deviceId: string; topic: string; payload: Buffer }) => void): () => void;
+  /** Calls `listener(deviceId)` once a device's subscription covers `topicOf(deviceId)`; returns the unsubscribe function. */
+  onDeviceSubscribedTo(topicOf: (deviceId: string) => string, listener: (deviceId: string) => void): () => void;
 }
 
 /** Where the link reports what it drops or cannot do (the server's logger). */
@@ -55,6 +57,32 @@ export function linkOtaCampaigns(
       if (chains.get(deviceId) === next) chains.delete(deviceId);
     });
   });
+  // A device that was offline when its stage opened missed the offer: QoS 1 reaches only a session that
+  // exists. It gets the offer when it is back, at the moment it subscribes to its OTA topic again (every
+  // clean-session reconnect does): the first moment a publish can reach it, where the CONNECT alone
+  // would race its SUBSCRIBE. Devices subscribing while a batch is looked up form the next batch, so a
+  // fleet reconnecting at once costs a few reads of the campaigns, not one per device.
+  let stopped = false;
+  let waiting = new Set<string>();
+  let lookingUp = false;
+  const reofferOwed = (): void => {
+    if (lookingUp || stopped || waiting.size === 0) return;
+    lookingUp = true;
+    const batch = waiting;
+    waiting = new Set();
+    campaigns
+      .offersOwedTo(batch)
+      .then((owed) => (stopped ? undefined : Promise.allSettled(owed.map((o) => notifier.notify(o.deviceId, o.message)))))
+      .catch((error: unknown) => log.error({ err: error, devices: batch.size }, "OTA: could not re-send offers to reconnected devices"))
+      .finally(() => {
+        lookingUp = false;
+        reofferOwed();
+      });
+  };
+  const stopReoffer = channel.onDeviceSubscribedTo(otaTopic, (deviceId) => {
+    waiting.add(deviceId);
+    reofferOwed();
+  });
   // Offers owed from before this start (a campaign released while no data plane ran) go out again; QoS 1 is at-least-once anyway.
   void (async () => {
     for (const state of ["running", "paused"])
@@ -66,6 +94,8 @@ export function linkOtaCampaigns(
     campaigns.deliverFromFeed(change).catch((error: unknown) => log.error({ err: error, campaignId: change.subject }, "OTA: could not deliver a campaign change"));
   });
   return () => {
+    stopped = true;
+    stopReoffer();
     stopIntake();
     stopFeed();
     campaigns.setNotifier(UNDELIVERED);
