@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   REQUEST_MALFORMED: { status: 400, title: "The request is not valid HTTP" },
   REQUEST_TIMEOUT: { status: 408, title: "The request was not received in time" },
   RATE_LIMITED: { status: 429, title: "Too many requests" },
+  EVENT_STREAM_BUSY: { status: 503, title: "The server serves as many event streams as it allows" },
   INTERNAL: { status: 500, title: "Internal error" },
   // --- identity: devices, operators, tokens ---
   AUTH_TOKEN_MISSING: { status: 401, title: "An API token is required" },

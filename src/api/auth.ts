@@ -15,6 +15,8 @@ declare module "fastify" {
     fields?: Readonly<Record<string, string>>;
     /** A route anyone may call (health, docs, EST with its own authentication, CRL/OCSP). */
     public?: boolean;
+    /** The route answers with a stream that stays open (server-sent events). */
+    stream?: boolean;
   }
   interface FastifyRequest {
     operator?: OperatorToken;
@@ -28,6 +30,8 @@ export interface RouteAuthorization {
   public: boolean;
   action: string | null;
   fields: Readonly<Record<string, string>>;
+  /** Answers with a stream that stays open (server-sent events). */
+  stream: boolean;
 }
 
 const registered = new WeakMap<FastifyInstance, RouteAuthorization[]>();
@@ -52,12 +56,12 @@ export function installOperatorAuth(api: FastifyInstance, services: ApiServices,
   registered.set(api, routes);
 
   api.addHook("onRoute", (route) => {
-    const config = route.config as { action?: string; public?: boolean; fields?: Record<string, string> } | undefined;
+    const config = route.config as { action?: string; public?: boolean; fields?: Record<string, string>; stream?: boolean } | undefined;
     if (route.url.startsWith("/docs")) return; // swagger-ui's own routes, public documentation
     if (!config?.public && !config?.action) throw new Error(`route ${route.method} ${route.url} declares neither config.action nor config.public`);
     if (config.public && config.fields) throw new Error(`public route ${route.method} ${route.url} cannot demand field permissions`);
     for (const method of [route.method].flat())
-      routes.push({ method, url: route.url, public: config.public === true, action: config.action ?? null, fields: config.fields ?? {} });
+      routes.push({ method, url: route.url, public: config.public === true, action: config.action ?? null, fields: config.fields ?? {}, stream: config.stream === true });
   });
 
   api.addHook("onRequest", async (request, reply) => {

@@ -9,7 +9,9 @@ import type { ErrorCode } from "../errors.js";
 import { installOperatorAuth } from "./auth.js";
 import { createApiMetrics } from "./metrics.js";
 import { problemOf, sendProblem, toProblem } from "./problem.js";
+import { EventStreamHub, type EventStreamOptions } from "./event-stream.js";
 import { auditRoutes } from "./routes/audit.js";
+import { eventRoutes } from "./routes/events.js";
 import { deviceRoutes } from "./routes/devices.js";
 import { estRoutes } from "./routes/est.js";
 import { pkiRoutes } from "./routes/pki.js";
@@ -25,6 +27,8 @@ export interface ApiOptions extends ApiSettings {
   /** TLS material; absent only for in-process tests using inject(). */
   https?: { key: string; cert: string; ca?: string; requestCert?: boolean };
   logger?: Logger | false;
+  /** Heartbeat, per-client buffer bound and client cap of /v1/events/stream (tests shorten them). */
+  eventStream?: EventStreamOptions;
 }
 
 const SECURITY_HEADERS: Record<string, string> = {
@@ -154,6 +158,15 @@ export async function buildApi(services: ApiServices, options: ApiOptions): Prom
   await api.register(sessionRoutes, { services });
   await api.register(roleRoutes, { services });
   await api.register(tufRoutes, { services });
+  const hub = new EventStreamHub({
+    audit: services.audit,
+    changes: services.store,
+    stillValid: async (operator) => (await services.tokens.current(operator.id)) !== null,
+    allows: (operator, action) => services.policy.allowsToken(operator, action),
+  }, options.eventStream);
+  // Open streams never end on their own; closing the server ends them first.
+  api.addHook("preClose", async () => hub.close());
+  await api.register(eventRoutes, { hub });
   await api.ready();
   return api;
 }

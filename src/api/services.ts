@@ -1,4 +1,5 @@
 import type { AuditService, SecurityEventSink } from "../audit/index.js";
+import type { Change } from "../change-feed.js";
 import type { DeviceService, EnrollmentTokenService, TokenService } from "../identity/index.js";
 import type { CaRegistry, Pki } from "../pki/index.js";
 import type { PolicyService } from "../policy/index.js";
@@ -16,6 +17,8 @@ export interface ApiServices {
   /** Standalone events of the doors (`auth.failed` is aggregated per source on its way to the log). */
   readonly securityEvents: SecurityEventSink;
   readonly ca: CaRegistry;
+  /** The change feed, followed by the event stream (a revoked token ends its streams). */
+  readonly store: { subscribe(listener: (change: Change) => void): () => void };
   /** True when the database answers. */
   ready(): Promise<boolean>;
   /** Extra Prometheus exposition text from other components (broker, PKI, …). */

@@ -95,6 +95,16 @@ export class TokenService {
     return publicView(record);
   }
 
+  /**
+   * The token with this id as it stands now, or null once it is revoked, expired or gone. Long-lived
+   * uses of an authentication (event streams, dashboard sessions) re-check it with this.
+   */
+  async current(id: string): Promise<OperatorToken | null> {
+    const record = await this.store.tokens.getById(id);
+    if (!record || record.revokedAt || (record.expiresAt && Date.parse(record.expiresAt) <= Date.now())) return null;
+    return publicView(record);
+  }
+
   async list(): Promise<OperatorToken[]> {
     return (await this.store.tokens.list()).map(publicView);
   }

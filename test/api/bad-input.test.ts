@@ -4,11 +4,12 @@
  * Out-of-range and wrong-type values must be refused with 4xx problem+json; boundary values may succeed
  * or be refused, but never crash. Identifiers are never coerced (12345 and ["x"] are not "12345"/"x").
  */
-import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from "fastify";
+import type { FastifyInstance, InjectOptions } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApi } from "../../src/api/index.js";
 import { createTestApp, type TestApp } from "../helpers/app.js";
-import { typesOf, type Operation, type Schema } from "../helpers/openapi.js";
+import { injectRoute, type InjectedAnswer } from "../helpers/inject.js";
+import { isStreaming, typesOf, type Operation, type Schema } from "../helpers/openapi.js";
 
 /** A body the route accepts, so each mutated field is what the server judges (first match wins). */
 const VALID_BODIES: Array<[RegExp, Record<string, unknown>]> = [
@@ -104,7 +105,7 @@ describe("bad input across the OpenAPI document (no 500, coded problem+json)", (
   });
 
   const failures: string[] = [];
-  function judge(label: string, response: LightMyRequestResponse, mustRefuse: boolean): void {
+  function judge(label: string, response: InjectedAnswer, mustRefuse: boolean): void {
     const problem = response.headers["content-type"]?.toString().startsWith("application/problem+json") ?? false;
     const code = problem ? (response.json() as { code?: unknown }).code : undefined;
     if (response.statusCode >= 500) failures.push(`${label}: ${response.statusCode} ${response.body.slice(0, 200)}`);
@@ -119,6 +120,8 @@ describe("bad input across the OpenAPI document (no 500, coded problem+json)", (
   it("the document lists the routes the walk must cover", () => {
     expect(operations.length).toBeGreaterThan(30);
     expect(operations.some((o) => o.method === "POST" && o.path === "/v1/operators/tokens")).toBe(true);
+    // A route answering with an open stream is cancelled once its headers are sent (injectRoute).
+    expect(operations.filter((o) => isStreaming(o.op)).map((o) => o.path)).toContain("/v1/events/stream");
   });
 
   it("refuses wrong-type and out-of-range body fields, survives boundary values", async () => {
@@ -129,19 +132,19 @@ describe("bad input across the OpenAPI document (no 500, coded problem+json)", (
       const base = VALID_BODIES.find(([pattern]) => pattern.test(`${method} ${path}`))?.[1] ?? Object.fromEntries((json.required ?? []).map((k) => [k, sample(json.properties![k]!)]));
       for (const [field, schema] of Object.entries(json.properties)) {
         for (const value of invalidValues(schema)) {
-          const response = await api.inject({ method: method as InjectOptions["method"], url: urlFor(path), headers: headers(), payload: { ...base, [field]: value } });
+          const response = await injectRoute(api, { method: method as InjectOptions["method"], url: urlFor(path), headers: headers(), payload: { ...base, [field]: value } }, isStreaming(op));
           judge(`${method} ${path} ${field}=${JSON.stringify(value)?.slice(0, 40)}`, response, true);
           sent++;
         }
         for (const value of boundaryValues(schema)) {
-          const response = await api.inject({ method: method as InjectOptions["method"], url: urlFor(path), headers: headers(), payload: { ...base, [field]: value } });
+          const response = await injectRoute(api, { method: method as InjectOptions["method"], url: urlFor(path), headers: headers(), payload: { ...base, [field]: value } }, isStreaming(op));
           judge(`${method} ${path} ${field}=${JSON.stringify(value)?.slice(0, 40)} (boundary)`, response, false);
           sent++;
         }
       }
       // Wrong body shapes as a whole.
       for (const payload of ["[]", "7", '"x"', "null", "{"]) {
-        const response = await api.inject({ method: method as InjectOptions["method"], url: urlFor(path), headers: { ...headers(), "content-type": "application/json" }, payload });
+        const response = await injectRoute(api, { method: method as InjectOptions["method"], url: urlFor(path), headers: { ...headers(), "content-type": "application/json" }, payload }, isStreaming(op));
         judge(`${method} ${path} body ${payload}`, response, true);
         sent++;
       }
@@ -156,15 +159,15 @@ describe("bad input across the OpenAPI document (no 500, coded problem+json)", (
       for (const parameter of op.parameters ?? []) {
         if (parameter.in !== "query") continue;
         for (const value of invalidQueryValues(parameter.schema)) {
-          const response = await api.inject({ method: method as InjectOptions["method"], url: urlFor(path, {}, `?${parameter.name}=${encodeURIComponent(value)}`), headers: headers() });
+          const response = await injectRoute(api, { method: method as InjectOptions["method"], url: urlFor(path, {}, `?${parameter.name}=${encodeURIComponent(value)}`), headers: headers() }, isStreaming(op));
           judge(`${method} ${path}?${parameter.name}=${value.slice(0, 40)}`, response, true);
           sent++;
         }
         // A repeated parameter arrives as an array: never joined or picked silently.
-        const repeated = await api.inject({ method: method as InjectOptions["method"], url: urlFor(path, {}, `?${parameter.name}=1&${parameter.name}=2`), headers: headers() });
+        const repeated = await injectRoute(api, { method: method as InjectOptions["method"], url: urlFor(path, {}, `?${parameter.name}=1&${parameter.name}=2`), headers: headers() }, isStreaming(op));
         judge(`${method} ${path}?${parameter.name} repeated`, repeated, true);
         for (const value of boundaryValues(parameter.schema).filter((v) => typeof v === "number" || typeof v === "string")) {
-          const response = await api.inject({ method: method as InjectOptions["method"], url: urlFor(path, {}, `?${parameter.name}=${encodeURIComponent(String(value))}`), headers: headers() });
+          const response = await injectRoute(api, { method: method as InjectOptions["method"], url: urlFor(path, {}, `?${parameter.name}=${encodeURIComponent(String(value))}`), headers: headers() }, isStreaming(op));
           judge(`${method} ${path}?${parameter.name}=${String(value).slice(0, 40)} (boundary)`, response, false);
         }
         sent++;
@@ -180,7 +183,7 @@ describe("bad input across the OpenAPI document (no 500, coded problem+json)", (
         if (parameter.in !== "path") continue;
         const values = ["a".repeat((parameter.schema.maxLength ?? 256) + 1), "\u0000", "..", "%", "a/b", " "];
         for (const value of values) {
-          const response = await api.inject({ method: method as InjectOptions["method"], url: urlFor(path, { [parameter.name]: value }), headers: headers(), ...(method === "GET" || method === "DELETE" ? {} : { payload: {} }) });
+          const response = await injectRoute(api, { method: method as InjectOptions["method"], url: urlFor(path, { [parameter.name]: value }), headers: headers(), ...(method === "GET" || method === "DELETE" ? {} : { payload: {} }) }, isStreaming(op));
           judge(`${method} ${path} ${parameter.name}=${JSON.stringify(value).slice(0, 40)}`, response, false);
         }
       }

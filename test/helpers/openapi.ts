@@ -23,6 +23,12 @@ export interface Parameter {
 export interface Operation {
   parameters?: Parameter[];
   requestBody?: { content?: Record<string, { schema: Schema }> };
+  responses?: Record<string, { content?: Record<string, unknown> }>;
+}
+
+/** Whether the operation answers with a stream that stays open (server-sent events). */
+export function isStreaming(op: Operation): boolean {
+  return Object.values(op.responses ?? {}).some((r) => r.content?.["text/event-stream"] !== undefined);
 }
 
 /** The JSON types a schema allows (`type` may be one name or a list). */
