@@ -80,6 +80,8 @@ export const CHANGE_SCHEMAS = {
   "firmware.revocations": record({ version: count }),
   /** OTA messages a campaign change owes devices, for the process that runs the broker to deliver. */
   "ota.notify": record({ origin: text, notifications: listOf(record({ deviceId: text, message: jsonObject })) }),
+  /** A group's settings changed (subject: the group name): allowed networks, silence window, minimum security version. */
+  "group.settings": record({ fields: listOf(oneOf("allowedCidrs", "silenceWindow", "minSecurityVersion")) }),
 } as const satisfies Record<string, Schema<unknown>>;
 
 /** What kind of enforcement-relevant change happened: a closed union. */

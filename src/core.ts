@@ -11,7 +11,7 @@ import { AuditCheckpoints, AuditKeys, AuditService, auditOrigin, FailureAggregat
 import type { MoatConfig } from "./config/index.js";
 import { MoatError, isMoatError } from "./errors.js";
 import type { FirmwareServices } from "./firmware/index.js";
-import { DeviceCredentialService, DeviceService, EnrollmentTokenService, TokenService } from "./identity/index.js";
+import { DeviceCredentialService, DeviceService, EnrollmentTokenService, FirmwareInventoryService, GroupSettingsService, TokenService } from "./identity/index.js";
 import { createKekFile, DataProtection, Envelope, KEK_FILE, KekRotation, kekProviderFromConfig, pkcs11ConfigFrom, TokenSigningKeyVault } from "./keys/index.js";
 import type { CaKeyStorage, CaRegistry, KeyType, Pki, TokenCaKeys } from "./pki/index.js";
 import type { PolicyService } from "./policy/index.js";
@@ -47,6 +47,10 @@ export interface App {
    */
   readonly securityEvents: FailureAggregator;
   readonly devices: DeviceService;
+  /** Per-group settings (allowed source networks, silence window, minimum firmware security version). */
+  readonly groups: GroupSettingsService;
+  /** The firmware each device last reported running (OTA client or device SDK). */
+  readonly firmwareInventory: FirmwareInventoryService;
   readonly tokens: TokenService;
   /** One-time EST enrollment tokens (the PKI redeems them). */
   readonly enrollmentTokens: EnrollmentTokenService;
@@ -277,6 +281,8 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     auditCheckpoints,
     securityEvents,
     devices,
+    groups: new GroupSettingsService(identity),
+    firmwareInventory: new FirmwareInventoryService(identity),
     tokens: new TokenService(identity, (role) => policy().isOperatorRole(role)),
     enrollmentTokens,
     meta,

@@ -42,6 +42,7 @@ export const ERROR_CODES = {
   DEVICE_NOT_FOUND: { status: 404, title: "No such device" },
   DEVICE_ROLE_INVALID: { status: 400, title: "The role does not exist or is not a device role" },
   DEVICE_STATUS_TRANSITION: { status: 409, title: "That status change is not allowed" },
+  FIRMWARE_REPORT_INVALID: { status: 400, title: "A device's firmware report is malformed" },
   TOKEN_EXISTS: { status: 409, title: "A token with this name already exists" },
   TOKEN_NOT_FOUND: { status: 404, title: "No such API token" },
   // --- audit ---

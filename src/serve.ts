@@ -189,7 +189,8 @@ export async function startMqttBroker(app: App, logger: Logger): Promise<{ broke
       redisUrl: config.redisUrl,
     },
   );
-  const unlinkOta = linkOtaCampaigns(app.firmware.campaigns, broker, app.store, logger);
+  // What devices report running (after an OTA boot, or from the SDK) goes into identity's firmware inventory.
+  const unlinkOta = linkOtaCampaigns(app.firmware.campaigns, broker, app.store, logger, app.firmwareInventory);
   return {
     broker,
     close: async () => {

@@ -150,6 +150,28 @@ describe("OTA campaign over Moat's own broker", () => {
     expect(outsider.received).toEqual([]);
   });
 
+  it("records what devices run in the firmware inventory: the release after an OTA boot, and the SDK's own report", async () => {
+    const waitFor = async (id: string, version: string) => {
+      for (;;) {
+        const record = await app.firmwareInventory.get(id);
+        if (record?.version === version) return record;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+    // In the campaign above three field devices booted 2.0.0 and one failed, which leaves it without a report.
+    const [campaign] = await app.firmware.campaigns.list({ status: "completed" });
+    const booted = campaign!.devices.find((d) => d.status === "booted")!.deviceId;
+    const failed = campaign!.devices.find((d) => d.status === "failed")!.deviceId;
+    expect(await waitFor(booted, "2.0.0")).toMatchObject({ securityVersion: 2, source: "ota" });
+    expect(await app.firmwareInventory.get(failed)).toBeNull();
+    const device = devices.find((d) => d.id === failed)!;
+    await device.client.publishAsync(statusTopic(device.id), JSON.stringify({ type: "firmware.inventory", version: "1.9.4", securityVersion: 1 }), { qos: 1 });
+    // A malformed report is refused by the inventory (FIRMWARE_REPORT_INVALID) and records nothing.
+    await devices.find((d) => d.id === "o-0")!.client.publishAsync(statusTopic("o-0"), JSON.stringify({ type: "firmware.inventory", version: "", securityVersion: -1 }), { qos: 1 });
+    expect(await waitFor(failed, "1.9.4")).toMatchObject({ securityVersion: 1, source: "sdk" });
+    expect(await app.firmwareInventory.get("o-0")).toBeNull();
+  });
+
   it("delivers offers and aborts decided by another process on the same database (as moat ota release|abort do)", async () => {
     const remote = await connectDevice("r-0", "remote");
     expect((await remote.client.subscribeAsync(otaTopic(remote.id), { qos: 1 }))[0]!.qos).toBe(1);

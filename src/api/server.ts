@@ -13,6 +13,7 @@ import { EventStreamHub, type EventStreamOptions } from "./event-stream.js";
 import { auditRoutes } from "./routes/audit.js";
 import { eventRoutes } from "./routes/events.js";
 import { deviceRoutes } from "./routes/devices.js";
+import { groupRoutes } from "./routes/groups.js";
 import { estRoutes } from "./routes/est.js";
 import { pkiRoutes } from "./routes/pki.js";
 import { healthRoutes } from "./routes/health.js";
@@ -149,6 +150,7 @@ export async function buildApi(services: ApiServices, options: ApiOptions): Prom
   });
   await api.register(healthRoutes, { services, metrics });
   await api.register(deviceRoutes, { services });
+  await api.register(groupRoutes, { services });
   await api.register(operatorRoutes, { services });
   await api.register(auditRoutes, { services });
   // --- domain routes (pki, policy, broker, keys, firmware, scanner) ---

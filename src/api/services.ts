@@ -1,6 +1,6 @@
 import type { AuditService, SecurityEventSink } from "../audit/index.js";
 import type { Change } from "../change-feed.js";
-import type { DeviceService, EnrollmentTokenService, TokenService } from "../identity/index.js";
+import type { DeviceService, EnrollmentTokenService, FirmwareInventoryService, GroupSettingsService, TokenService } from "../identity/index.js";
 import type { CaRegistry, Pki } from "../pki/index.js";
 import type { PolicyService } from "../policy/index.js";
 import type { FirmwareServices } from "../firmware/index.js";
@@ -10,6 +10,10 @@ import type { SessionService } from "../sessions/index.js";
 /** What the API needs from the application (core.ts's App satisfies it). The API holds no business logic. */
 export interface ApiServices {
   readonly devices: DeviceService;
+  /** Per-group settings. */
+  readonly groups: GroupSettingsService;
+  /** The firmware each device last reported running. */
+  readonly firmwareInventory: FirmwareInventoryService;
   readonly tokens: TokenService;
   /** One-time EST enrollment tokens. */
   readonly enrollmentTokens: EnrollmentTokenService;

@@ -23,6 +23,11 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   { name: "start", description: "moat init if the data dir is new, then moat serve (what `npm start` runs)", load: system },
   { name: "migrate", description: "apply pending database migrations (with --status: only show where the schema stands)", load: system },
   { name: "device", description: "the device registry", load: () => import("./commands/device.js") },
+  {
+    name: "group",
+    description: "device groups and their settings: allowed source networks, silence window, minimum firmware security version",
+    load: () => import("./commands/group.js"),
+  },
   { name: "token", description: "operator API tokens", load: () => import("./commands/token.js") },
   { name: "audit", description: "the tamper-evident security event log, its signed checkpoints and proofs", load: () => import("./commands/audit.js") },
   { name: "ca", description: "Moat's certificate authorities", load: () => import("./commands/ca.js") },

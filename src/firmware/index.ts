@@ -57,7 +57,7 @@ export type {
 export { FirmwareKeyService, firmwareKeyAad, type FirmwareKeyView } from "./firmware-key-service.js";
 export { TufService, type TufInitOptions } from "./tuf-service.js";
 export { CampaignService, UNDELIVERED, type ReleaseInput } from "./campaign-service.js";
-export { linkOtaCampaigns, type OtaChannel, type OtaLinkLog } from "./ota-link.js";
+export { linkOtaCampaigns, type FirmwareInventorySink, type OtaChannel, type OtaLinkLog } from "./ota-link.js";
 
 /** The firmware services an App exposes (built in core.ts). */
 export interface FirmwareServices {
@@ -65,4 +65,4 @@ export interface FirmwareServices {
   readonly tuf: import("./tuf-service.js").TufService;
   readonly campaigns: import("./campaign-service.js").CampaignService;
 }
-export { encodeOtaMessage, mqttOtaNotifier, otaTopic, parseOtaStatusMessage, statusTopic, type OtaStatusMessage } from "./ota-messages.js";
+export { encodeOtaMessage, mqttOtaNotifier, otaTopic, parseFirmwareInventoryMessage, parseOtaStatusMessage, statusTopic, type FirmwareInventoryMessage, type OtaStatusMessage } from "./ota-messages.js";

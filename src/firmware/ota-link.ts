@@ -1,7 +1,7 @@
 import { isMoatError } from "../errors.js";
 import type { ChangeFeed } from "../ports.js";
 import { UNDELIVERED, type CampaignService } from "./campaign-service.js";
-import { mqttOtaNotifier, otaTopic, parseOtaStatusMessage, statusTopic } from "./ota-messages.js";
+import { mqttOtaNotifier, otaTopic, parseFirmwareInventoryMessage, parseOtaStatusMessage, statusTopic } from "./ota-messages.js";
 
 /** What OTA campaigns need from a running data plane (the MQTT broker satisfies it). */
 export interface OtaChannel {
@@ -19,6 +19,14 @@ export interface OtaLinkLog {
 }
 
 /**
+ * Where the link records what a device runs (the identity domain's firmware inventory, wired by the
+ * composition root): after an OTA boot (the campaign's release) and from `firmware.inventory` reports.
+ */
+export interface FirmwareInventorySink {
+  report(deviceId: string, report: { version: unknown; securityVersion: unknown }, source: "ota" | "sdk"): Promise<unknown>;
+}
+
+/**
  * Connects campaigns to a data plane: offers go out on `devices/{id}/ota`, reports come back on
  * `devices/{id}/status` (docs/firmware.md), and offers decided by another process arrive through the
  * change feed. Returns the function that disconnects them again.
@@ -28,6 +36,7 @@ export function linkOtaCampaigns(
   channel: OtaChannel,
   feed: Pick<ChangeFeed, "subscribe">,
   log: OtaLinkLog,
+  inventory?: FirmwareInventorySink,
 ): () => void {
   const notifier = mqttOtaNotifier((topic, payload) => channel.publish(topic, payload, { qos: 1 }));
   campaigns.setNotifier(notifier);
@@ -37,6 +46,11 @@ export function linkOtaCampaigns(
   const stopIntake = channel.onDeviceMessage(({ deviceId, topic, payload }) => {
     // The device is the authenticated one, never read from the topic.
     if (topic !== statusTopic(deviceId)) return;
+    const reported = inventory ? parseFirmwareInventoryMessage(payload) : undefined;
+    if (reported && inventory) {
+      inventory.report(deviceId, reported, "sdk").catch((error: unknown) => log.warn({ deviceId, code: isMoatError(error) ? error.code : undefined }, "firmware inventory report refused"));
+      return;
+    }
     let report: ReturnType<typeof parseOtaStatusMessage>;
     try {
       report = parseOtaStatusMessage(payload);
@@ -48,6 +62,10 @@ export function linkOtaCampaigns(
     const { campaignId, status } = report;
     const next = (chains.get(deviceId) ?? Promise.resolve())
       .then(() => campaigns.report(campaignId, deviceId, status))
+      .then(
+        // A device that booted the campaign's image runs its release: that is its inventory now.
+        (campaign) => (status === "booted" && inventory ? inventory.report(deviceId, { version: campaign.release.version, securityVersion: campaign.release.securityVersion }, "ota") : undefined),
+      )
       .then(
         () => undefined,
         (error: unknown) => log.warn({ deviceId, campaignId, status, code: isMoatError(error) ? error.code : undefined, err: error }, "OTA: status report refused"),

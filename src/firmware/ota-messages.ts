@@ -47,6 +47,33 @@ export function parseOtaStatusMessage(payload: Uint8Array): OtaStatusMessage | u
   return { type: "ota.status", campaignId, status };
 }
 
+/**
+ * What a device says it runs, published on its status topic by the device SDK at start (and by anyone
+ * after a manual flash): `{"type":"firmware.inventory","version":"1.4.2","securityVersion":7}`.
+ */
+export interface FirmwareInventoryMessage {
+  type: "firmware.inventory";
+  version: string;
+  securityVersion: number;
+}
+
+/**
+ * Reads a status-topic payload as a firmware inventory report. Undefined for other status messages;
+ * the fields are checked by the inventory itself (FIRMWARE_REPORT_INVALID).
+ */
+export function parseFirmwareInventoryMessage(payload: Uint8Array): { version: unknown; securityVersion: unknown } | undefined {
+  if (payload.length > MAX_STATUS_BYTES) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(payload).toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null || (value as { type?: unknown }).type !== "firmware.inventory") return undefined;
+  const { version, securityVersion } = value as Record<string, unknown>;
+  return { version, securityVersion };
+}
+
 /** An {@link OtaNotifier} over any MQTT publish function (the broker's in-process publish, or an mqtt.js client). */
 export function mqttOtaNotifier(publish: (topic: string, payload: Buffer) => Promise<void>): OtaNotifier {
   return { notify: (deviceId, message) => publish(otaTopic(deviceId), encodeOtaMessage(message)) };

@@ -2,9 +2,9 @@ import { MoatError } from "../errors.js";
 import { MAX_PAGE_ITEMS, pageLimit } from "../lib/page.js";
 import type { ChangeData } from "../ports.js";
 import { assertDeviceId } from "./device-id.js";
+import { assertGroupName } from "./group-name.js";
 import { DEVICE_STATUSES, type DeviceFilter, type DeviceRecord, type DeviceStatus, type IdentityStore, type IdentityUnitOfWork } from "./ports.js";
 
-const GROUP_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const ROLE_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
 const ATTRIBUTE_KEY_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
 const MAX_ATTRIBUTES = 64;
@@ -51,8 +51,7 @@ function checkName(name: unknown): string {
 
 function checkGroup(group: unknown): string | null {
   if (group === null || group === undefined || group === "") return null;
-  if (typeof group !== "string" || !GROUP_PATTERN.test(group))
-    throw new MoatError("VALIDATION_FAILED", `group ${JSON.stringify(group)} is not valid: 1-64 of A-Z a-z 0-9 . _ -`);
+  assertGroupName(group);
   return group;
 }
 

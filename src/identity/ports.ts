@@ -111,6 +111,49 @@ export interface EnrollmentTokenRepository {
   list(deviceId?: string): Promise<EnrollmentTokenRecord[]>;
 }
 
+/**
+ * A group's settings as stored. Null means "not configured": a rule or check that needs the setting
+ * is off for the group's devices.
+ */
+export interface GroupSettingsRecord {
+  group: string;
+  /** Canonical CIDR blocks (`10.1.0.0/16`, `2001:db8::/64`) devices of the group connect from. */
+  allowedCidrs: string[] | null;
+  /** After this long without a connection a device of the group counts as missing (a duration like `1h`). */
+  silenceWindow: string | null;
+  /** The lowest firmware security version (anti-rollback counter) the group's devices should run. */
+  minSecurityVersion: number | null;
+  updatedAt: string;
+  updatedBy: string;
+}
+
+export interface GroupSettingsRepository {
+  get(group: string, options?: { forUpdate?: boolean }): Promise<GroupSettingsRecord | undefined>;
+  list(): Promise<GroupSettingsRecord[]>;
+  upsert(settings: GroupSettingsRecord): Promise<void>;
+  delete(group: string): Promise<void>;
+  /** How many devices carry each group name (groups exist as names on devices). */
+  deviceCounts(): Promise<Map<string, number>>;
+}
+
+/** The firmware a device last said it runs. */
+export interface FirmwareInventoryRecord {
+  deviceId: string;
+  version: string;
+  securityVersion: number;
+  /** When the report arrived (server time). */
+  reportedAt: string;
+  /** Who reported it: the OTA client after a boot (`ota`) or the device SDK at start (`sdk`). */
+  source: "ota" | "sdk";
+}
+
+export interface FirmwareInventoryRepository {
+  get(deviceId: string, options?: { forUpdate?: boolean }): Promise<FirmwareInventoryRecord | undefined>;
+  /** Every device's record, by device id (keyset pages). */
+  list(options: { after?: string; limit: number }): Promise<FirmwareInventoryRecord[]>;
+  upsert(record: FirmwareInventoryRecord): Promise<void>;
+}
+
 /** Seals and opens secrets at rest (the keys domain's Envelope satisfies it). */
 export interface SecretSealer {
   seal(plaintext: Buffer, aad: string): Promise<Buffer>;
@@ -122,6 +165,8 @@ export interface IdentityUnitOfWork {
   tokens: TokenRepository;
   credentials: CredentialRepository;
   enrollmentTokens: EnrollmentTokenRepository;
+  groups: GroupSettingsRepository;
+  firmwareInventory: FirmwareInventoryRepository;
   events: EventAppender;
   changes: ChangeWriter;
 }
@@ -133,4 +178,6 @@ export interface IdentityStore {
   tokens: TokenRepository;
   credentials: CredentialRepository;
   enrollmentTokens: EnrollmentTokenRepository;
+  groups: GroupSettingsRepository;
+  firmwareInventory: FirmwareInventoryRepository;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { isMoatError } from "../errors.js";
-import { cidrContains, formatIp, parseCidr, parseIp } from "./ip-address.js";
+import { cidrContains, formatIp, parseCidr, parseIp } from "../lib/ip-address.js";
 import { DEFAULT_ALLOWED_TARGETS, parseAllowList, resolveTargets, runScope } from "./target-scope.js";
 
 const loopback = parseAllowList(DEFAULT_ALLOWED_TARGETS);

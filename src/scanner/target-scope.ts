@@ -5,7 +5,7 @@
  */
 import { lookup as dnsLookup } from "node:dns/promises";
 import { MoatError } from "../errors.js";
-import { cidrAddresses, cidrContains, cidrSize, formatCidr, formatIp, parseCidr, parseIp, type CidrBlock } from "./ip-address.js";
+import { cidrAddresses, cidrContains, cidrSize, formatCidr, formatIp, parseCidr, parseIp, type CidrBlock } from "../lib/ip-address.js";
 
 /** The default scope: loopback only. */
 export const DEFAULT_ALLOWED_TARGETS: readonly string[] = ["127.0.0.0/8", "::1/128"];

@@ -310,6 +310,29 @@ export interface MqttSessionTakeoversTable {
   node_id: string;
 }
 
+// --- identity: group settings and firmware inventory ---
+/** A group's settings (null: not configured); no row when nothing is configured. */
+export interface GroupSettingsTable {
+  device_group: string;
+  /** JSON array of canonical CIDR strings. */
+  allowed_cidrs: string | null;
+  /** A duration like `1h` (src/lib/duration.ts). */
+  silence_window: string | null;
+  min_security_version: number | null;
+  updated_at: string;
+  updated_by: string;
+}
+
+/** The firmware each device last reported running. */
+export interface FirmwareInventoryTable {
+  device_id: string;
+  version: string;
+  security_version: number;
+  reported_at: string;
+  /** `ota` or `sdk`. */
+  source: string;
+}
+
 export interface Database {
   meta: MetaTable;
   devices: DevicesTable;
@@ -344,4 +367,7 @@ export interface Database {
   mqtt_nodes: MqttNodesTable;
   mqtt_sessions: MqttSessionsTable;
   mqtt_session_takeovers: MqttSessionTakeoversTable;
+  // --- identity: group settings and firmware inventory ---
+  group_settings: GroupSettingsTable;
+  firmware_inventory: FirmwareInventoryTable;
 }

@@ -97,6 +97,25 @@ export async function deviceRoutes(api: FastifyInstance, { services }: { service
     async (request) => services.devices.get(request.params.id),
   );
 
+  api.get<{ Params: { id: string } }>(
+    "/v1/devices/:id/firmware",
+    {
+      config: { action: "devices:read" },
+      schema: {
+        tags: ["devices"],
+        summary: "The firmware the device last reported running (null until it reports)",
+        params: idParam,
+        response: {
+          200: {
+            type: ["object", "null"],
+            properties: { deviceId: { type: "string" }, version: { type: "string" }, securityVersion: { type: "integer" }, reportedAt: { type: "string" }, source: { type: "string" } },
+          },
+        },
+      },
+    },
+    async (request) => services.firmwareInventory.get(request.params.id),
+  );
+
   api.patch<{ Params: { id: string }; Body: { name?: string; group?: string | null; role?: string; attributes?: Record<string, string> } }>(
     "/v1/devices/:id",
     {

@@ -112,6 +112,37 @@ export function register(program: Command): void {
       );
   }
 
+  device
+    .command("firmware [id]")
+    .description("the firmware a device last reported running (version, security version, when, from the OTA client or the SDK); without an id, every device's")
+    .option("--limit <n>", "page size without an id (max 1000)", parsePageLimit, 100)
+    .option("--after <id>", "start after this device id (the `next` of the previous page)")
+    .option("--json", "print JSON (one record or null; without an id {inventory, next})")
+    .addHelpText("after", "\nExample:\n  moat device firmware sensor-0042 --json\n  moat device firmware --limit 500\n")
+    .action(async (id: string | undefined, o: { limit: number; after?: string; json?: boolean }, command: Command) =>
+      withApp(command, [], async (app) => {
+        if (id !== undefined) {
+          const record = await app.firmwareInventory.get(id);
+          if (o.json) printJson(record);
+          else if (record) printRecord({ ...record });
+          else process.stdout.write(`${id} has not reported its firmware yet\n`);
+          return;
+        }
+        const page = await app.firmwareInventory.list({ limit: o.limit, ...(o.after ? { after: o.after } : {}) });
+        if (o.json) printJson(page);
+        else {
+          printTable(page.inventory, [
+            { header: "device", value: (r) => r.deviceId },
+            { header: "version", value: (r) => r.version },
+            { header: "security version", value: (r) => r.securityVersion },
+            { header: "reported", value: (r) => r.reportedAt },
+            { header: "source", value: (r) => r.source },
+          ]);
+          if (page.next) process.stderr.write(`more: --after ${page.next}\n`);
+        }
+      }),
+    );
+
   // Keys a device signs its MQTT JWTs with: the broker checks a token against the device's registered keys.
   const key = device.command("key").description("public keys a device signs its MQTT tokens with (ES256 / EdDSA)");
   key

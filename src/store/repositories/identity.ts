@@ -9,6 +9,10 @@ import type {
   DeviceStatus,
   EnrollmentTokenRecord,
   EnrollmentTokenRepository,
+  FirmwareInventoryRecord,
+  FirmwareInventoryRepository,
+  GroupSettingsRecord,
+  GroupSettingsRepository,
   IdentityStore,
   IdentityUnitOfWork,
   OperatorTokenRecord,
@@ -249,6 +253,105 @@ export class KyselyEnrollmentTokenRepository implements EnrollmentTokenRepositor
   }
 }
 
+function toGroupSettings(row: Database["group_settings"]): GroupSettingsRecord {
+  return {
+    group: row.device_group,
+    allowedCidrs: row.allowed_cidrs === null ? null : (JSON.parse(row.allowed_cidrs) as string[]),
+    silenceWindow: row.silence_window,
+    minSecurityVersion: row.min_security_version === null ? null : Number(row.min_security_version),
+    updatedAt: row.updated_at,
+    updatedBy: row.updated_by,
+  };
+}
+
+/** Group settings in `group_settings`, keyed by the group name devices carry. */
+export class KyselyGroupSettingsRepository implements GroupSettingsRepository {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: "sqlite" | "postgres",
+  ) {}
+
+  async get(group: string, options: { forUpdate?: boolean } = {}): Promise<GroupSettingsRecord | undefined> {
+    let q = this.db.selectFrom("group_settings").selectAll().where("device_group", "=", group);
+    if (options.forUpdate && this.dialect === "postgres") q = q.forUpdate();
+    const row = await q.executeTakeFirst();
+    return row ? toGroupSettings(row) : undefined;
+  }
+
+  async list(): Promise<GroupSettingsRecord[]> {
+    return (await this.db.selectFrom("group_settings").selectAll().orderBy("device_group", "asc").execute()).map(toGroupSettings);
+  }
+
+  async upsert(s: GroupSettingsRecord): Promise<void> {
+    const values = {
+      allowed_cidrs: s.allowedCidrs === null ? null : JSON.stringify(s.allowedCidrs),
+      silence_window: s.silenceWindow,
+      min_security_version: s.minSecurityVersion,
+      updated_at: s.updatedAt,
+      updated_by: s.updatedBy,
+    };
+    await this.db
+      .insertInto("group_settings")
+      .values({ device_group: s.group, ...values })
+      .onConflict((oc) => oc.column("device_group").doUpdateSet(values))
+      .execute();
+  }
+
+  async delete(group: string): Promise<void> {
+    await this.db.deleteFrom("group_settings").where("device_group", "=", group).execute();
+  }
+
+  async deviceCounts(): Promise<Map<string, number>> {
+    const rows = await this.db
+      .selectFrom("devices")
+      .select(["device_group", (eb) => eb.fn.countAll().as("n")])
+      .where("device_group", "is not", null)
+      .groupBy("device_group")
+      .execute();
+    return new Map(rows.map((r) => [r.device_group!, Number(r.n)]));
+  }
+}
+
+function toInventory(row: Database["firmware_inventory"]): FirmwareInventoryRecord {
+  return {
+    deviceId: row.device_id,
+    version: row.version,
+    securityVersion: Number(row.security_version),
+    reportedAt: row.reported_at,
+    source: row.source as FirmwareInventoryRecord["source"],
+  };
+}
+
+/** The firmware each device last reported, in `firmware_inventory`. */
+export class KyselyFirmwareInventoryRepository implements FirmwareInventoryRepository {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: "sqlite" | "postgres",
+  ) {}
+
+  async get(deviceId: string, options: { forUpdate?: boolean } = {}): Promise<FirmwareInventoryRecord | undefined> {
+    let q = this.db.selectFrom("firmware_inventory").selectAll().where("device_id", "=", deviceId);
+    if (options.forUpdate && this.dialect === "postgres") q = q.forUpdate();
+    const row = await q.executeTakeFirst();
+    return row ? toInventory(row) : undefined;
+  }
+
+  async list(options: { after?: string; limit: number }): Promise<FirmwareInventoryRecord[]> {
+    let q = this.db.selectFrom("firmware_inventory").selectAll().orderBy("device_id", "asc").limit(options.limit);
+    if (options.after) q = q.where("device_id", ">", options.after);
+    return (await q.execute()).map(toInventory);
+  }
+
+  async upsert(r: FirmwareInventoryRecord): Promise<void> {
+    const values = { version: r.version, security_version: r.securityVersion, reported_at: r.reportedAt, source: r.source };
+    await this.db
+      .insertInto("firmware_inventory")
+      .values({ device_id: r.deviceId, ...values })
+      .onConflict((oc) => oc.column("device_id").doUpdateSet(values))
+      .execute();
+  }
+}
+
 /** The identity unit of work inside a transaction of this store (other domains' ports reuse it). */
 export function identityUnitOfWork(store: Store, tx: StoreTx): IdentityUnitOfWork {
   return {
@@ -256,6 +359,8 @@ export function identityUnitOfWork(store: Store, tx: StoreTx): IdentityUnitOfWor
     tokens: new KyselyTokenRepository(tx.db),
     credentials: new KyselyCredentialRepository(tx.db),
     enrollmentTokens: new KyselyEnrollmentTokenRepository(tx.db),
+    groups: new KyselyGroupSettingsRepository(tx.db, store.dialect),
+    firmwareInventory: new KyselyFirmwareInventoryRepository(tx.db, store.dialect),
     events: tx.events,
     changes: tx.changes,
   };
@@ -269,5 +374,7 @@ export function identityStore(store: Store): IdentityStore {
     tokens: new KyselyTokenRepository(store.db),
     credentials: new KyselyCredentialRepository(store.db),
     enrollmentTokens: new KyselyEnrollmentTokenRepository(store.db),
+    groups: new KyselyGroupSettingsRepository(store.db, store.dialect),
+    firmwareInventory: new KyselyFirmwareInventoryRepository(store.db, store.dialect),
   };
 }
