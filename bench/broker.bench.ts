@@ -1,95 +1,36 @@
 /**
- * The MQTT broker against Mosquitto 2.0, side by side in one run, both with mTLS (TLS 1.2+, client
- * certificates from the same CA) and topic ACLs, driven by the same load tool in its own process:
- * - mTLS connections per second (TLS handshake + CONNECT/CONNACK + DISCONNECT);
- * - QoS 0 and QoS 1 messages per second, publishers and subscribers in pairs, 256-byte payloads;
- * - memory per idle mTLS connection (RSS growth of the broker process);
- * - revocation-to-disconnect latency p50/p99 (Moat only: Mosquitto cannot drop live sessions on a
- *   revocation; it reads CRLs at start-up).
+ * The embedded MQTT broker against Mosquitto 2.0, side by side in one run, both with mTLS (TLS 1.2+,
+ * Moat's cipher list, client certificates from the same CA, CN as client id) and topic ACLs (Moat's
+ * policy engine; Mosquitto an equivalent static acl_file), both logging errors only, driven by the same
+ * raw-protocol load generator (bench/load/) in two worker processes of its own:
+ * - mTLS connections per second (full TLS handshake + CONNECT/CONNACK, then DISCONNECT);
+ * - QoS 0 and QoS 1 deliveries per second, publishers and subscribers in pairs;
+ * - memory per idle mTLS connection: RSS after a forced GC (Moat) at steady state, several samples
+ *   before and after opening the connections, (after - before) / connections;
+ * - revocation-to-disconnect latency p50/p99 (Moat only: Mosquitto without Moat cannot drop live
+ *   sessions on a revocation; bench/mosquitto.bench.ts measures Moat-controlled Mosquitto).
+ * The two brokers are measured in interleaved rounds (Moat, Mosquitto, Mosquitto, Moat, …) so a burst
+ * of load from other work on the machine hits both alike; each row gives the median and the range.
+ * Every rate row says how busy the generator was (its own CPU time) next to the broker's CPU.
  *
- * Processes: this file is the orchestrator, and is also forked as the Moat broker node and as the load
- * tool (MOAT_BROKER_BENCH_CHILD=moat|load), so neither shares an event loop with the other.
+ * Processes: this file is the orchestrator, and is also forked as the Moat broker node
+ * (MOAT_BROKER_BENCH_CHILD=moat), so the broker does not share an event loop with anything else.
  * Mosquitto is started here on a free loopback port with its own config (never the system one).
  */
 import "reflect-metadata";
-import { fork, spawn, type ChildProcess } from "node:child_process";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
+import { fork, type ChildProcess } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { fileURLToPath } from "node:url";
 import type { BenchContext, BenchRow } from "./harness.js";
+import type { Target } from "./load/connection.js";
+import { generatorCpu, LoadGenerator, percentile, writeCredentials } from "./load/generator.js";
+import { freePort, startMosquitto, waitForPort } from "./load/mosquitto.js";
+import { CpuWindow, rssKiB } from "./load/proc.js";
+import { credentialsOf, makeBenchPki, type BenchPki } from "./load/pki.js";
 
 const CHILD = process.env.MOAT_BROKER_BENCH_CHILD;
-const MOSQUITTO = "/usr/sbin/mosquitto";
-const PAYLOAD_BYTES = 256;
-
-interface BenchDevice {
-  id: string;
-  certPem: string;
-  serial: string;
-}
-
-interface BenchPki {
-  chainPem: string;
-  serverCertPem: string;
-  serverKeyPem: string;
-  issuingPem: string;
-  deviceKeyPem: string;
-  devices: BenchDevice[];
-}
-
-// ---------------------------------------------------------------------------------------------
-// Shared helpers
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-function rssKiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const match = /VmRSS:\s+(\d+) kB/.exec(status);
-  return match ? Number(match[1]) : 0;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-/** One certificate hierarchy for both brokers, made with Moat's own PKI (fast DER template issuance). */
-async function makePki(count: number): Promise<BenchPki> {
-  const pki = await import("../src/pki/index.js");
-  const trustDomain = "bench.moat";
-  const { root, issuing } = await pki.createCaHierarchy({ keyType: "ec-p256", trustDomain });
-  const server = await pki.issueServerCertificate({ issuing, hostnames: ["127.0.0.1", "localhost"], trustDomain });
-  const template = new pki.DeviceCertificateTemplate(pki.loadIssuer(issuing), trustDomain, pki.pkiUrls("http://127.0.0.1:8080"));
-  // One device key for all certificates: key generation is not what is measured.
-  const key = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const spkiDer = key.publicKey.export({ format: "der", type: "spki" });
-  const devices: BenchDevice[] = [];
-  for (let i = 0; i < count; i++) {
-    const serial = randomBytes(16);
-    serial[0] = (serial[0]! & 0x7f) | 0x10;
-    const built = template.issue({ deviceId: `dev-${i}`, spkiDer, serial, days: 30 });
-    devices.push({ id: `dev-${i}`, certPem: pki.toPem(built.der, "CERTIFICATE"), serial: serial.toString("hex") });
-  }
-  const { createPrivateKey } = await import("node:crypto");
-  return {
-    chainPem: issuing.certificatePem.trimEnd() + "\n" + root.certificatePem.trimEnd() + "\n",
-    serverCertPem: server.certificatePem.trimEnd() + "\n" + issuing.certificatePem.trimEnd() + "\n",
-    serverKeyPem: createPrivateKey({ key: server.privateKeyPkcs8Der, format: "der", type: "pkcs8" }).export({ format: "pem", type: "pkcs8" }).toString(),
-    issuingPem: issuing.certificatePem,
-    deviceKeyPem: key.privateKey.export({ format: "pem", type: "pkcs8" }).toString(),
-    devices,
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Child process plumbing: request/response over the IPC channel
@@ -141,7 +82,7 @@ class ChildHandle {
   }
 }
 
-function forkChild(role: "moat" | "load"): ChildHandle {
+function forkChild(role: "moat"): ChildHandle {
   const child = fork(fileURLToPath(import.meta.url), [], {
     env: { ...process.env, MOAT_BROKER_BENCH_CHILD: role },
     // MOAT_BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the broker node there (for tuning).
@@ -275,271 +216,196 @@ async function runMoatNode(): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The load tool (child): raw TLS + MQTT packets for connections, MQTT.js for message flows
+// Measurements shared by the rounds
 
-async function runLoadTool(): Promise<void> {
-  const mqttPacket = (await import("mqtt-packet")).default;
-  const mqtt = (await import("mqtt")).default;
-  let pki: BenchPki;
-  const idle: TLSSocket[] = [];
+const median = (values: number[]) => percentile(values, 50);
+const range = (values: number[], digits = 0) => `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
+const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-  /** TLS handshake with a client certificate, CONNECT, wait for CONNACK; resolves the open socket. */
-  function mqttConnect(port: number, device: BenchDevice): Promise<TLSSocket> {
-    return new Promise((resolve, reject) => {
-      const socket = tlsConnect({ host: "127.0.0.1", port, ca: pki.chainPem, cert: device.certPem, key: pki.deviceKeyPem, servername: "localhost" });
-      const fail = (err: Error) => (socket.destroy(), reject(err));
-      socket.once("error", fail);
-      socket.once("secureConnect", () => {
-        socket.write(mqttPacket.generate({ cmd: "connect", protocolId: "MQTT", protocolVersion: 4, clean: true, clientId: device.id, keepalive: 0 } as never));
-      });
-      socket.once("data", (data: Buffer) => {
-        socket.off("error", fail);
-        socket.on("error", () => undefined);
-        if (data[0] === 0x20 && data[3] === 0) resolve(socket);
-        else fail(new Error(`CONNACK refused: ${data.toString("hex")}`));
-      });
-    });
-  }
-
-  async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>): Promise<number> {
-    let failed = 0;
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next < items.length) {
-          const item = items[next++]!;
-          await work(item).catch(() => void failed++);
-        }
-      }),
-    );
-    return failed;
-  }
-
-  serve({
-    init: async (msg) => {
-      pki = JSON.parse(readFileSync(String(msg.pkiFile), "utf8")) as BenchPki;
-      return true;
-    },
-    "connect-rate": async (msg) => {
-      const devices = pki.devices.slice(0, Number(msg.count));
-      const t0 = performance.now();
-      const failed = await pool(devices, Number(msg.concurrency), async (device) => {
-        const socket = await mqttConnect(Number(msg.port), device);
-        socket.end(mqttPacket.generate({ cmd: "disconnect" } as never));
-      });
-      return { seconds: (performance.now() - t0) / 1000, ok: devices.length - failed, failed };
-    },
-    "idle-open": async (msg) => {
-      const devices = pki.devices.slice(0, Number(msg.count));
-      const failed = await pool(devices, 50, async (device) => {
-        idle.push(await mqttConnect(Number(msg.port), device));
-      });
-      return { open: idle.length, failed };
-    },
-    "idle-close": async () => {
-      for (const socket of idle.splice(0)) socket.destroy();
-      await new Promise((r) => setTimeout(r, 500));
-      return true;
-    },
-    throughput: async (msg) => {
-      const port = Number(msg.port);
-      const pairs = Number(msg.pairs);
-      const qos = Number(msg.qos) as 0 | 1;
-      const seconds = Number(msg.seconds);
-      const payload = Buffer.alloc(PAYLOAD_BYTES, 0x61);
-      const options = (d: BenchDevice) => ({ ca: pki.chainPem, cert: d.certPem, key: pki.deviceKeyPem, clientId: d.id, protocolVersion: 4 as const, reconnectPeriod: 0 });
-      const pubs = pki.devices.slice(0, pairs);
-      const subs = pki.devices.slice(pairs, 2 * pairs);
-      let received = 0;
-      let counting = false;
-      const subscribers = await Promise.all(subs.map((d) => mqtt.connectAsync(`mqtts://127.0.0.1:${port}`, options(d))));
-      await Promise.all(
-        subscribers.map(async (client, i) => {
-          client.on("message", () => {
-            if (counting) received++;
-          });
-          await client.subscribeAsync(`devices/${pubs[i]!.id}/telemetry/#`, { qos });
-        }),
-      );
-      const publishers = await Promise.all(pubs.map((d) => mqtt.connectAsync(`mqtts://127.0.0.1:${port}`, options(d))));
-      let running = true;
-      // Each publisher keeps a window of 10 messages in flight (QoS 1: until PUBACK; QoS 0: until written).
-      const loops = publishers.map(async (client, i) => {
-        const topic = `devices/${pubs[i]!.id}/telemetry/bench`;
-        while (running) await Promise.all(Array.from({ length: 10 }, () => client.publishAsync(topic, payload, { qos }).catch(() => undefined)));
-      });
-      await new Promise((r) => setTimeout(r, 1000));
-      counting = true;
-      const t0 = performance.now();
-      await new Promise((r) => setTimeout(r, seconds * 1000));
-      counting = false;
-      const elapsed = (performance.now() - t0) / 1000;
-      running = false;
-      await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 5000))]);
-      await Promise.all([...publishers, ...subscribers].map((c) => c.endAsync(true).catch(() => undefined)));
-      return { received, seconds: elapsed };
-    },
-  });
+interface BrokerUnderTest {
+  name: "moat" | "mosquitto";
+  pid: number;
+  target: Target;
+  /** RSS in KiB at steady state (Moat: after a forced GC). */
+  rss(): Promise<number>;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Mosquitto, started by the bench with an equivalent mTLS + ACL configuration
-
-/** uid/gid of the account mosquitto drops to when started as root (its key files must be readable by it). */
-function mosquittoAccount(): { uid: number; gid: number } | null {
-  if (process.getuid?.() !== 0) return null;
-  const line = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith("mosquitto:"));
-  if (!line) return null;
-  const [, , uid, gid] = line.split(":");
-  return { uid: Number(uid), gid: Number(gid) };
+/** The CPU of the broker, the generator's workers and everything else, over [fromMs, toMs] after now, while `work` runs. */
+async function cpuDuring<T>(pids: number[], fromMs: number, toMs: number, work: Promise<T>): Promise<{ result: T; perPid: number[]; machine: number }> {
+  let window: CpuWindow | null = null;
+  let measured: ReturnType<CpuWindow["end"]> | null = null;
+  const first = sleep(fromMs).then(() => (window = new CpuWindow(pids)));
+  const second = sleep(toMs).then(() => (measured = window!.end()));
+  const result = await work;
+  await Promise.all([first, second]);
+  return { result, perPid: measured!.perPid, machine: measured!.machine };
 }
 
-async function startMosquitto(baseDir: string, pki: BenchPki, port: number): Promise<{ pid: number; stop(): Promise<void> }> {
-  const dir = join(baseDir, "mosquitto");
-  mkdirSync(dir, { mode: 0o700 });
-  const account = mosquittoAccount();
-  if (account) {
-    // Traversable (not listable) for the mosquitto account; its own directory stays private to it.
-    chmodSync(baseDir, 0o711);
-    chownSync(dir, account.uid, account.gid);
-  }
-  const file = (name: string, text: string) => {
-    const path = join(dir, name);
-    writeFileSync(path, text, { mode: 0o600 });
-    if (account) chownSync(path, account.uid, account.gid);
-    return path;
-  };
-  const acl = file("mosquitto.acl", ["pattern write devices/%u/telemetry/#", "pattern write devices/%u/events/#", "pattern read devices/%u/commands/#", "pattern read devices/+/telemetry/#", ""].join("\n"));
-  const conf = file(
-    "mosquitto.conf",
-    [
-      "per_listener_settings false",
-      "persistence false",
-      "log_dest stderr",
-      "log_type error",
-      "allow_anonymous false",
-      `acl_file ${acl}`,
-      `listener ${port} 127.0.0.1`,
-      `cafile ${file("chain.pem", pki.chainPem)}`,
-      `certfile ${file("server.pem", pki.serverCertPem)}`,
-      `keyfile ${file("server.key", pki.serverKeyPem)}`,
-      "require_certificate true",
-      "use_identity_as_username true",
-      "tls_version tlsv1.2",
-      "max_connections -1",
-      "",
-    ].join("\n"),
-  );
-  const child = spawn(MOSQUITTO, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr.on("data", (d) => (stderr += d));
-  for (let attempt = 0; attempt < 50; attempt++) {
-    if (child.exitCode !== null) throw new Error(`mosquitto exited: ${stderr}`);
-    const up = await new Promise<boolean>((resolve) => {
-      const probe = createServer();
-      probe.once("error", () => resolve(true));
-      probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(false)));
-    });
-    if (up) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+interface RateSample {
+  rate: number;
+  generatorCores: number;
+  brokerCores: number;
+  /** Cores used by other processes on the machine meanwhile. */
+  otherCores: number;
+  note?: string;
+}
+
+async function connectRate(load: LoadGenerator, broker: BrokerUnderTest, perWorker: number): Promise<RateSample> {
+  const window = new CpuWindow([broker.pid, ...load.pids]);
+  const results = await load.all("connect-rate", { target: broker.target, count: perWorker, concurrency: 20 });
+  const cpu = window.end();
+  const wall = Math.max(...results.map((r) => r.wallMs));
+  const failed = sum(results.map((r) => r.failed));
+  if (failed > 0) throw new Error(`${broker.name}: ${failed} connects failed: ${JSON.stringify(results.map((r) => r.errors))}`);
   return {
-    pid: child.pid!,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-      child.kill("SIGTERM");
-      await exited;
-    },
+    rate: (sum(results.map((r) => r.ok)) / wall) * 1000,
+    generatorCores: generatorCpu(results).cores,
+    brokerCores: cpu.perPid[0]!,
+    otherCores: cpu.others(sum(cpu.perPid)),
+    note: results[0]!.negotiated ?? undefined,
   };
+}
+
+async function deliveryRate(load: LoadGenerator, broker: BrokerUnderTest, qos: 0 | 1, sizes: { pairs: number; inflight: number; windowMs: number }): Promise<RateSample> {
+  const warmupMs = 1000;
+  const { result: results, perPid, machine } = await cpuDuring(
+    [broker.pid, ...load.pids],
+    warmupMs + 200,
+    warmupMs + sizes.windowMs - 100,
+    load.all("flow", { target: broker.target, pairs: sizes.pairs, qos, warmupMs, windowMs: sizes.windowMs, inflight: sizes.inflight, payloadBytes: PAYLOAD_BYTES }),
+  );
+  const refused = sum(results.map((r) => r.subscribeRefused));
+  if (refused > 0) throw new Error(`${broker.name}: ${refused} subscriptions refused`);
+  const windowMs = Math.max(...results.map((r) => r.windowMs));
+  return { rate: (sum(results.map((r) => r.delivered)) / windowMs) * 1000, generatorCores: generatorCpu(results).cores, brokerCores: perPid[0]!, otherCores: Math.max(0, machine - sum(perPid)) };
+}
+
+/** Several RSS samples, a short pause apart. */
+async function rssSamples(broker: BrokerUnderTest, count: number): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < count; i++) {
+    samples.push(await broker.rss());
+    await sleep(300);
+  }
+  return samples;
+}
+
+async function memoryPerConnection(load: LoadGenerator, broker: BrokerUnderTest, count: number): Promise<{ perConnection: number; spread: string; open: number }> {
+  await sleep(500);
+  const before = await rssSamples(broker, 3);
+  // The generator's workers hold the first `count` devices (split between them); no traffic flows.
+  const held = await load.all("hold", { target: broker.target, concurrency: 50, timeoutMs: 60_000, keepaliveSeconds: 0, limit: Math.ceil(count / load.size) });
+  const open = sum(held.map((h) => h.open));
+  await sleep(1000);
+  const after = await rssSamples(broker, 3);
+  await load.all("release", {});
+  // Every pair of (after, before) samples gives one figure; the range shows how steady they were.
+  const perPair = after.flatMap((a) => before.map((b) => ((a - b) * 1024) / Math.max(1, open)));
+  return { perConnection: ((median(after) - median(before)) * 1024) / Math.max(1, open), spread: `${range(perPair.map((v) => v / 1024), 1)} KiB`, open };
 }
 
 // ---------------------------------------------------------------------------------------------
 // The orchestrator
 
+const PAYLOAD_BYTES = 256;
+
 export default async function brokerBench(ctx: BenchContext): Promise<BenchRow[]> {
-  const { existsSync } = await import("node:fs");
-  if (!existsSync(MOSQUITTO)) throw new Error(`${MOSQUITTO} is missing: apt-get install -y mosquitto`);
   const sizes = ctx.quick
-    ? { connects: 200, idle: 500, pairs: 20, seconds: 3, revocations: 20, storeRevocations: 10 }
-    : { connects: 500, idle: 5000, pairs: 100, seconds: 4, revocations: 100, storeRevocations: 40 };
-  const deviceCount = Math.max(sizes.connects, sizes.idle, 2 * sizes.pairs) + sizes.revocations + sizes.storeRevocations;
+    ? { rounds: 2, connectsPerWorker: 200, idle: 1000, pairsPerWorker: 25, inflight: 50, windowMs: 2000, revocations: 20, storeRevocations: 10 }
+    : { rounds: 3, connectsPerWorker: 500, idle: 5000, pairsPerWorker: 25, inflight: 50, windowMs: 4000, revocations: 100, storeRevocations: 40 };
+  const workers = 2;
+  const loadDevices = Math.max(sizes.idle, workers * 2 * sizes.pairsPerWorker, workers * sizes.connectsPerWorker);
+  const deviceCount = loadDevices + sizes.revocations + sizes.storeRevocations;
   ctx.log(`issuing ${deviceCount} device certificates`);
-  const pki = await makePki(deviceCount);
+  const pki = await makeBenchPki(deviceCount);
   const pkiFile = join(ctx.tmpDir, "pki.json");
   writeFileSync(pkiFile, JSON.stringify(pki), { mode: 0o600 });
+  const credentialsFile = writeCredentials(ctx.tmpDir, credentialsOf(pki));
 
   const moatPort = await freePort();
-  const mosquittoPort = await freePort();
   const moat = forkChild("moat");
-  const load = forkChild("load");
   let mosquitto: Awaited<ReturnType<typeof startMosquitto>> | null = null;
+  let load: LoadGenerator | null = null;
   try {
-    await Promise.all([moat.ready, load.ready]);
+    await moat.ready;
     await moat.request<{ pid: number }>("start", { pkiFile, port: moatPort });
-    await load.request("init", { pkiFile });
-    mosquitto = await startMosquitto(ctx.tmpDir, pki, mosquittoPort);
-    const targets = [
-      { name: "moat", port: moatPort, rss: () => moat.request<number>("rss") },
-      { name: "mosquitto", port: mosquittoPort, rss: async () => rssKiB(mosquitto!.pid) },
-    ] as const;
-    const result: Record<string, Record<string, number>> = { moat: {}, mosquitto: {} };
-
-    for (const target of targets) {
-      ctx.log(`${target.name}: ${sizes.connects} mTLS connects`);
-      const rate = await load.request<{ seconds: number; ok: number; failed: number }>("connect-rate", { port: target.port, count: sizes.connects, concurrency: 20 });
-      if (rate.failed > 0) ctx.log(`${target.name}: ${rate.failed} connects failed`);
-      result[target.name]!.connects = rate.ok / rate.seconds;
-    }
-    for (const qos of [0, 1]) {
-      for (const target of targets) {
-        ctx.log(`${target.name}: QoS ${qos}, ${sizes.pairs} publishers -> ${sizes.pairs} subscribers, ${sizes.seconds} s`);
-        const flow = await load.request<{ received: number; seconds: number }>("throughput", { port: target.port, pairs: sizes.pairs, qos, seconds: sizes.seconds });
-        result[target.name]![`qos${qos}`] = flow.received / flow.seconds;
+    await waitForPort(moatPort, () => moat.child.exitCode === null, "the Moat broker node");
+    mosquitto = await startMosquitto(join(ctx.tmpDir, "mosquitto"), pki);
+    load = await LoadGenerator.start({ workers, credentialsFile, deviceCount: loadDevices });
+    const target = (port: number): Target => ({ host: "127.0.0.1", port, servername: "localhost", version: 4 });
+    const mq = mosquitto;
+    const brokers: BrokerUnderTest[] = [
+      { name: "moat", pid: moat.child.pid!, target: target(moatPort), rss: () => moat.request<number>("rss") },
+      { name: "mosquitto", pid: mq.pid, target: target(mq.port), rss: async () => rssKiB(mq.pid) },
+    ];
+    const samples: Record<string, Record<string, RateSample[]>> = { moat: { connect: [], qos0: [], qos1: [] }, mosquitto: { connect: [], qos0: [], qos1: [] } };
+    for (let round = 0; round < sizes.rounds; round++) {
+      // ABBA order: neither broker always goes first.
+      const order = round % 2 === 0 ? brokers : [...brokers].reverse();
+      for (const broker of order) {
+        ctx.log(`round ${round + 1}/${sizes.rounds} ${broker.name}: ${workers}×${sizes.connectsPerWorker} mTLS connects, QoS 0 and QoS 1 flows (${workers}×${sizes.pairsPerWorker} pairs, ${sizes.inflight} in flight each)`);
+        samples[broker.name]!.connect!.push(await connectRate(load, broker, sizes.connectsPerWorker));
+        for (const qos of [0, 1] as const) samples[broker.name]![`qos${qos}`]!.push(await deliveryRate(load, broker, qos, { pairs: sizes.pairsPerWorker, inflight: sizes.inflight, windowMs: sizes.windowMs }));
       }
     }
-    for (const target of targets) {
-      await new Promise((r) => setTimeout(r, 500));
-      const before = await target.rss();
-      ctx.log(`${target.name}: ${sizes.idle} idle mTLS connections`);
-      const opened = await load.request<{ open: number; failed: number }>("idle-open", { port: target.port, count: sizes.idle });
-      await new Promise((r) => setTimeout(r, 1000));
-      const after = await target.rss();
-      await load.request("idle-close");
-      result[target.name]!.perConnection = ((after - before) * 1024) / Math.max(1, opened.open);
-      result[target.name]!.idleOpen = opened.open;
+    const memory: Record<string, Awaited<ReturnType<typeof memoryPerConnection>>> = {};
+    for (const broker of brokers) {
+      ctx.log(`${broker.name}: ${sizes.idle} idle mTLS connections, RSS sampled 3× before and after`);
+      memory[broker.name] = await memoryPerConnection(load, broker, sizes.idle);
     }
     ctx.log(`moat: revocation-to-disconnect for ${sizes.revocations} sessions`);
     const offset = deviceCount - sizes.revocations;
-    const samples = (await moat.request<number[]>("revocation", { count: sizes.revocations, offset })).sort((a, b) => a - b);
+    const revocations = (await moat.request<number[]>("revocation", { count: sizes.revocations, offset })).sort((a, b) => a - b);
     const pollMs = 100; // the default feed.pollMs
     ctx.log(`moat: revocation through the store's change feed (another process; polling every ${pollMs} ms) for ${sizes.storeRevocations} sessions`);
     const storeDir = join(ctx.tmpDir, "store");
     mkdirSync(storeDir, { mode: 0o700 });
-    const viaStore = (
-      await moat.request<number[]>("revocation-store", { count: sizes.storeRevocations, offset: offset - sizes.storeRevocations, dataDir: storeDir, pollMs })
-    ).sort((a, b) => a - b);
+    const viaStore = (await moat.request<number[]>("revocation-store", { count: sizes.storeRevocations, offset: offset - sizes.storeRevocations, dataDir: storeDir, pollMs })).sort((a, b) => a - b);
 
-    const m = result.moat!;
-    const q = result.mosquitto!;
-    const mosquittoName = "Mosquitto 2.0 (same mTLS, ACL, load tool)";
+    const mosquittoName = "Mosquitto 2.0 (same TLS, ACL file, log level, generator)";
+    const conditions = (s: RateSample[]) =>
+      `broker ${median(s.map((x) => x.brokerCores)).toFixed(2)}, generator ${median(s.map((x) => x.generatorCores)).toFixed(2)}, other processes ${median(s.map((x) => x.otherCores)).toFixed(2)} cores`;
+    const rateRow = (key: "connect" | "qos0" | "qos1", measure: string, unit: string, extra: string): BenchRow => {
+      const m = samples.moat![key]!;
+      const q = samples.mosquitto![key]!;
+      return {
+        measure,
+        moat: median(m.map((s) => s.rate)),
+        reference: median(q.map((s) => s.rate)),
+        referenceName: mosquittoName,
+        unit,
+        higherIsBetter: true,
+        goal: ">= 0.6x",
+        note: `median of ${sizes.rounds} interleaved rounds; Moat ${range(m.map((s) => s.rate))}, Mosquitto ${range(q.map((s) => s.rate))}; ratio per round ${m.map((s, i) => (s.rate / q[i]!.rate).toFixed(2)).join(", ")}; CPU (cores) with Moat: ${conditions(m)}; with Mosquitto: ${conditions(q)}; ${extra}`,
+      };
+    };
+    const pairs = workers * sizes.pairsPerWorker;
     return [
-      { measure: "mTLS connections per second (handshake + CONNECT/CONNACK)", moat: m.connects!, reference: q.connects!, referenceName: mosquittoName, unit: "conn/s", higherIsBetter: true, goal: ">= 1.0x", note: `${sizes.connects} connects, 20 concurrent; Moat checks chain, issuer, revocation, device status, client id = CN` },
-      { measure: `QoS 0 messages per second (${sizes.pairs} pub -> ${sizes.pairs} sub, ${PAYLOAD_BYTES} B)`, moat: m.qos0!, reference: q.qos0!, referenceName: mosquittoName, unit: "msg/s", higherIsBetter: true, goal: ">= 1.0x", note: "delivered to subscribers; Moat ACL on publish and on every delivery" },
-      { measure: `QoS 1 messages per second (${sizes.pairs} pub -> ${sizes.pairs} sub, ${PAYLOAD_BYTES} B)`, moat: m.qos1!, reference: q.qos1!, referenceName: mosquittoName, unit: "msg/s", higherIsBetter: true, goal: ">= 1.0x", note: "window of 10 unacknowledged publishes per publisher" },
-      { measure: `memory per idle mTLS connection (${sizes.idle} connections)`, moat: m.perConnection!, reference: q.perConnection!, referenceName: mosquittoName, unit: "bytes", higherIsBetter: false, note: `RSS growth / connections (Moat ${m.idleOpen}, Mosquitto ${q.idleOpen} open)` },
-      { measure: "revocation-to-disconnect latency p50", moat: percentile(samples, 50), reference: null, unit: "ms", higherIsBetter: false, goal: "< 100 ms", note: "change pushed in-process (API/same node); a CLI process adds up to feed.pollMs (100 ms default). Mosquitto keeps revoked sessions until they reconnect" },
-      { measure: "revocation-to-disconnect latency p99", moat: percentile(samples, 99), reference: null, unit: "ms", higherIsBetter: false, goal: "< 100 ms", note: `${samples.length} revocations, measured to the client's socket close` },
+      rateRow("connect", `mTLS connections per second (full handshake + CONNECT/CONNACK, ${workers}×20 concurrent)`, "conn/s", `${workers * sizes.connectsPerWorker} per round; negotiated ${samples.moat!.connect![0]!.note} / ${samples.mosquitto!.connect![0]!.note}; Moat checks chain, issuer, revocation, device status, client id = CN`),
+      rateRow("qos0", `QoS 0 deliveries per second (${pairs} pub -> ${pairs} sub, ${PAYLOAD_BYTES} B)`, "msg/s", `${sizes.windowMs / 1000} s window after 1 s warm-up; ACL on publish and on delivery`),
+      rateRow("qos1", `QoS 1 deliveries per second (${pairs} pub -> ${pairs} sub, ${PAYLOAD_BYTES} B)`, "msg/s", `${sizes.inflight} unacknowledged PUBLISHes per publisher; subscribers PUBACK every delivery; both brokers' defaults for in-flight/queued messages`),
+      {
+        measure: `memory per idle mTLS connection (${sizes.idle} connections)`,
+        moat: memory.moat!.perConnection,
+        reference: memory.mosquitto!.perConnection,
+        referenceName: mosquittoName,
+        unit: "bytes",
+        higherIsBetter: false,
+        goal: "< 40 KiB (Moat)",
+        note: `(median RSS after - median RSS before) / connections, 3 samples each, Moat after a forced GC; per-sample spread Moat ${memory.moat!.spread}, Mosquitto ${memory.mosquitto!.spread}; open: Moat ${memory.moat!.open}, Mosquitto ${memory.mosquitto!.open}`,
+      },
+      { measure: "revocation-to-disconnect latency p50", moat: percentile(revocations, 50), reference: null, unit: "ms", higherIsBetter: false, goal: "< 100 ms", note: "change pushed in-process (API/same node); a CLI process adds up to feed.pollMs (100 ms default). Mosquitto without Moat keeps revoked sessions until they reconnect" },
+      { measure: "revocation-to-disconnect latency p99", moat: percentile(revocations, 99), reference: null, unit: "ms", higherIsBetter: false, goal: "< 100 ms", note: `${revocations.length} revocations, measured to the client's socket close` },
       { measure: `revocation from another process (store feed, ${pollMs} ms polling) p50`, moat: percentile(viaStore, 50), reference: null, unit: "ms", higherIsBetter: false, goal: "< 1000 ms", note: "row written by a second Store on the same SQLite file, as `moat cert revoke` does" },
       { measure: `revocation from another process (store feed, ${pollMs} ms polling) p99`, moat: percentile(viaStore, 99), reference: null, unit: "ms", higherIsBetter: false, goal: "< 1000 ms (100 ms needs feed.pollMs <= 80)", note: `${viaStore.length} revocations` },
     ];
   } finally {
     await moat.request("stop").catch(() => undefined);
-    await Promise.all([moat.stop(), load.stop(), mosquitto?.stop()]);
+    await Promise.all([moat.stop(), load?.stop(), mosquitto?.stop()]);
   }
 }
 
 // A normal exit on SIGTERM, so that --cpu-prof gets written.
 if (CHILD) process.on("SIGTERM", () => process.exit(0));
 if (CHILD === "moat") void runMoatNode();
-else if (CHILD === "load") void runLoadTool();
