@@ -22,14 +22,16 @@ export const ALLOWED = {
   sessions: ["audit"],
   // Posture checks read everything through ports; policy lint and audit types are reused directly.
   posture: ["policy", "audit", "crypto"],
+  // The Mosquitto data plane: policy compiled to dynamic-security ACLs; the broker's port types (events) only.
+  mosquitto: ["policy", "crypto", "broker"],
   device: ["crypto", "firmware", "policy"],
   sim: ["device", "crypto", "firmware", "policy"],
   store: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "sessions", "posture"],
   api: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "web", "sessions", "posture"],
   web: [],
-  cli: ["core", "serve", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "device", "sim", "api", "store", "sessions", "posture"],
+  cli: ["core", "serve", "mosquitto", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "device", "sim", "api", "store", "sessions", "posture"],
   core: ["crypto", "keys", "audit", "pki", "identity", "policy", "firmware", "network", "scanner", "compliance", "store", "sessions", "posture"],
-  serve: ["core", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "store", "api", "web", "sessions", "posture"],
+  serve: ["core", "mosquitto", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "store", "api", "web", "sessions", "posture"],
 };
 /**
  * Open to all: errors, config, the shared ports, the change feed contract, and lib (small helpers with one behaviour each,

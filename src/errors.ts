@@ -114,6 +114,13 @@ export const ERROR_CODES = {
   BROKER_REDIS_UNREACHABLE: { status: 503, title: "Redis for broker scale-out cannot be reached" },
   BROKER_TLS_MATERIAL_INVALID: { status: 500, title: "The broker's server certificate, key or CA bundle is unusable" },
   BROKER_TOPIC_INVALID: { status: 400, title: "The broker cannot publish to this topic" },
+  // --- mosquitto data plane ---
+  MOSQUITTO_ADMIN_FAILED: { status: 502, title: "Mosquitto's control channel failed or refused a command" },
+  MOSQUITTO_DIR_NOT_OURS: { status: 409, title: "The directory was not created by moat mosquitto setup" },
+  MOSQUITTO_NOT_FOUND: { status: 500, title: "Mosquitto or its dynamic-security plugin is not installed" },
+  MOSQUITTO_NOT_SET_UP: { status: 400, title: "No Mosquitto directory set up for this installation" },
+  MOSQUITTO_PORT_MISMATCH: { status: 400, title: "The MQTT port differs from the one moat mosquitto setup wrote" },
+  MOSQUITTO_START_FAILED: { status: 503, title: "Mosquitto did not start" },
   // --- crypto / data protection ---
   CANONICAL_JSON_INVALID: { status: 400, title: "The value has no canonical JSON form" },
   COSE_ALG_UNSUPPORTED: { status: 400, title: "The COSE algorithm is not on the allow-list" },

@@ -7,14 +7,17 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import pino, { type Logger } from "pino";
 import { buildApi, PkiHttpServer } from "./api/index.js";
-import { MoatDeviceDirectory, startBroker, type MoatBroker } from "./broker/index.js";
+import { CONNECTABLE_STATUSES, MoatDeviceDirectory, startBroker, type MoatBroker } from "./broker/index.js";
 import { listenFailed, type MoatConfig } from "./config/index.js";
+import { isMoatError, MoatError } from "./errors.js";
 import { linkOtaCampaigns } from "./firmware/index.js";
 import { SessionRecorder } from "./sessions/index.js";
 import { KyselySessionRepository } from "./store/index.js";
 import { isDeviceId } from "./identity/index.js";
+import { MAX_PAGE_ITEMS } from "./lib/page.js";
+import { findMosquittoBinary, readMosquittoSetup, sealedSecrets, startMosquittoPlane, type DeviceFacts, type DeviceSource, type MosquittoPlane } from "./mosquitto/index.js";
 import { writeFileAtomicSync } from "./lib/atomic-file.js";
-import { advertisedUrls, parseCertificate } from "./pki/index.js";
+import { advertisedUrls, parseCertificate, toPem } from "./pki/index.js";
 import type { App } from "./core.js";
 
 export interface RunningServers {
@@ -72,7 +75,11 @@ export async function startServers(app: App, logger: Logger): Promise<RunningSer
     const recorder = new SessionRecorder(new KyselySessionRepository(app.store.db), { onError: (error) => logger.error({ err: error }, "session record write failed") });
     await recorder.start(app.audit);
     closers.push(() => recorder.stop());
-    if (config["broker.enabled"]) {
+    if (config["broker.enabled"] && config["broker.mode"] === "mosquitto") {
+      const plane = await startMosquittoDataPlane(app, logger);
+      app.metricsSources.push(() => plane.metrics());
+      closers.push(() => plane.close());
+    } else if (config["broker.enabled"]) {
       const mqtt = await startMqttBroker(app, logger);
       app.metricsSources.push(() => mqtt.broker.metrics.registry.metrics());
       closers.push(() => mqtt.close());
@@ -197,6 +204,79 @@ export async function startMqttBroker(app: App, logger: Logger): Promise<{ broke
       unlinkOta();
       await broker.close();
     },
+  };
+}
+
+/**
+ * `broker.mode = mosquitto`: Mosquitto from the directory `moat mosquitto setup` wrote, supervised and
+ * kept in step with the registry, the policy and the PKI (docs/broker.md). OTA offers are not published
+ * on this data plane.
+ */
+export async function startMosquittoDataPlane(app: App, logger: Logger): Promise<MosquittoPlane> {
+  const config = app.config;
+  const setup = readMosquittoSetup(config["broker.mosquitto.dir"]);
+  // The port lives in Mosquitto's configuration; 0 and the default mean "whatever setup wrote".
+  const asked = config["broker.mqttPort"];
+  if (asked !== 0 && asked !== 8883 && asked !== setup.port)
+    throw new MoatError("MOSQUITTO_PORT_MISMATCH", `--mqtt-port ${asked} differs from port ${setup.port} that moat mosquitto setup wrote into ${setup.dir}; run setup again to change it`, {
+      detail: { asked, configured: setup.port },
+    });
+  const issuingCas = async () => (await app.ca.list("issuing")).filter((ca) => Date.parse(ca.notAfter) > Date.now());
+  return startMosquittoPlane({
+    setup,
+    binary: findMosquittoBinary(config["broker.mosquitto.bin"]),
+    secrets: sealedSecrets(app.meta, app.envelope),
+    devices: mosquittoDeviceSource(app),
+    policy: app.policy,
+    trust: {
+      serverTls: async () => {
+        const tls = await app.ca.serverTls();
+        return { certPem: tls.cert, keyPem: tls.key };
+      },
+      caBundle: async () => [await app.ca.rootPem(), ...(await issuingCas()).map((ca) => ca.certificatePem)].map((pem) => pem.trimEnd() + "\n").join(""),
+      crls: async (resign = []) => {
+        const pems: string[] = [];
+        for (const ca of await issuingCas()) {
+          // A revocation just committed: sign afresh rather than serve a cached CRL that lacks it.
+          if (resign.includes(ca.serialHex)) app.pki.crls.markStale(ca.serialHex);
+          pems.push(toPem((await app.pki.crls.current(ca.serialHex)).der, "X509 CRL"));
+        }
+        return pems.join("");
+      },
+    },
+    events: app.securityEvents,
+    feed: app.store,
+    logger,
+  });
+}
+
+/** The registry as the Mosquitto data plane reads it (also `moat mosquitto status`). */
+export function mosquittoDeviceSource(app: App): DeviceSource {
+  const facts = (d: { id: string; status: string; group: string | null; role: string; attributes: Record<string, string> }): DeviceFacts => ({
+    id: d.id,
+    status: d.status,
+    group: d.group,
+    role: d.role,
+    attributes: d.attributes,
+  });
+  return {
+    get: async (id) => {
+      try {
+        return facts(await app.devices.get(id));
+      } catch (error) {
+        if (isMoatError(error, "DEVICE_NOT_FOUND") || isMoatError(error, "DEVICE_ID_INVALID")) return null;
+        throw error;
+      }
+    },
+    pages: async function* () {
+      for (let after: string | undefined; ; ) {
+        const page = await app.devices.list({ limit: MAX_PAGE_ITEMS, ...(after ? { after } : {}) });
+        yield page.devices.map(facts);
+        if (!page.next) return;
+        after = page.next;
+      }
+    },
+    mayConnect: (status) => CONNECTABLE_STATUSES.has(status),
   };
 }
 

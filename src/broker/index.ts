@@ -3,6 +3,7 @@ export { startBroker, type BrokerDeps, type BrokerLogger, type DeviceMessage, ty
 export { DEFAULT_BROKER_SETTINGS, resolveBrokerSettings, isLoopbackHost, type BrokerSettings } from "./settings.js";
 export { MetricsRegistry, type BrokerMetrics } from "./metrics.js";
 export { normalizeSerial } from "./cert-auth.js";
+export { CONNECTABLE_STATUSES } from "./authenticator.js";
 export { KEY_ALGORITHMS, SECRET_ALGORITHMS } from "./jwt-auth.js";
 export { InMemoryDeviceDirectory } from "./memory-directory.js";
 export type {

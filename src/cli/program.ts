@@ -48,6 +48,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   { name: "data", description: "encrypt and decrypt application data with Moat's envelope encryption", load: () => import("./commands/data.js") },
   { name: "e2e", description: "end-to-end payload encryption with COSE_Encrypt0 (the broker only sees ciphertext)", load: () => import("./commands/e2e.js") },
   { name: "session", description: "live MQTT sessions: who is connected now, and client-id takeovers", load: () => import("./commands/session.js") },
+  { name: "mosquitto", description: "Mosquitto as the data plane: set up its directory, check and fix drift", load: () => import("./commands/mosquitto.js") },
 ];
 
 /** Global options that take a value: their value is not a command name. */

@@ -63,6 +63,10 @@ export const SETTINGS = {
   "broker.authFailureLimit": { type: { kind: "int", min: 1, max: 1000 }, default: 5, description: "Failed connects before a temporary ban" },
   "broker.banSeconds": { type: { kind: "int", min: 1, max: 86_400 }, default: 300, description: "Length of a temporary ban" },
   "broker.secretGraceSeconds": { type: { kind: "int", min: 0, max: 7 * 86_400 }, default: 3600, description: "How long a rotated HMAC secret keeps working" },
+  // --- broker: the Mosquitto data plane (docs/broker.md) ---
+  "broker.mode": { type: { kind: "enum", values: ["embedded", "mosquitto"] }, default: "embedded", description: "Data plane: the embedded broker, or Mosquitto run and kept in step by moat serve" },
+  "broker.mosquitto.dir": { type: { kind: "string" }, default: null, description: "Directory written by moat mosquitto setup (broker.mode = mosquitto)" },
+  "broker.mosquitto.bin": { type: { kind: "string" }, default: "mosquitto", description: "Mosquitto binary: a path, or a name looked up on the PATH and then in /usr/sbin" },
   // --- keys ---
   "keys.provider": { type: { kind: "enum", values: ["file", "env", "pkcs11"] }, default: "file", description: "Where the KEK lives" },
   "keys.pkcs11Module": { type: { kind: "string" }, default: null, description: "PKCS#11 module path" },

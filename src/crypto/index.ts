@@ -9,6 +9,6 @@ export { ReplayWindow, ReplayGuard, type ReplayVerdict, type ReplayWindowState }
 export { deriveDeviceKey, generateAgreementKeyPair, agreementCurveOf, kdfContext, type AgreementCurve, type DeviceKeyContext } from "./device-key.js";
 export { PayloadSealer, PayloadOpener } from "./e2e-channel.js";
 export { ecdsaRawToDer, ecdsaDerToRaw } from "./ecdsa-signature.js";
-export { TLS_CIPHERS, TLS_SERVER_POLICY } from "./tls-policy.js";
+export { TLS_CIPHERS, TLS_SERVER_POLICY, TLS12_SUITES, TLS13_SUITES } from "./tls-policy.js";
 export { publicKeyId, secretId } from "./credential-id.js";
 export { canonicalJson, canonicalJsonBytes, parseCanonicalJson, type CanonicalJsonOptions, type CanonicalValue } from "./canonical-json.js";

@@ -8,10 +8,10 @@
 import type { SecureContextOptions } from "node:tls";
 
 /** TLS 1.3 suites (all AEAD), in preference order. */
-const TLS13_SUITES = ["TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256"];
+export const TLS13_SUITES: readonly string[] = ["TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256"];
 
 /** TLS 1.2 suites, in preference order. */
-const TLS12_SUITES = [
+export const TLS12_SUITES: readonly string[] = [
   "ECDHE-ECDSA-AES256-GCM-SHA384",
   "ECDHE-RSA-AES256-GCM-SHA384",
   "ECDHE-ECDSA-CHACHA20-POLY1305",

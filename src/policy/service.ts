@@ -166,6 +166,21 @@ export class PolicyService implements OperatorAuthorizer {
     return this.engine.decide(subject, action, topic);
   }
 
+  /**
+   * The device rules that apply to the subject, each with the role it comes from (its roles as `decide`
+   * resolves them: quarantine alone for a quarantined device). A data plane that compiles per-device
+   * permissions ahead of time (Mosquitto's dynamic security) reads them; operator rules are left out.
+   */
+  deviceRules(subject: DeviceSubject): { role: string; rule: Rule }[] {
+    const out: { role: string; rule: Rule }[] = [];
+    for (const name of this.engine.rolesOf(subject)) {
+      const role = this.engine.role(name);
+      if (role === undefined) continue;
+      for (const rule of role.rules) if (isDeviceAction(rule.action)) out.push({ role: name, rule });
+    }
+    return out;
+  }
+
   /** The API's hook: may operators holding these roles perform the action (`devices:read`)? */
   allows(roleNames: readonly string[], action: string): boolean {
     return this.operators.allows(roleNames, action);
