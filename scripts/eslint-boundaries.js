@@ -20,18 +20,20 @@ export const ALLOWED = {
   compliance: ["audit", "scanner", "posture"],
   // Live MQTT sessions, kept from the data plane's events.
   sessions: ["audit"],
+  // Detection response reaches identity, PKI and the broker through the ports it declares (src/respond/ports.ts).
+  respond: ["audit"],
   // Posture checks read everything through ports; policy lint and audit types are reused directly.
   posture: ["policy", "audit", "crypto"],
   // The Mosquitto data plane: policy compiled to dynamic-security ACLs; the broker's port types (events) only.
   mosquitto: ["policy", "crypto", "broker"],
   device: ["crypto", "firmware", "policy"],
   sim: ["device", "crypto", "firmware", "policy"],
-  store: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "sessions", "posture"],
-  api: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "web", "sessions", "posture"],
+  store: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "sessions", "posture", "respond"],
+  api: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "web", "sessions", "posture", "respond"],
   web: [],
-  cli: ["core", "serve", "mosquitto", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "device", "sim", "api", "store", "sessions", "posture"],
-  core: ["crypto", "keys", "audit", "pki", "identity", "policy", "firmware", "network", "scanner", "compliance", "store", "sessions", "posture"],
-  serve: ["core", "mosquitto", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "store", "api", "web", "sessions", "posture"],
+  cli: ["core", "serve", "mosquitto", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "device", "sim", "api", "store", "sessions", "posture", "respond"],
+  core: ["crypto", "keys", "audit", "pki", "identity", "policy", "firmware", "network", "scanner", "compliance", "store", "sessions", "posture", "respond"],
+  serve: ["core", "mosquitto", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "store", "api", "web", "sessions", "posture", "respond"],
 };
 /**
  * Open to all: errors, config, the shared ports, the change feed contract, and lib (small helpers with one behaviour each,

@@ -82,6 +82,10 @@ export const CHANGE_SCHEMAS = {
   "ota.notify": record({ origin: text, notifications: listOf(record({ deviceId: text, message: jsonObject })) }),
   /** A group's settings changed (subject: the group name): allowed networks, silence window, minimum security version. */
   "group.settings": record({ fields: listOf(oneOf("allowedCidrs", "silenceWindow", "minSecurityVersion")) }),
+  /** A response playbook was applied or deleted (subject: its name); the executor re-reads the playbooks. */
+  "playbook.changed": record({ op: oneOf("applied", "deleted") }),
+  /** An address range was banned on the MQTT listeners or the ban lifted (subject: the range). */
+  "ban.changed": record({ op: oneOf("banned", "unbanned"), range: text, expiresAt: nullable(text) }),
 } as const satisfies Record<string, Schema<unknown>>;
 
 /** What kind of enforcement-relevant change happened: a closed union. */

@@ -17,6 +17,7 @@ import type { CaKeyStorage, CaRegistry, KeyType, Pki, TokenCaKeys } from "./pki/
 import type { PolicyService } from "./policy/index.js";
 import type { ScanService } from "./scanner/index.js";
 import { SessionService } from "./sessions/index.js";
+import type { RespondServices } from "./respond/index.js";
 import {
   AuditRepository,
   caRegistryStore,
@@ -27,6 +28,7 @@ import {
   MetaRepository,
   pkiStore,
   policyStore,
+  respondStore,
   scannerStore,
   SQLITE_FILE,
   Store,
@@ -81,11 +83,13 @@ export interface App {
   readonly scans: ScanService;
   /** Live MQTT sessions (who is connected now, from where, with which credential, on which node) and client-id takeovers. */
   readonly sessions: SessionService;
+  /** Response playbooks, the executor and its undo, notification targets and deliveries, incidents. */
+  readonly respond: RespondServices;
   close(): Promise<void>;
 }
 
 /** The services whose modules are loaded only when a command asks for them. */
-export const SERVICES = ["policy", "pki", "firmware", "scans"] as const;
+export const SERVICES = ["policy", "pki", "firmware", "scans", "respond"] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 export interface CreateAppOptions {
@@ -124,17 +128,19 @@ interface Modules {
   pki?: typeof import("./pki/index.js");
   firmware?: typeof import("./firmware/index.js");
   scanner?: typeof import("./scanner/index.js");
+  respond?: typeof import("./respond/index.js");
 }
 
 async function loadModules(services: readonly ServiceName[]): Promise<Modules> {
   const wanted = new Set(services);
-  const [policy, pki, firmware, scanner] = await Promise.all([
+  const [policy, pki, firmware, scanner, respond] = await Promise.all([
     wanted.has("policy") ? import("./policy/index.js") : undefined,
     wanted.has("pki") ? import("./pki/index.js") : undefined,
     wanted.has("firmware") ? import("./firmware/index.js") : undefined,
     wanted.has("scans") ? import("./scanner/index.js") : undefined,
+    wanted.has("respond") ? import("./respond/index.js") : undefined,
   ]);
-  return { policy, pki, firmware, scanner };
+  return { policy, pki, firmware, scanner, respond };
 }
 
 /** Opens an initialised installation. */
@@ -259,6 +265,37 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
   });
   const deviceCredentials = lazy(() => new DeviceCredentialService(identity, envelope));
   const scans = lazy(() => new (need("scanner", "scans").ScanService)(scannerStore(store), { allowedTargets: config["scanner.allowedTargets"] }));
+  // --- respond: playbooks and the executor, notifications, incidents; containment reaches identity and PKI through ports ---
+  const respond = lazy((): RespondServices => {
+    const { PlaybookService, ResponseExecutor, Notifier, IncidentService, followBans } = need("respond", "respond");
+    const port = respondStore(store);
+    const notifier = new Notifier(port, envelope);
+    const executor = new ResponseExecutor({
+      store: port,
+      containment: {
+        quarantine: async (deviceId, actor, reason) => {
+          const before = await devices.get(deviceId);
+          await devices.setStatus(deviceId, "quarantined", actor, reason);
+          return { from: before.status };
+        },
+        restore: async (deviceId, status, actor, reason) => {
+          const current = await devices.get(deviceId);
+          // Only a device still in the quarantine this action put it in goes back; anything else was an operator's later decision.
+          if (current.status !== "quarantined")
+            throw new MoatError("RESPOND_UNDO_NOT_APPLICABLE", `device ${deviceId} is ${current.status} now, not quarantined; its status was left as it is`);
+          await devices.setStatus(deviceId, status as never, actor, reason);
+        },
+      },
+      revoker: () => ({
+        revokeDevice: async (deviceId, actor) => (await pki().certificates.revokeDevice(deviceId, "keyCompromise", actor)).map((c) => c.serialHex),
+      }),
+      notifier,
+      // Detection rules carry their default actions; until the detect domain is wired here, no rule has one beyond its alert.
+      ruleDefaults: () => [],
+    });
+    const incidents = new IncidentService(port, { scan: (afterSeq, limit) => audit.entriesAfter(afterSeq, limit), headSeq: () => audit.headSeq() });
+    return { playbooks: new PlaybookService(port), executor, notifier, incidents, followBans: (target, onError) => followBans(port, store, target, onError) };
+  });
   const dataProtection = lazy(() => new DataProtection(envelope));
   const kekRotation = lazy(
     () =>
@@ -306,6 +343,9 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     },
     get scans() {
       return scans();
+    },
+    get respond() {
+      return respond();
     },
     get dataProtection() {
       return dataProtection();

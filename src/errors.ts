@@ -194,6 +194,22 @@ export const ERROR_CODES = {
   SCAN_TARGET_INVALID: { status: 400, title: "A target is not an IP address, host name or CIDR block" },
   SCAN_TARGET_OUT_OF_SCOPE: { status: 403, title: "A target is outside the allowed scan scope" },
   SCAN_TARGET_UNRESOLVED: { status: 400, title: "A target host name does not resolve" },
+  // --- respond: playbooks, notifications, incidents ---
+  INCIDENT_CLOSED: { status: 409, title: "The incident is already closed" },
+  INCIDENT_INVALID: { status: 400, title: "The incident's title, alerts, severity or resolution is not valid" },
+  INCIDENT_NOT_FOUND: { status: 404, title: "No such incident" },
+  NOTIFY_DELIVERY_NOT_DEAD: { status: 409, title: "Only a dead-letter delivery can be redelivered" },
+  NOTIFY_DELIVERY_NOT_FOUND: { status: 404, title: "No such notification delivery" },
+  NOTIFY_SECRET_INVALID: { status: 400, title: "The webhook secret is not whsec_ followed by base64" },
+  NOTIFY_TARGET_EXISTS: { status: 409, title: "A notification target with this name exists" },
+  NOTIFY_TARGET_INVALID: { status: 400, title: "The notification target's settings are not valid" },
+  NOTIFY_TARGET_NOT_FOUND: { status: 404, title: "No such notification target" },
+  NOTIFY_TARGET_UNAVAILABLE: { status: 503, title: "The notification target cannot be reached from this process" },
+  PLAYBOOK_INVALID: { status: 400, title: "The playbook is not valid" },
+  PLAYBOOK_NOT_FOUND: { status: 404, title: "No such playbook" },
+  RESPOND_ACTION_NOT_FOUND: { status: 404, title: "No such response action" },
+  RESPOND_UNDO_IRREVERSIBLE: { status: 409, title: "The action cannot be undone (revocation, sent notification)" },
+  RESPOND_UNDO_NOT_APPLICABLE: { status: 409, title: "Only a done action can be undone" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

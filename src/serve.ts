@@ -75,15 +75,18 @@ export async function startServers(app: App, logger: Logger): Promise<RunningSer
     const recorder = new SessionRecorder(new KyselySessionRepository(app.store.db), { onError: (error) => logger.error({ err: error }, "session record write failed") });
     await recorder.start(app.audit);
     closers.push(() => recorder.stop());
+    let mqtt: Awaited<ReturnType<typeof startMqttBroker>> | null = null;
     if (config["broker.enabled"] && config["broker.mode"] === "mosquitto") {
       const plane = await startMosquittoDataPlane(app, logger);
       app.metricsSources.push(() => plane.metrics());
       closers.push(() => plane.close());
     } else if (config["broker.enabled"]) {
-      const mqtt = await startMqttBroker(app, logger);
-      app.metricsSources.push(() => mqtt.broker.metrics.registry.metrics());
-      closers.push(() => mqtt.close());
+      const started = await startMqttBroker(app, logger);
+      mqtt = started;
+      app.metricsSources.push(() => started.broker.metrics.registry.metrics());
+      closers.push(() => started.close());
     }
+    closers.push(await startResponse(app, mqtt?.broker ?? null, logger));
   } catch (error) {
     await closeAll();
     throw error;
@@ -277,6 +280,27 @@ export function mosquittoDeviceSource(app: App): DeviceSource {
       }
     },
     mayConnect: (status) => CONNECTABLE_STATUSES.has(status),
+  };
+}
+
+/**
+ * Detection response in this process: the executor answers `alert.raised` from the raw event stream
+ * and re-reads playbooks from the change feed; notifications retry from the delivery queue and reach
+ * the broker's alert topic; range bans follow the feed onto this node's listeners.
+ */
+async function startResponse(app: App, broker: MoatBroker | null, logger: Logger): Promise<() => Promise<void>> {
+  const { executor, notifier } = app.respond;
+  const onError = (error: unknown) => logger.error({ err: error }, "respond: a response step failed");
+  await executor.reload();
+  const stops: (() => void)[] = [];
+  stops.push(app.store.subscribe((change) => executor.onChange(change)));
+  stops.push(app.audit.onEvent((event) => executor.onEvent(event)));
+  notifier.attachPublisher(broker ? { publish: (topic, payload) => broker.publish(topic, payload, { qos: 1 }) } : null);
+  stops.push(notifier.start());
+  if (broker) stops.push(await app.respond.followBans({ banRange: (range, until) => broker.banRange(range, until), unbanRange: (range) => broker.unbanRange(range) }, onError));
+  return async () => {
+    for (const stop of stops.splice(0)) stop();
+    notifier.attachPublisher(null);
   };
 }
 

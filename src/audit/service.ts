@@ -39,6 +39,16 @@ export class AuditService implements SecurityEventSink {
     return this.port.list({ ...query, limit: pageLimit(query.limit, 100) });
   }
 
+  /** Entries with seq > afterSeq, oldest first (timelines, `moat events tail`); at most a page. */
+  async entriesAfter(afterSeq: number, limit = 1000): Promise<SecurityEvent[]> {
+    return (await this.port.scan(afterSeq, pageLimit(limit, 1000))) as SecurityEvent[];
+  }
+
+  /** The sequence number of the newest entry (0 for an empty log). */
+  async headSeq(): Promise<number> {
+    return (await this.port.head())?.seq ?? 0;
+  }
+
   /**
    * Recomputes the chain and the Merkle tree from the entries; with a checkpoint (already
    * signature-checked by the caller), also proves the log extends it.

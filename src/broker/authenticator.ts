@@ -7,6 +7,7 @@ import type { Client } from "aedes";
 import type { X509Certificate } from "node:crypto";
 import type { TLSSocket } from "node:tls";
 import { BanList } from "./ban-list.js";
+import { RangeBans } from "./range-bans.js";
 import { checkPeerCertificate, peerCertificateOf } from "./cert-auth.js";
 import { verifyDeviceToken } from "./jwt-auth.js";
 import type { BrokerSubject, Decider, DeviceDirectory, DeviceRecord } from "./ports.js";
@@ -71,10 +72,13 @@ export function subjectOf(device: DeviceRecord, certCn: string | null): BrokerSu
 
 export class Authenticator {
   readonly bans: BanList;
+  /** Ranges banned by response actions (credential stuffing); the same valid-credential exception applies. */
+  readonly rangeBans: RangeBans;
   private readonly now: () => number;
 
   constructor(private readonly deps: AuthenticatorDeps) {
     this.now = deps.now ?? Date.now;
+    this.rangeBans = new RangeBans(this.now);
     const s = deps.settings;
     this.bans = new BanList({ limit: s.authFailureLimit, windowMs: s.authFailureWindowSeconds * 1000, banMs: s.banSeconds * 1000, now: this.now });
   }
@@ -124,7 +128,14 @@ export class Authenticator {
     const cert = ctx.tls ? peerCertificateOf(ctx.tls) : null;
     // A ban sheds guessing; it must never lock out a device that holds a valid credential (someone else's
     // junk from a shared address, or with the device's client id, would otherwise do exactly that).
-    const banned = ctx.address && this.bans.bannedFor(`addr:${ctx.address}`) > 0 ? "address" : claimed !== null && this.bans.bannedFor(`id:${claimed}`) > 0 ? "client id" : null;
+    const banned =
+      ctx.address && this.bans.bannedFor(`addr:${ctx.address}`) > 0
+        ? "address"
+        : claimed !== null && this.bans.bannedFor(`id:${claimed}`) > 0
+          ? "client id"
+          : this.rangeBans.covers(ctx.address)
+            ? "address range"
+            : null;
     if (banned !== null && !this.mayProveThroughBan(ctx, cert)) return refuse("banned", CONNACK.NOT_AUTHORIZED, banned);
 
     if (!ctx.clientId) return refuse("client_id_missing", CONNACK.IDENTIFIER_REJECTED);

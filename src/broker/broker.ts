@@ -91,6 +91,14 @@ export interface MoatBroker {
    * with a clean session subscribes again after every reconnect). Returns the unsubscriber.
    */
   onDeviceSubscribedTo(topicOf: (deviceId: string) => string, listener: (deviceId: string) => void): () => void;
+  /**
+   * Bans an address range (CIDR) on this node's listeners until `expiresAtMs` (null: until lifted). Like
+   * the automatic bans, it refuses guessing only: a connection that can carry a valid credential (a
+   * verified client certificate, a JWT-shaped password) is still authenticated in full.
+   */
+  banRange(range: string, expiresAtMs: number | null): void;
+  unbanRange(range: string): void;
+  bannedRanges(): string[];
   close(): Promise<void>;
 }
 
@@ -467,6 +475,9 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
       subscriptionWatchers.add(watcher);
       return () => void subscriptionWatchers.delete(watcher);
     },
+    banRange: (range, expiresAtMs) => authenticator.rangeBans.ban(range, expiresAtMs),
+    unbanRange: (range) => authenticator.rangeBans.unban(range),
+    bannedRanges: () => authenticator.rangeBans.ranges(),
     close: async () => {
       if (closed) return;
       closed = true;

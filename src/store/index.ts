@@ -13,3 +13,4 @@ export { KyselySealedBlobStore } from "./repositories/sealed-blobs.js";
 export { policyStore, KyselyAssignmentRepository, KyselyPolicySubjects, KyselyRoleRepository } from "./repositories/policy.js";
 export { scannerStore, KyselyScanRepository, KyselyDeviceAddressLookup } from "./repositories/scanner.js";
 export { KyselySessionRepository } from "./repositories/sessions.js";
+export { respondStore } from "./repositories/respond.js";

@@ -333,6 +333,85 @@ export interface FirmwareInventoryTable {
   source: string;
 }
 
+// --- respond ---
+export interface RespondPlaybooksTable {
+  name: string;
+  rule: string;
+  /** JSON: the validated definition. */
+  definition: string;
+  /** The YAML as applied. */
+  source: string;
+  updated_at: string;
+  updated_by: string;
+}
+
+export interface RespondActionsTable {
+  id: string;
+  alert_id: string;
+  playbook: string | null;
+  rule: string;
+  action: string;
+  subject_kind: string;
+  subject_id: string;
+  mode: string;
+  status: string;
+  reason: string | null;
+  /** JSON. */
+  detail: string;
+  actor: string;
+  created_at: string;
+  undone_at: string | null;
+  undone_by: string | null;
+}
+
+export interface RespondBansTable {
+  range: string;
+  action_id: string | null;
+  expires_at: string | null;
+  created_at: string;
+  created_by: string;
+}
+
+export interface NotifyTargetsTable {
+  name: string;
+  kind: string;
+  /** JSON, non-secret. */
+  config: string;
+  /** Webhook secret sealed by the KEK envelope. */
+  sealed_secret: Buffer | null;
+  min_severity: string;
+  created_at: string;
+  created_by: string;
+}
+
+export interface NotifyDeliveriesTable {
+  id: string;
+  target: string;
+  event_type: string;
+  payload: string;
+  attempts: number;
+  status: string;
+  next_attempt_at: string | null;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface IncidentsTable {
+  id: string;
+  title: string;
+  status: string;
+  severity: string;
+  /** JSON array of alert ids. */
+  alert_ids: string;
+  from_seq: number | string;
+  opened_at: string;
+  opened_by: string;
+  closed_at: string | null;
+  closed_by: string | null;
+  resolution: string | null;
+}
+
 export interface Database {
   meta: MetaTable;
   devices: DevicesTable;
@@ -370,4 +449,11 @@ export interface Database {
   // --- identity: group settings and firmware inventory ---
   group_settings: GroupSettingsTable;
   firmware_inventory: FirmwareInventoryTable;
+  // --- respond ---
+  respond_playbooks: RespondPlaybooksTable;
+  respond_actions: RespondActionsTable;
+  respond_bans: RespondBansTable;
+  notify_targets: NotifyTargetsTable;
+  notify_deliveries: NotifyDeliveriesTable;
+  incidents: IncidentsTable;
 }

@@ -10,6 +10,7 @@ import { foreignKeys } from "./0071_foreign_keys.js";
 import { auditMerkleTree } from "./0072_audit_merkle_tree.js";
 import { firmwareKeyLocation } from "./0073_firmware_key_location.js";
 import { groupSettingsFirmwareInventory } from "./0075_group_settings_firmware_inventory.js";
+import { respond } from "./0076_respond.js";
 import type { MoatMigration } from "./types.js";
 import { mqttSessions } from "./0074_mqtt_sessions.js";
 
@@ -55,4 +56,5 @@ export const MIGRATIONS: readonly NamedMigration[] = [
   { name: "0073_firmware_key_location", migration: firmwareKeyLocation },
   { name: "0074_mqtt_sessions", migration: mqttSessions },
   { name: "0075_group_settings_firmware_inventory", migration: groupSettingsFirmwareInventory },
+  { name: "0076_respond", migration: respond },
 ];
