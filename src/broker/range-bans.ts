@@ -5,26 +5,11 @@
  * Matching is Node's BlockList, which also matches IPv4-mapped IPv6 peers against IPv4 ranges.
  */
 import { BlockList, isIP } from "node:net";
-import { MoatError } from "../errors.js";
+import { parseAddressRange, type AddressRange } from "../lib/address-range.js";
 
-interface RangeBan {
-  address: string;
-  prefix: number;
-  family: "ipv4" | "ipv6";
+interface RangeBan extends AddressRange {
   /** Epoch ms; null: until lifted. */
   expiresAt: number | null;
-}
-
-/** Reads `a.b.c.d/n` or `x::/n`; a coded error for anything else. */
-function parseRange(range: string): RangeBan {
-  const slash = range.indexOf("/");
-  const address = slash < 0 ? range : range.slice(0, slash);
-  const version = isIP(address);
-  const max = version === 4 ? 32 : 128;
-  const prefixText = slash < 0 ? String(max) : range.slice(slash + 1);
-  const prefix = /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : -1;
-  if (version === 0 || prefix < 0 || prefix > max) throw new MoatError("VALIDATION_FAILED", `${JSON.stringify(range.slice(0, 64))} is not an IPv4 or IPv6 CIDR range`);
-  return { address, prefix, family: version === 4 ? "ipv4" : "ipv6", expiresAt: null };
 }
 
 export class RangeBans {
@@ -34,7 +19,7 @@ export class RangeBans {
   constructor(private readonly now: () => number = Date.now) {}
 
   ban(range: string, expiresAt: number | null): void {
-    this.bans.set(range, { ...parseRange(range), expiresAt });
+    this.bans.set(range, { ...parseAddressRange(range), expiresAt });
     this.rebuild();
   }
 

@@ -12,6 +12,7 @@ import { randomUUID } from "node:crypto";
 import type { SecurityEventInput } from "../audit/index.js";
 import type { Change } from "../ports.js";
 import { MoatError } from "../errors.js";
+import { parseAddressRange } from "../lib/address-range.js";
 import { pageLimit } from "../lib/page.js";
 import { notificationOf, type Notifier } from "./notifier.js";
 import { DEFAULT_RATE_LIMIT, type PlaybookDefinition } from "./playbook.js";
@@ -199,8 +200,8 @@ export class ResponseExecutor {
   /** Writes the row and its event (plus `extra`, in the same transaction). */
   private async record(record: ActionRecord, extra?: (uow: Parameters<Parameters<RespondStore["transact"]>[0]>[0]) => Promise<void>): Promise<ActionRecord> {
     await this.deps.store.transact(async (uow) => {
-      await extra?.(uow);
       await uow.actions.insert(record);
+      await extra?.(uow);
       await uow.events.append(actionEvent(record));
     });
     return record;
@@ -279,7 +280,14 @@ function checkActionId(id: string): string {
 /** Why an action cannot apply to this subject, or null. */
 function unfitSubject(action: ActionName, subject: AlertSubject): string | null {
   if ((action === "quarantine" || action === "revoke") && subject.kind !== "device") return `subject_not_device (${subject.kind})`;
-  if (action === "ban-range" && subject.kind !== "address-range") return `subject_not_address_range (${subject.kind})`;
+  if (action === "ban-range") {
+    if (subject.kind !== "address-range") return `subject_not_address_range (${subject.kind})`;
+    try {
+      parseAddressRange(subject.id);
+    } catch {
+      return "subject_not_cidr";
+    }
+  }
   return null;
 }
 

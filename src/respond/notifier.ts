@@ -8,7 +8,6 @@
 import { randomUUID } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { isIP } from "node:net";
 import type { SecurityEventInput } from "../audit/index.js";
 import { MoatError } from "../errors.js";
 import { pageLimit } from "../lib/page.js";
