@@ -2,63 +2,51 @@
  * Address ranges banned on the MQTT listeners by a response action (a credential-stuffing /24 or
  * /64). Like the per-address ban list, a range ban sheds guessing only: the authenticator still lets a
  * connection through that can carry a valid credential (see Authenticator.mayProveThroughBan).
- * Matching is Node's BlockList, which also matches IPv4-mapped IPv6 peers against IPv4 ranges.
+ * Addresses and blocks are read by src/lib/ip-address.ts, which folds IPv4-mapped IPv6 peers
+ * (`::ffff:203.0.113.7`) to IPv4, so a mapped peer is matched against IPv4 ranges too.
  */
-import { BlockList, isIP } from "node:net";
-import { parseAddressRange, type AddressRange } from "../lib/address-range.js";
+import { MoatError } from "../errors.js";
+import { cidrContains, formatCidr, parseCidr, parseIp, type CidrBlock } from "../lib/ip-address.js";
 
-interface RangeBan extends AddressRange {
+interface RangeBan {
+  block: CidrBlock;
   /** Epoch ms; null: until lifted. */
   expiresAt: number | null;
 }
 
 export class RangeBans {
+  /** By the range as given (the change feed and the store name it that way). */
   private readonly bans = new Map<string, RangeBan>();
-  private list = new BlockList();
 
   constructor(private readonly now: () => number = Date.now) {}
 
   ban(range: string, expiresAt: number | null): void {
-    this.bans.set(range, { ...parseAddressRange(range), expiresAt });
-    this.rebuild();
+    const block = parseCidr(range);
+    if (!block) throw new MoatError("VALIDATION_FAILED", `${JSON.stringify(String(range).slice(0, 64))} is not an IPv4 or IPv6 CIDR range`);
+    this.bans.set(range, { block, expiresAt });
   }
 
   unban(range: string): void {
-    if (this.bans.delete(range)) this.rebuild();
+    this.bans.delete(range);
   }
 
-  /** The ranges banned now. */
+  /** The ranges banned now, in canonical form. */
   ranges(): string[] {
     this.expire();
-    return [...this.bans.keys()];
+    return [...this.bans.values()].map((ban) => formatCidr(ban.block));
   }
 
   covers(address: string | null): boolean {
     if (address === null || this.bans.size === 0) return false;
-    const version = isIP(address);
-    if (version === 0) return false;
-    if (!this.list.check(address, version === 4 ? "ipv4" : "ipv6")) return false;
-    // A hit may be a ban that has run out: drop those and ask again.
-    return this.expire() ? this.list.check(address, version === 4 ? "ipv4" : "ipv6") : true;
+    const ip = parseIp(address);
+    if (!ip) return false;
+    this.expire();
+    for (const ban of this.bans.values()) if (cidrContains(ban.block, ip)) return true;
+    return false;
   }
 
-  /** Removes run-out bans; true when any were removed. */
-  private expire(): boolean {
+  private expire(): void {
     const now = this.now();
-    let removed = false;
-    for (const [range, ban] of this.bans)
-      if (ban.expiresAt !== null && ban.expiresAt <= now) {
-        this.bans.delete(range);
-        removed = true;
-      }
-    if (removed) this.rebuild();
-    return removed;
-  }
-
-  /** BlockList cannot remove a rule, so a change builds a new one. */
-  private rebuild(): void {
-    const list = new BlockList();
-    for (const ban of this.bans.values()) list.addSubnet(ban.address, ban.prefix, ban.family);
-    this.list = list;
+    for (const [range, ban] of this.bans) if (ban.expiresAt !== null && ban.expiresAt <= now) this.bans.delete(range);
   }
 }

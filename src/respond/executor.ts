@@ -12,7 +12,7 @@ import { randomUUID } from "node:crypto";
 import type { SecurityEventInput } from "../audit/index.js";
 import type { Change } from "../ports.js";
 import { MoatError } from "../errors.js";
-import { parseAddressRange } from "../lib/address-range.js";
+import { parseCidr } from "../lib/ip-address.js";
 import { pageLimit } from "../lib/page.js";
 import { notificationOf, type Notifier } from "./notifier.js";
 import { DEFAULT_RATE_LIMIT, type PlaybookDefinition } from "./playbook.js";
@@ -282,11 +282,7 @@ function unfitSubject(action: ActionName, subject: AlertSubject): string | null 
   if ((action === "quarantine" || action === "revoke") && subject.kind !== "device") return `subject_not_device (${subject.kind})`;
   if (action === "ban-range") {
     if (subject.kind !== "address-range") return `subject_not_address_range (${subject.kind})`;
-    try {
-      parseAddressRange(subject.id);
-    } catch {
-      return "subject_not_cidr";
-    }
+    if (parseCidr(subject.id) === null) return "subject_not_cidr";
   }
   return null;
 }
