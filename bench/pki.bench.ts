@@ -9,7 +9,7 @@ import { isDeviceRoleIn } from "../src/policy/index.js";
 import { DeviceService, EnrollmentTokenService } from "../src/identity/index.js";
 import { Envelope, singleKekProvider, softwareKek } from "../src/keys/index.js";
 import { CaRegistry, Pki, generateCrl, toPem, type Issuer } from "../src/pki/index.js";
-import { explicit, octetString, oid, sequence, unsignedInteger } from "../src/pki/der/encode.js";
+import { explicit, octetString, oid, sequence, unsignedInteger } from "../src/crypto/der/encode.js";
 import { caRegistryStore, identityStore, policyStore, pkiStore, Store } from "../src/store/index.js";
 import { buildCsr } from "../test/pki-fixture.js";
 import type { BenchContext, BenchRow } from "./harness.js";

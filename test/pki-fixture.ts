@@ -1,5 +1,5 @@
 import { createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
-import { bitString, bitString as bits, boolean, implicitConstructed, nullValue, octetString, oid, sequence, setOf, smallInteger, utf8String } from "../src/pki/der/encode.js";
+import { bitString, bitString as bits, boolean, implicitConstructed, nullValue, octetString, oid, sequence, setOf, smallInteger, utf8String } from "../src/crypto/der/encode.js";
 import { OID } from "../src/pki/oids.js";
 import { isDeviceRoleIn } from "../src/policy/index.js";
 import { DeviceService, EnrollmentTokenService, type DeviceStatus } from "../src/identity/index.js";

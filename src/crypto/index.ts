@@ -12,3 +12,28 @@ export { ecdsaRawToDer, ecdsaDerToRaw } from "./ecdsa-signature.js";
 export { TLS_CIPHERS, TLS_SERVER_POLICY, TLS12_SUITES, TLS13_SUITES } from "./tls-policy.js";
 export { publicKeyId, secretId } from "./credential-id.js";
 export { canonicalJson, canonicalJsonBytes, parseCanonicalJson, type CanonicalJsonOptions, type CanonicalValue } from "./canonical-json.js";
+// DER (X.690) building blocks: the PKI encodes certificates with them, the device SDK its CSRs and EST answers.
+export {
+  encodeLength,
+  tlv,
+  sequence,
+  setOf,
+  unsignedInteger,
+  smallInteger,
+  bigInteger,
+  oid,
+  nullValue,
+  boolean,
+  octetString,
+  bitString,
+  utf8String,
+  ia5String,
+  enumerated,
+  explicit,
+  implicitPrimitive,
+  implicitConstructed,
+  utcTime,
+  generalizedTime,
+  x509Time,
+} from "./der/encode.js";
+export { DerError, readTlv, readSingle, children, expectTag, decodeOid, decodeUnsignedInteger, decodeSmallInteger, decodeBitString, decodeTime, type Tlv } from "./der/reader.js";

@@ -6,7 +6,7 @@ import { loadIssuer, type CaKeyInput } from "./issuer.js";
 import { formatName, moatName } from "./name.js";
 import { assertTrustDomain, pkiUrls } from "./naming.js";
 import { toPem } from "./pem.js";
-import { readSingle, children, decodeBitString } from "./der/reader.js";
+import { readSingle, children, decodeBitString } from "../crypto/index.js";
 
 /**
  * A CA certificate with its private key (the key is the caller's to protect: Moat stores it only

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { MoatError } from "../errors.js";
-import { bitString, explicit, sequence, smallInteger, unsignedInteger, x509Time } from "./der/encode.js";
-import { children, decodeBitString, decodeOid, decodeTime, decodeUnsignedInteger, expectTag, readSingle, type Tlv } from "./der/reader.js";
+import { bitString, explicit, sequence, smallInteger, unsignedInteger, x509Time } from "../crypto/index.js";
+import { children, decodeBitString, decodeOid, decodeTime, decodeUnsignedInteger, expectTag, readSingle, type Tlv } from "../crypto/index.js";
 import { signatureScheme, signWith, type KeyType, type SigningKey } from "./key-types.js";
 import { decodeName, formatName, type NameAttribute } from "./name.js";
 import { OID } from "./oids.js";

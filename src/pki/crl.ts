@@ -1,4 +1,4 @@
-import { bigInteger, bitString, encodeLength, enumerated, explicit, sequence, smallInteger, unsignedInteger, x509Time } from "./der/encode.js";
+import { bigInteger, bitString, encodeLength, enumerated, explicit, sequence, smallInteger, unsignedInteger, x509Time } from "../crypto/index.js";
 import { authorityKeyIdentifier, extension } from "./extensions.js";
 import { signatureScheme, signWith } from "./key-types.js";
 import type { Issuer } from "./issuer.js";

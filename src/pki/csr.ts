@@ -1,6 +1,6 @@
 import { createPublicKey, verify, type KeyObject } from "node:crypto";
 import { MoatError } from "../errors.js";
-import { children, decodeBitString, decodeOid, decodeSmallInteger, DerError, expectTag, readSingle, type Tlv } from "./der/reader.js";
+import { children, decodeBitString, decodeOid, decodeSmallInteger, DerError, expectTag, readSingle, type Tlv } from "../crypto/index.js";
 import { decodeName, type NameAttribute } from "./name.js";
 import { OID } from "./oids.js";
 

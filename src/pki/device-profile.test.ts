@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { createCaHierarchy } from "./ca-hierarchy.js";
 import { encodeTbsCertificate, parseCertificate } from "./certificate.js";
 import { verifyCsr } from "./csr.js";
-import { readTlv, children } from "./der/reader.js";
+import { readTlv, children } from "../crypto/index.js";
 import { DeviceCertificateTemplate, deviceUrn } from "./device-profile.js";
 import { authorityInfoAccess, authorityKeyIdentifier, basicConstraints, crlDistributionPoints, extendedKeyUsage, keyIdentifier, keyUsage, subjectAltName, subjectKeyIdentifier } from "./extensions.js";
 import { loadIssuer } from "./issuer.js";

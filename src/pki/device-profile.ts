@@ -1,7 +1,7 @@
 import { MoatError } from "../errors.js";
 import { BACKDATE_MS, publicKeyBitsOf, secondsOnly } from "./ca-hierarchy.js";
 import { signTbs } from "./certificate.js";
-import { explicit, implicitPrimitive, oid, sequence, setOf, smallInteger, tlv, unsignedInteger, utf8String, x509Time, octetString } from "./der/encode.js";
+import { explicit, implicitPrimitive, oid, sequence, setOf, smallInteger, tlv, unsignedInteger, utf8String, x509Time, octetString } from "../crypto/index.js";
 import { authorityInfoAccess, authorityKeyIdentifier, basicConstraints, crlDistributionPoints, extendedKeyUsage, extension, keyIdentifier, keyUsage } from "./extensions.js";
 import { signatureScheme } from "./key-types.js";
 import type { Issuer } from "./issuer.js";

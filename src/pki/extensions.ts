@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { isIP } from "node:net";
-import { bitString, boolean, explicit, implicitConstructed, implicitPrimitive, octetString, oid, sequence, smallInteger } from "./der/encode.js";
+import { bitString, boolean, explicit, implicitConstructed, implicitPrimitive, octetString, oid, sequence, smallInteger } from "../crypto/index.js";
 import { OID } from "./oids.js";
 
 /** One encoded Extension (RFC 5280 §4.1): `SEQUENCE { extnID, critical DEFAULT FALSE, extnValue }`. */

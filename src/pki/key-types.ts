@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPair, sign, type KeyObject } from "node:crypto";
 import { promisify } from "node:util";
 import { MoatError } from "../errors.js";
-import { nullValue, oid, sequence } from "./der/encode.js";
+import { nullValue, oid, sequence } from "../crypto/index.js";
 import { OID } from "./oids.js";
 
 const generateKeyPairAsync = promisify(generateKeyPair);

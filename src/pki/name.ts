@@ -1,5 +1,5 @@
-import { children, decodeOid, readSingle, type Tlv } from "./der/reader.js";
-import { oid, sequence, setOf, utf8String } from "./der/encode.js";
+import { children, decodeOid, readSingle, type Tlv } from "../crypto/index.js";
+import { oid, sequence, setOf, utf8String } from "../crypto/index.js";
 import { OID } from "./oids.js";
 
 /** One attribute of a distinguished name, e.g. `{ type: OID.commonName, value: "dev-1" }`. */

@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import { MoatError } from "../errors.js";
 import type { ParsedCertificate } from "./certificate.js";
-import { children, readSingle, type Tlv } from "./der/reader.js";
+import { children, readSingle, type Tlv } from "../crypto/index.js";
 import { OID } from "./oids.js";
 
 /** Trust domains are lower-case DNS-style names (they appear in subjects and `urn:moat:<td>:…` URIs). */

@@ -1,7 +1,7 @@
 import { createHash, type KeyObject } from "node:crypto";
 import { MoatError } from "../errors.js";
-import { bitString, enumerated, explicit, generalizedTime, oid, octetString, sequence, tlv } from "./der/encode.js";
-import { children, decodeBitString, decodeOid, decodeUnsignedInteger, DerError, expectTag, readSingle, type Tlv } from "./der/reader.js";
+import { bitString, enumerated, explicit, generalizedTime, oid, octetString, sequence, tlv } from "../crypto/index.js";
+import { children, decodeBitString, decodeOid, decodeUnsignedInteger, DerError, expectTag, readSingle, type Tlv } from "../crypto/index.js";
 import type { Issuer } from "./issuer.js";
 import { signatureScheme, signWith, type KeyType } from "./key-types.js";
 import { OID } from "./oids.js";

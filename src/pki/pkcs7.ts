@@ -1,4 +1,4 @@
-import { explicit, implicitConstructed, oid, sequence, smallInteger, tlv } from "./der/encode.js";
+import { explicit, implicitConstructed, oid, sequence, smallInteger, tlv } from "../crypto/index.js";
 import { OID } from "./oids.js";
 
 /**

@@ -24,7 +24,7 @@ import { ERROR_CODES, MoatError } from "../../src/errors.js";
 import { verifyFirmware } from "../../src/firmware/verify.js";
 import { isDeviceId } from "../../src/identity/index.js";
 import { analyzePolicy, importMud } from "../../src/network/index.js";
-import { explicit, nullValue, octetString, oid, sequence, unsignedInteger } from "../../src/pki/der/encode.js";
+import { explicit, nullValue, octetString, oid, sequence, unsignedInteger } from "../../src/crypto/der/encode.js";
 import { OID } from "../../src/pki/oids.js";
 import { createCaHierarchy, parseCertificate, parseOcspRequest, verifyCsr } from "../../src/pki/index.js";
 import { BUILTIN_ROLES, compilePolicy } from "../../src/policy/index.js";
