@@ -210,6 +210,24 @@ export const ERROR_CODES = {
   RESPOND_ACTION_NOT_FOUND: { status: 404, title: "No such response action" },
   RESPOND_UNDO_IRREVERSIBLE: { status: 409, title: "The action cannot be undone (revocation, sent notification)" },
   RESPOND_UNDO_NOT_APPLICABLE: { status: 409, title: "Only a done action can be undone" },
+  // --- device SDK (moat/device, on the device) ---
+  DEVICE_CERT_EXPIRED: { status: 403, title: "The device certificate has expired; enroll again" },
+  DEVICE_CLOSED: { status: 409, title: "The device object was closed" },
+  DEVICE_CONNECT_REFUSED: { status: 403, title: "The broker refused the device's identity" },
+  DEVICE_DECOMMISSIONED: { status: 403, title: "The device is decommissioned" },
+  DEVICE_ENROLL_REFUSED: { status: 401, title: "The server refused the enrollment" },
+  DEVICE_NOT_CONNECTED: { status: 409, title: "The device is not connected" },
+  DEVICE_OPTION_INVALID: { status: 400, title: "A device SDK option is invalid" },
+  DEVICE_RENEW_REFUSED: { status: 403, title: "The server refused to renew the certificate" },
+  DEVICE_REVOKED: { status: 403, title: "The device certificate is revoked" },
+  DEVICE_SECRET_INVALID: { status: 401, title: "The device secret is missing or does not open the key" },
+  DEVICE_SERVER_ANSWER_INVALID: { status: 502, title: "The server's answer is not what the device expected" },
+  DEVICE_SERVER_UNREACHABLE: { status: 503, title: "The server cannot be reached" },
+  DEVICE_SERVER_UNTRUSTED: { status: 502, title: "The server's certificate does not verify against the trust anchor" },
+  DEVICE_STATE_EXISTS: { status: 409, title: "The folder already holds an enrolled device" },
+  DEVICE_STATE_INVALID: { status: 500, title: "The device folder is missing or damaged" },
+  DEVICE_SUBSCRIBE_REFUSED: { status: 403, title: "The broker refused the subscription" },
+  DEVICE_SUSPENDED: { status: 403, title: "The device is suspended" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

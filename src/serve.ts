@@ -29,7 +29,10 @@ export interface RunningServers {
 export async function startServers(app: App, logger: Logger): Promise<RunningServers> {
   const config = app.config;
   const tls = await app.ca.serverTls();
+  // GET /v1/info advertises the broker's bound port, known once the broker listens (below).
+  let mqttPort: number | null = null;
   const api = await buildApi(app, {
+    endpoints: { apiUrl: config["api.publicUrl"], mqttUrl: config["broker.publicUrl"], mqttPort: () => mqttPort },
     https: { key: tls.key, cert: tls.cert, ca: tls.ca },
     logger,
     bodyLimitBytes: config["api.bodyLimitBytes"],
@@ -83,6 +86,7 @@ export async function startServers(app: App, logger: Logger): Promise<RunningSer
     } else if (config["broker.enabled"]) {
       const started = await startMqttBroker(app, logger);
       mqtt = started;
+      mqttPort = started.broker.ports.tls ?? null;
       app.metricsSources.push(() => started.broker.metrics.registry.metrics());
       closers.push(() => started.close());
     }

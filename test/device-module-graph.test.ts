@@ -38,8 +38,24 @@ describe("the device side's module graph (built package, real loader)", () => {
     const dist = (file: string) => join(REPO_ROOT, "dist", file);
     // The export resolved through package.json to the built door, and the graph is the real one.
     expect(modules).toEqual(
-      expect.arrayContaining([dist("device/index.js"), dist("device/ota-client.js"), dist("firmware/secure-boot-verifier.js"), dist("crypto/e2e-channel.js")]),
+      expect.arrayContaining([
+        dist("device/index.js"),
+        dist("device/ota-client.js"),
+        dist("firmware/secure-boot-verifier.js"),
+        dist("crypto/e2e-channel.js"),
+        // The SDK proper: EST, the device folder, MQTT over mTLS, renewal and backoff.
+        dist("device/moat-device.js"),
+        dist("device/server-client.js"),
+        dist("device/device-status.js"),
+        dist("device/device-dir.js"),
+        dist("device/csr.js"),
+        dist("device/renewal.js"),
+        dist("crypto/der/encode.js"),
+      ]),
     );
+    // MQTT.js is the device's client; no PKCS#11 addon unless a token key is used.
+    expect(modules.some((m) => m.includes("/node_modules/mqtt/"))).toBe(true);
+    expect(modules.filter((m) => m.includes("/node_modules/pkcs11js/"))).toEqual([]);
     expect(modules.some((m) => m.includes("/node_modules/tuf-js/"))).toBe(true);
     expect(serverParts(modules)).toEqual({ packages: [], files: [] });
   });

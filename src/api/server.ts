@@ -22,6 +22,8 @@ import { roleRoutes } from "./routes/roles.js";
 import { tufRoutes } from "./routes/tuf.js";
 import { scanRoutes } from "./routes/scans.js";
 import { sessionRoutes } from "./routes/sessions.js";
+import { infoRoutes, type PublicEndpoints } from "./routes/info.js";
+import { deviceSelfRoutes } from "./routes/device-self.js";
 import type { ApiServices, ApiSettings } from "./services.js";
 
 export interface ApiOptions extends ApiSettings {
@@ -30,6 +32,8 @@ export interface ApiOptions extends ApiSettings {
   logger?: Logger | false;
   /** Heartbeat, per-client buffer bound and client cap of /v1/events/stream (tests shorten them). */
   eventStream?: EventStreamOptions;
+  /** What GET /v1/info advertises (moat serve sets it; default: the request's host, no broker). */
+  endpoints?: PublicEndpoints;
 }
 
 const SECURITY_HEADERS: Record<string, string> = {
@@ -169,6 +173,9 @@ export async function buildApi(services: ApiServices, options: ApiOptions): Prom
   // Open streams never end on their own; closing the server ends them first.
   api.addHook("preClose", async () => hub.close());
   await api.register(eventRoutes, { hub });
+  // --- device SDK: public endpoints and the device's own status ---
+  await api.register(infoRoutes, { trustDomain: services.trustDomain, endpoints: options.endpoints ?? { apiUrl: null, mqttUrl: null, mqttPort: () => null } });
+  await api.register(deviceSelfRoutes, { services });
   await api.ready();
   return api;
 }

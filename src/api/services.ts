@@ -23,6 +23,8 @@ export interface ApiServices {
   readonly ca: CaRegistry;
   /** The change feed, followed by the event stream (a revoked token ends its streams). */
   readonly store: { subscribe(listener: (change: Change) => void): () => void };
+  /** The installation's trust domain (device certificates name it; GET /v1/info advertises it). */
+  readonly trustDomain: string;
   /** True when the database answers. */
   ready(): Promise<boolean>;
   /** Extra Prometheus exposition text from other components (broker, PKI, …). */

@@ -1,6 +1,7 @@
 import { Command } from "commander";
 
-export const VERSION = "0.1.0";
+export { VERSION } from "../lib/version.js";
+import { VERSION } from "../lib/version.js";
 
 /** A top-level command and the module that registers it (and its subcommands). */
 export interface CommandGroup {

@@ -2,6 +2,25 @@
 // server code: only the crypto door, firmware verification (src/firmware/verify.ts) and small shared
 // helpers. test/device-module-graph.test.ts follows the real module graph to keep it so.
 
+// The device SDK: enrollment over EST, mTLS MQTT, automatic renewal, backoff (docs/device-sdk.md).
+export {
+  MoatDevice,
+  type ConnectOptions,
+  type DeviceBehaviour,
+  type DeviceCertificate,
+  type DeviceEvents,
+  type EnrollOptions,
+  type MessageHandler,
+  type OpenOptions,
+  type PublishOptions,
+  type SubscribeOptions,
+} from "./moat-device.js";
+export { Backoff, type BackoffOptions } from "./backoff.js";
+export { renewalTime, type RenewalPolicy } from "./renewal.js";
+export type { ServerInfo } from "./server-client.js";
+export type { DeviceStatusAnswer } from "./device-status.js";
+export { MoatError, isMoatError, type ErrorCode } from "../errors.js";
+
 // Over-the-air updates: TUF decides which image is current, the secure-boot check decides whether it may run.
 export { OtaClient, provisionTufRoot, type OtaClientOptions, type OtaOutcome, type OtaStatusReport, type OtaUpdateRequest } from "./ota-client.js";
 export { AbSlots, type SlotName, type SlotState } from "./ab-slots.js";

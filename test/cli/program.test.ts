@@ -73,7 +73,9 @@ describe("what each command loads", () => {
     for (const flag of ["--version", "--help"]) {
       const run = loadedSources([flag]);
       expect(run.code).toBe(0);
-      expect([flag, domainsOf(run.sources)]).toEqual([flag, ["cli", "errors"]]);
+      expect([flag, domainsOf(run.sources)]).toEqual([flag, ["cli", "errors", "lib"]]);
+      // The release version lives in src/lib/version.ts (GET /v1/info advertises it too); nothing else of lib loads.
+      expect(run.sources.filter((s) => s.startsWith("src/lib/"))).toEqual(["src/lib/version.ts"]);
       expect(run.sources.filter((s) => s.startsWith("src/cli/")).sort()).toEqual(["src/cli/bin.ts", "src/cli/program.ts"]);
       expect([flag, packagesOf(run.sources)]).toEqual([flag, ["commander"]]);
     }

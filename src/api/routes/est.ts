@@ -37,7 +37,7 @@ function csrOf(body: unknown): Buffer | string {
 }
 
 /** The DER of the TLS client certificate, if the client sent one. */
-function clientCertificate(request: FastifyRequest): Buffer | undefined {
+export function clientCertificate(request: FastifyRequest): Buffer | undefined {
   const socket = request.raw.socket as Partial<TLSSocket>;
   const cert = typeof socket.getPeerCertificate === "function" ? socket.getPeerCertificate(false) : undefined;
   return cert && cert.raw && cert.raw.length > 0 ? cert.raw : undefined;
