@@ -81,6 +81,7 @@ export async function startServers(app: App, logger: Logger): Promise<RunningSer
     let mqtt: Awaited<ReturnType<typeof startMqttBroker>> | null = null;
     if (config["broker.enabled"] && config["broker.mode"] === "mosquitto") {
       const plane = await startMosquittoDataPlane(app, logger);
+      mqttPort = readMosquittoSetup(config["broker.mosquitto.dir"]).port;
       app.metricsSources.push(() => plane.metrics());
       closers.push(() => plane.close());
     } else if (config["broker.enabled"]) {
