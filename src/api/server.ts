@@ -21,6 +21,7 @@ import { operatorRoutes } from "./routes/operators.js";
 import { roleRoutes } from "./routes/roles.js";
 import { tufRoutes } from "./routes/tuf.js";
 import { scanRoutes } from "./routes/scans.js";
+import { respondRoutes } from "./routes/respond.js";
 import { sessionRoutes } from "./routes/sessions.js";
 import { infoRoutes, type PublicEndpoints } from "./routes/info.js";
 import { deviceSelfRoutes } from "./routes/device-self.js";
@@ -164,6 +165,7 @@ export async function buildApi(services: ApiServices, options: ApiOptions): Prom
   await api.register(sessionRoutes, { services });
   await api.register(roleRoutes, { services });
   await api.register(tufRoutes, { services });
+  await api.register(respondRoutes, { services });
   const hub = new EventStreamHub({
     audit: services.audit,
     changes: services.store,

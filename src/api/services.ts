@@ -5,6 +5,7 @@ import type { CaRegistry, Pki } from "../pki/index.js";
 import type { PolicyService } from "../policy/index.js";
 import type { FirmwareServices } from "../firmware/index.js";
 import type { ScanService } from "../scanner/index.js";
+import type { RespondServices } from "../respond/index.js";
 import type { SessionService } from "../sessions/index.js";
 
 /** What the API needs from the application (core.ts's App satisfies it). The API holds no business logic. */
@@ -40,6 +41,8 @@ export interface ApiServices {
   readonly scans: ScanService;
   /** Live MQTT sessions and client-id takeovers. */
   readonly sessions: SessionService;
+  /** Playbooks, response actions and their undo, notification targets, incidents. */
+  readonly respond: RespondServices;
 }
 
 export interface ApiSettings {

@@ -30,3 +30,4 @@ export { AuditKeys, AUDIT_KEY_ID, auditKeyAad, rawPublicKey, type AuditSigner, t
 export { AuditCheckpoints } from "./checkpoints.js";
 export { parseInclusionProof, verifyInclusionProof, type InclusionProof } from "./inclusion-proof.js";
 export { fileWitness, httpWitness, checkpointFromFile, type CheckpointWitness } from "./witness.js";
+export { EVENT_TYPE_FILTER_PATTERN, matchesFilter, type EventStreamFilter } from "./event-filter.js";

@@ -49,6 +49,18 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   { name: "data", description: "encrypt and decrypt application data with Moat's envelope encryption", load: () => import("./commands/data.js") },
   { name: "e2e", description: "end-to-end payload encryption with COSE_Encrypt0 (the broker only sees ciphertext)", load: () => import("./commands/e2e.js") },
   { name: "session", description: "live MQTT sessions: who is connected now, and client-id takeovers", load: () => import("./commands/session.js") },
+  { name: "playbook", description: "response playbooks: which actions answer which detection rule, their actions and undo", load: () => import("./commands/playbook.js") },
+  {
+    name: "notify",
+    description: "notification targets (signed webhooks, syslog over TLS, the MQTT alert topic), deliveries and dead letters",
+    load: () => import("./commands/notify.js"),
+  },
+  {
+    name: "incident",
+    description: "incidents: group alerts and response actions, with a timeline from the audit log (JSON or Markdown)",
+    load: () => import("./commands/incident.js"),
+  },
+  { name: "events", description: "security events: the latest from the audit log, or follow them live", load: () => import("./commands/events.js") },
   { name: "mosquitto", description: "Mosquitto as the data plane: set up its directory, check and fix drift", load: () => import("./commands/mosquitto.js") },
 ];
 
