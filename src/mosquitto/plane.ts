@@ -11,6 +11,7 @@
  * control channel is back repairs anything that changed in between.
  */
 import { chownSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { BrokerEventSink } from "../broker/index.js";
 import type { Change, ChangeFeed } from "../ports.js";
@@ -50,10 +51,11 @@ export interface MosquittoPlane {
 const RELOAD_WAIT_MS = 1_000;
 
 interface LiveSession {
+  /** The connection's own id (`data.session` of its events, which the live-session record keys on). */
+  session: string;
   deviceId: string;
   address: string;
   connectedAt: number;
-  closeCause: string | null;
 }
 
 export async function startMosquittoPlane(deps: MosquittoPlaneDeps): Promise<MosquittoPlane> {
@@ -70,6 +72,10 @@ export async function startMosquittoPlane(deps: MosquittoPlaneDeps): Promise<Mos
   let tail: Promise<void> = Promise.resolve();
   const sessions = new Map<string, LiveSession>();
   const closeCauses = new Map<string, string>();
+  /** The session a client id's newest connection replaced ("already connected, closing old connection"). */
+  const replaced = new Map<string, { session: string; address: string }>();
+  /** This plane's node id in session events; a new one per start of moat serve. */
+  const nodeId = `mosquitto-${randomUUID()}`;
   let lastConnection: string | null = null;
   let reloadWaiters: (() => void)[] = [];
   const counters = { connects: 0, disconnects: 0, authFailures: 0, restarts: 0, syncErrors: 0 };
@@ -126,7 +132,10 @@ export async function startMosquittoPlane(deps: MosquittoPlaneDeps): Promise<Mos
   const syncDevice = async (deviceId: string): Promise<void> => {
     const facts = await deps.devices.get(deviceId);
     const want = facts ? desiredClient(facts, deps.policy, deps.devices.mayConnect) : null;
-    const commands = transition(deviceId, applied.get(deviceId) ?? null, want);
+    const before = applied.get(deviceId) ?? null;
+    const commands = transition(deviceId, before, want);
+    // Dynsec ends the sessions of a client whose role changes: say why in device.disconnected.
+    if (commands.length > 0 && want?.enabled) closeCauses.set(deviceId, "permissions_changed");
     if (want) applied.set(deviceId, want);
     else applied.delete(deviceId);
     await run(commands);
@@ -135,7 +144,13 @@ export async function startMosquittoPlane(deps: MosquittoPlaneDeps): Promise<Mos
   const syncAll = async (): Promise<void> => {
     const desired = await desiredState(deps.devices, deps.policy);
     const commands: DynsecCommand[] = [];
-    for (const id of new Set([...applied.keys(), ...desired.keys()])) commands.push(...transition(id, applied.get(id) ?? null, desired.get(id) ?? null));
+    for (const id of new Set([...applied.keys(), ...desired.keys()])) {
+      const before = applied.get(id) ?? null;
+      const after = desired.get(id) ?? null;
+      const step = transition(id, before, after);
+      if (step.length > 0 && before?.enabled && after?.enabled) closeCauses.set(id, "permissions_changed");
+      commands.push(...step);
+    }
     applied = desired;
     await run(commands);
   };
@@ -205,6 +220,24 @@ export async function startMosquittoPlane(deps: MosquittoPlaneDeps): Promise<Mos
     void enqueue(() => applyRow(change));
   };
 
+  const endSession = (clientId: string, session: LiveSession, reason: string): void => {
+    sessions.delete(clientId);
+    counters.disconnects += 1;
+    const cause = reason === "administrative" ? (closeCauses.get(session.deviceId) ?? "administrative") : null;
+    if (cause) closeCauses.delete(session.deviceId);
+    emit({
+      type: "device.disconnected",
+      severity: cause ? "medium" : "info",
+      actor: cause ? "system" : `device:${session.deviceId}`,
+      subject: session.deviceId,
+      data: { protocol: "mqtt", reason: cause ?? reason, seconds: Math.round((Date.now() - session.connectedAt) / 1000), session: session.session, node: nodeId, dataPlane: "mosquitto" },
+    });
+  };
+  /** Mosquitto ended (crash or stop) without logging each session's end. */
+  const endAllSessions = (reason: string): void => {
+    for (const [clientId, session] of [...sessions]) endSession(clientId, session, reason);
+  };
+
   const onLine = (line: string): void => {
     const fact = parseLogLine(line);
     if (/^(?:Error|OpenSSL Error|Warning)/.test(line)) logger.warn({ mosquitto: line }, "mosquitto");
@@ -222,34 +255,47 @@ export async function startMosquittoPlane(deps: MosquittoPlaneDeps): Promise<Mos
       case "connected": {
         if (fact.username === ADMIN_USERNAME) return;
         const deviceId = fact.username ?? fact.clientId;
-        sessions.set(fact.clientId, { deviceId, address: fact.address, connectedAt: Date.now(), closeCause: null });
+        const session: LiveSession = { session: randomUUID(), deviceId, address: fact.address, connectedAt: Date.now() };
+        const previous = sessions.get(fact.clientId);
+        if (previous) endSession(fact.clientId, previous, "taken_over");
+        const took = replaced.get(fact.clientId);
+        replaced.delete(fact.clientId);
+        sessions.set(fact.clientId, session);
         counters.connects += 1;
         emit({
           type: "device.connected",
           severity: "info",
           actor: `device:${deviceId}`,
           subject: deviceId,
-          data: { protocol: "mqtt", listener: "tls", method: "certificate", address: fact.address, dataPlane: "mosquitto", mqttVersion: mqttVersionOf(fact.protocol) },
+          data: {
+            protocol: "mqtt",
+            listener: "tls",
+            method: "certificate",
+            address: fact.address,
+            clientId: fact.clientId,
+            session: session.session,
+            node: nodeId,
+            dataPlane: "mosquitto",
+            mqttVersion: mqttVersionOf(fact.protocol),
+            ...(took ? { replaced: took } : {}),
+          },
         });
         // A device that may not hold a session (suspended, deleted, not a device) is put out at once;
         // Mosquitto cannot refuse a certificate that is not revoked.
-        const known = applied.get(deviceId);
-        if (up && !known?.enabled) void enqueue(() => kick(deviceId, known ? "device_not_connectable" : "device_unknown"));
+        if (up && !applied.get(deviceId)?.enabled)
+          void enqueue(async () => {
+            // A device registered a moment ago may connect before its feed row arrives: read it first.
+            if (!applied.get(deviceId)?.enabled) await syncDevice(deviceId);
+            const known = applied.get(deviceId);
+            if (!known?.enabled) await kick(deviceId, known ? "device_not_connectable" : "device_unknown");
+          });
         return;
       }
       case "disconnected": {
         const session = sessions.get(fact.clientId);
         if (!session) return;
-        sessions.delete(fact.clientId);
-        counters.disconnects += 1;
-        const cause = fact.reason === "administrative" ? (closeCauses.get(session.deviceId) ?? "administrative") : null;
-        emit({
-          type: "device.disconnected",
-          severity: cause ? "medium" : "info",
-          actor: cause ? "system" : `device:${session.deviceId}`,
-          subject: session.deviceId,
-          data: { protocol: "mqtt", reason: cause ?? fact.reason, seconds: Math.round((Date.now() - session.connectedAt) / 1000), dataPlane: "mosquitto" },
-        });
+        if (fact.reason === "taken_over") replaced.set(fact.clientId, { session: session.session, address: session.address });
+        endSession(fact.clientId, session, fact.reason);
         return;
       }
       case "tls_failed": {
@@ -302,7 +348,7 @@ export async function startMosquittoPlane(deps: MosquittoPlaneDeps): Promise<Mos
     },
     onCrash: ({ pid, code, signal, restartInMs }) => {
       up = false;
-      sessions.clear();
+      endAllSessions("data_plane_exited");
       logger.error({ pid, code, signal, restartInMs }, "mosquitto: exited unexpectedly; restarting");
     },
     onError: (err) => logger.error({ err }, "mosquitto: supervisor error"),
@@ -361,6 +407,7 @@ export async function startMosquittoPlane(deps: MosquittoPlaneDeps): Promise<Mos
       await tail;
       await admin?.close();
       await supervisor.stop();
+      endAllSessions("server_shutdown");
       // The listener's key exists only while moat serve runs.
       rmSync(paths.runDir, { recursive: true, force: true });
     },
