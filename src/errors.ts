@@ -228,6 +228,11 @@ export const ERROR_CODES = {
   DEVICE_STATE_INVALID: { status: 500, title: "The device folder is missing or damaged" },
   DEVICE_SUBSCRIBE_REFUSED: { status: 403, title: "The broker refused the subscription" },
   DEVICE_SUSPENDED: { status: 403, title: "The device is suspended" },
+  // --- fleet simulator (moat sim, moat demo) ---
+  SIM_API_FAILED: { status: 502, title: "The simulator's call to the Moat API failed" },
+  SIM_OPTIONS_INVALID: { status: 400, title: "A simulator option is not valid" },
+  SIM_SCENARIO_UNAVAILABLE: { status: 400, title: "The scenario needs a server the simulator controls" },
+  SIM_SETUP_MISSING: { status: 400, title: "The simulator lacks the API URL, admin token or CA bundle" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

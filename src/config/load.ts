@@ -139,3 +139,32 @@ export function loadConfig(options: LoadOptions = {}): MoatConfig {
   result.dataDir = dataDir;
   return Object.freeze(result) as MoatConfig;
 }
+
+/**
+ * What a client of a running Moat (`moat sim`) reads from its environment: the API URL, the admin
+ * token, the CA bundle file and the MQTT URL. Flags win over these; the token has no flag (a secret
+ * on the command line shows in `ps`), only MOAT_TOKEN or a token file. Empty values count as unset.
+ */
+export interface ClientEnvironment {
+  url?: string;
+  token?: string;
+  ca?: string;
+  mqttUrl?: string;
+}
+
+export function loadClientEnvironment(env: NodeJS.ProcessEnv = process.env): ClientEnvironment {
+  const pick = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value ? value : undefined;
+  };
+  const result: ClientEnvironment = {};
+  const url = pick("MOAT_URL");
+  const token = pick("MOAT_TOKEN");
+  const ca = pick("MOAT_CA");
+  const mqttUrl = pick("MOAT_MQTT_URL");
+  if (url) result.url = url;
+  if (token) result.token = token;
+  if (ca) result.ca = ca;
+  if (mqttUrl) result.mqttUrl = mqttUrl;
+  return result;
+}

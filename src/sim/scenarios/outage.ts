@@ -1,0 +1,56 @@
+import { LatencyRecorder } from "../stats.js";
+import { sleep } from "../fleet.js";
+import type { Scenario } from "../scenario.js";
+
+/**
+ * The broker goes away for a moment and comes back (`--local`: the simulator runs the server, so it
+ * can restart the broker): every device loses its connection, and the SDK's jittered exponential
+ * back-off brings the fleet back without a thundering herd. The summary gives the time from the broker's
+ * return until every device was connected again, and the spread of the individual reconnects.
+ */
+export const outage: Scenario = {
+  name: "outage",
+  description: "the broker restarts; time until the whole fleet is back (needs --local)",
+  minDevices: 1,
+  needs: ["restartBroker"],
+  async run({ fleet, rate, durationMs, control, note }) {
+    const live = fleet.devices.filter((d) => d.device && d.connected);
+    fleet.startTelemetry(rate);
+    await sleep(durationMs / 3);
+    // Telemetry pauses over the outage: with the collector away too, a message the broker accepted in
+    // that gap has no subscriber yet, which is not a loss by the broker.
+    fleet.stopTelemetry();
+    const lostBefore = await fleet.drain();
+    const downMs = 1_000;
+    note(`the broker stops for ${downMs / 1000} s with ${live.length} devices connected`);
+    const backAt = new Map<string, number>();
+    const waits = live.map((d) =>
+      fleet.nextEvent(d, "disconnected", 30_000).then(async (gone) => {
+        if (!gone) return;
+        const back = await fleet.nextEvent(d, "connected", 120_000);
+        if (back) backAt.set(d.id, back.at);
+      }),
+    );
+    await control.restartBroker!(downMs);
+    const upAt = Date.now();
+    note("the broker is back; waiting for every device to reconnect");
+    await Promise.all(waits);
+    const reconnect = new LatencyRecorder();
+    for (const at of backAt.values()) reconnect.record(Math.max(0, at - upAt));
+    const allBack = backAt.size === live.length;
+    const allBackMs = allBack ? Math.max(0, ...[...backAt.values()].map((at) => at - upAt)) : null;
+    await fleet.waitFor(() => fleet.collectorConnected(), 30_000);
+    fleet.startTelemetry(rate);
+    await sleep(durationMs / 3);
+    fleet.stopTelemetry();
+    const lost = lostBefore + (await fleet.drain());
+    return {
+      brokerDownMs: downMs,
+      devicesBack: backAt.size,
+      allBack,
+      allBackMs,
+      reconnectMs: { p50: reconnect.percentile(50), p99: reconnect.percentile(99) },
+      lost,
+    };
+  },
+};
