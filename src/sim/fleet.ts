@@ -124,6 +124,30 @@ export class Fleet {
     return this.collector?.connected ?? false;
   }
 
+  /** Set by `interrupt()` (Ctrl-C): waits end early and no new device is enrolled, so the run winds down and cleans up. */
+  interrupted = false;
+  private readonly wakers = new Set<() => void>();
+
+  interrupt(): void {
+    this.interrupted = true;
+    for (const wake of this.wakers) wake();
+    this.wakers.clear();
+  }
+
+  /** Waits `ms`, or less if the run is interrupted. */
+  hold(ms: number): Promise<void> {
+    if (this.interrupted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wakers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakers.add(done);
+    });
+  }
+
   /** Enrolled devices that are connected right now. */
   connectedCount(): number {
     return this.devices.filter((d) => d.connected).length;
@@ -195,7 +219,7 @@ export class Fleet {
   async waitFor(ready: () => boolean, maxMs: number): Promise<boolean> {
     const until = Date.now() + maxMs;
     while (!ready()) {
-      if (Date.now() >= until) return false;
+      if (Date.now() >= until || this.interrupted) return false;
       await sleep(50);
     }
     return true;
@@ -316,7 +340,8 @@ export class Fleet {
     let done = 0;
     this.options.progress?.(phase, 0, items.length);
     const worker = async () => {
-      while (next < items.length) {
+      // Interrupted: what is enrolled is still cleaned up, but nothing new starts (cleanup itself always runs).
+      while (next < items.length && !(this.interrupted && phase !== "decommissioning")) {
         const item = items[next++]!;
         await work(item);
         done += 1;

@@ -20,6 +20,8 @@ export interface SimulationOptions extends FleetOptions {
   cleanup: boolean;
   control?: ServerControl;
   note?: (message: string) => void;
+  /** Aborting it (Ctrl-C) winds the run down early: the summary says `interrupted`, and cleanup still runs. */
+  signal?: AbortSignal;
 }
 
 /** What `moat sim` prints (and `--json` writes): the shared counters plus the scenario's own fields. */
@@ -36,6 +38,7 @@ export interface SimulationSummary {
   errorsByCode: Record<string, number>;
   durationMs: number;
   cleanedUp: boolean;
+  interrupted: boolean;
   [field: string]: unknown;
 }
 
@@ -63,6 +66,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const note = options.note ?? (() => undefined);
   const fleet = new Fleet(options);
   const started = Date.now();
+  if (options.signal?.aborted) fleet.interrupt();
+  options.signal?.addEventListener("abort", () => fleet.interrupt(), { once: true });
   note(`run ${fleet.runId}: ${options.size} devices ${options.prefix}${fleet.runId}-1…${options.size}, scenario ${scenario.name}`);
   let fields: Record<string, unknown> = {};
   let cleanedUp = false;
@@ -93,6 +98,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     errorsByCode: { ...stats.errorsByCode },
     durationMs: Date.now() - started,
     cleanedUp,
+    interrupted: fleet.interrupted,
     ...fields,
   };
 }

@@ -3,11 +3,12 @@
  * `moat sim` runs against a Moat served in this test process, reached through MOAT_URL, MOAT_TOKEN
  * and MOAT_CA, with the MQTT endpoint taken from GET /v1/info.
  */
+import { spawn } from "node:child_process";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalMoat, type LocalMoat } from "../../src/cli/local-moat.js";
-import { runCli } from "../helpers/cli.js";
+import { REPO_ROOT, runCli } from "../helpers/cli.js";
 import { tempDir } from "../helpers/temp.js";
 
 describe("moat demo --quick", () => {
@@ -68,6 +69,31 @@ describe("moat sim from the command line", () => {
     const devices = (await local.app.devices.list({ search: `cli-${summary.runId as string}-`, limit: 100 })).devices;
     expect(devices).toHaveLength(6);
     expect(devices.every((d) => d.status === "decommissioned")).toBe(true);
+  });
+
+  it("winds down on Ctrl-C: the run stops early, --cleanup still decommissions its devices, and the summary says so", async () => {
+    const child = spawn(process.execPath, [`${REPO_ROOT}dist/cli/bin.js`, "sim", "--devices", "3", "--duration", "10m", "--prefix", "int-", "--cleanup", "--json"], {
+      env: { ...process.env, ...env, MOAT_LOG_LEVEL: "silent" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    const connected = new Promise<void>((resolve) =>
+      child.stderr.on("data", (d) => {
+        stderr += d;
+        if (/3 enrolled, 3 connected/.test(stderr)) resolve();
+      }),
+    );
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    await connected;
+    child.kill("SIGINT");
+    expect(await exited).toBe(0);
+    expect(stderr).toMatch(/interrupted; winding down/);
+    const summary = JSON.parse(stdout) as Record<string, unknown>;
+    expect(summary).toMatchObject({ interrupted: true, cleanedUp: true, enrolled: 3 });
+    const devices = (await local.app.devices.list({ search: `int-${summary.runId as string}-`, limit: 100 })).devices;
+    expect(devices.map((d) => d.status)).toEqual(["decommissioned", "decommissioned", "decommissioned", "decommissioned"]);
   });
 
   it("takes the admin token only from MOAT_TOKEN or --token-file, and says what is missing", async () => {

@@ -79,17 +79,20 @@ async function remoteTarget(command: Command, o: SimOptions): Promise<{ url: str
 }
 
 function printSummary(s: SimulationSummary, target: { url: string; mqttUrl?: string }): void {
-  const shared = new Set(["runId", "scenario", "devices", "enrolled", "connected", "sent", "received", "denied", "latencyMs", "errorsByCode", "durationMs", "cleanedUp"]);
+  const shared = new Set(["runId", "scenario", "devices", "enrolled", "connected", "sent", "received", "denied", "latencyMs", "errorsByCode", "durationMs", "cleanedUp", "interrupted"]);
   const errors = Object.entries(s.errorsByCode);
+  const extra = Object.entries(s).filter(([key]) => !shared.has(key));
+  const width = Math.max(12, ...extra.map(([key]) => key.length));
+  const row = (label: string, value: string) => `  ${label.padEnd(width)} ${value}`;
   const lines = [
     `moat sim: run ${s.runId}, scenario ${s.scenario}, against ${target.url}${target.mqttUrl ? ` (MQTT ${target.mqttUrl})` : ""}`,
-    `  devices      ${s.devices} (enrolled ${s.enrolled}, connected ${s.connected})`,
-    `  messages     sent ${s.sent} (acknowledged, QoS 1), received ${s.received}, denied ${s.denied}`,
-    `  latency      p50 ${s.latencyMs.p50 ?? "-"} ms, p99 ${s.latencyMs.p99 ?? "-"} ms (publish to delivery)`,
-    `  errors       ${errors.length === 0 ? "none" : errors.map(([code, n]) => `${code}×${n}`).join(", ")}`,
+    row("devices", `${s.devices} (enrolled ${s.enrolled}, connected ${s.connected})`),
+    row("messages", `sent ${s.sent} (acknowledged, QoS 1), received ${s.received}, denied ${s.denied}`),
+    row("latency", `p50 ${s.latencyMs.p50 ?? "-"} ms, p99 ${s.latencyMs.p99 ?? "-"} ms (publish to delivery)`),
+    row("errors", errors.length === 0 ? "none" : errors.map(([code, n]) => `${code}×${n}`).join(", ")),
+    ...extra.map(([key, value]) => row(key, typeof value === "object" && value !== null ? JSON.stringify(value) : String(value))),
+    row("took", `${(s.durationMs / 1000).toFixed(1)} s${s.interrupted ? " (interrupted)" : ""}${s.cleanedUp ? "; the run's devices are decommissioned" : "; devices kept (decommission them with --cleanup next time)"}`),
   ];
-  for (const [key, value] of Object.entries(s)) if (!shared.has(key)) lines.push(`  ${key.padEnd(12)} ${typeof value === "object" && value !== null ? JSON.stringify(value) : String(value)}`);
-  lines.push(`  took         ${(s.durationMs / 1000).toFixed(1)} s${s.cleanedUp ? "; the run's devices are decommissioned" : `; devices kept (decommission them with --cleanup next time)`}`);
   process.stdout.write(lines.join("\n") + "\n");
 }
 
@@ -126,6 +129,13 @@ Examples:
       const bar = new ProgressBar();
       let local: LocalMoat | undefined;
       const workDir = mkdtempSync(join(tmpdir(), "moat-sim-"));
+      // The first Ctrl-C winds the run down (devices closed, --cleanup honoured, summary printed); a second one ends the process.
+      const interrupt = new AbortController();
+      const onSigint = () => {
+        bar.note("moat sim: interrupted; winding down (Ctrl-C again to stop at once)");
+        interrupt.abort();
+      };
+      process.once("SIGINT", onSigint);
       try {
         let target: { url: string; token: string; ca: string; mqttUrl?: string };
         let control: ServerControl = {};
@@ -158,10 +168,12 @@ Examples:
           control,
           progress: (phase, done, total) => bar.update(phase, done, total),
           note: (message) => bar.note(message),
+          signal: interrupt.signal,
         });
         if (o.json) printJson({ url: target.url, mqttUrl: target.mqttUrl ?? null, ...summary });
         else printSummary(summary, target);
       } finally {
+        process.removeListener("SIGINT", onSigint);
         rmSync(workDir, { recursive: true, force: true });
         await local?.close();
       }

@@ -1,5 +1,4 @@
 import { errorCodeOf } from "../stats.js";
-import { sleep } from "../fleet.js";
 import type { Scenario } from "../scenario.js";
 
 /**
@@ -19,7 +18,7 @@ export const compromise: Scenario = {
     if (!attacker || honest.length < 2) return { attackerId: null, honestDevicesOk: false };
     const api = fleet.options.api;
     fleet.startTelemetry(rate, honest);
-    await sleep(durationMs / 3);
+    await fleet.hold(durationMs / 3);
 
     note(`${attacker.id} turns hostile: subscribes to # and publishes on other devices' topics`);
     let attempted = 0;
@@ -41,7 +40,7 @@ export const compromise: Scenario = {
     let denials = 0;
     for (let i = 0; i < 100 && denials < attempted; i++) {
       denials = (await api.auditEvents({ type: "acl.denied", subject: attacker.id, limit: 1000 })).length;
-      if (denials < attempted) await sleep(100);
+      if (denials < attempted) await fleet.hold(100);
     }
     fleet.stats.denied += denials;
 

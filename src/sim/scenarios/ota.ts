@@ -107,7 +107,7 @@ async function waitForCampaign(ctx: ScenarioContext, id: string, done: (c: Await
   const until = Date.now() + maxMs;
   for (;;) {
     const campaign = await ctx.control.ota!.status(id);
-    if (done(campaign) || Date.now() >= until) return campaign;
+    if (done(campaign) || Date.now() >= until || ctx.fleet.interrupted) return campaign;
     await sleep(100);
   }
 }

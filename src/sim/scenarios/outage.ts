@@ -1,5 +1,4 @@
 import { LatencyRecorder } from "../stats.js";
-import { sleep } from "../fleet.js";
 import type { Scenario } from "../scenario.js";
 
 /**
@@ -16,7 +15,7 @@ export const outage: Scenario = {
   async run({ fleet, rate, durationMs, control, note }) {
     const live = fleet.devices.filter((d) => d.device && d.connected);
     fleet.startTelemetry(rate);
-    await sleep(durationMs / 3);
+    await fleet.hold(durationMs / 3);
     // Telemetry pauses over the outage: with the collector away too, a message the broker accepted in
     // that gap has no subscriber yet, which is not a loss by the broker.
     fleet.stopTelemetry();
@@ -41,7 +40,7 @@ export const outage: Scenario = {
     const allBackMs = allBack ? Math.max(0, ...[...backAt.values()].map((at) => at - upAt)) : null;
     await fleet.waitFor(() => fleet.collectorConnected(), 30_000);
     fleet.startTelemetry(rate);
-    await sleep(durationMs / 3);
+    await fleet.hold(durationMs / 3);
     fleet.stopTelemetry();
     const lost = lostBefore + (await fleet.drain());
     return {

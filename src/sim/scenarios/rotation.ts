@@ -1,4 +1,3 @@
-import { sleep } from "../fleet.js";
 import type { Scenario } from "../scenario.js";
 
 /**
@@ -22,20 +21,20 @@ export const rotation: Scenario = {
     let explicitFailures = 0;
     if (automatic) {
       note(`certificates live ${Math.round(lifetimeMs / 1000)} s: waiting for the devices to renew on their own under load`);
-      await sleep(durationMs);
+      await fleet.hold(durationMs);
     } else {
       note(`certificates live ${Math.round(lifetimeMs / 60_000)} min (longer than the run): each device renews on request, spread over the run`);
       const start = Date.now();
       await Promise.all(
         live.map(async (d, i) => {
-          await sleep(durationMs * (0.2 + (0.6 * i) / Math.max(1, live.length)));
+          await fleet.hold(durationMs * (0.2 + (0.6 * i) / Math.max(1, live.length)));
           await d.device!.renew().catch((error: unknown) => {
             explicitFailures += 1;
             fleet.stats.error(error);
           });
         }),
       );
-      await sleep(Math.max(0, durationMs - (Date.now() - start)));
+      await fleet.hold(Math.max(0, durationMs - (Date.now() - start)));
     }
     fleet.stopTelemetry();
     const lost = await fleet.drain(10_000);

@@ -1,4 +1,3 @@
-import { sleep } from "../fleet.js";
 import type { Scenario } from "../scenario.js";
 
 /** The fleet publishes telemetry at the given rate for the duration; the collector measures delivery. */
@@ -9,7 +8,7 @@ export const steady: Scenario = {
   needs: [],
   async run({ fleet, rate, durationMs }) {
     fleet.startTelemetry(rate);
-    await sleep(durationMs);
+    await fleet.hold(durationMs);
     fleet.stopTelemetry();
     return { lost: await fleet.drain() };
   },
