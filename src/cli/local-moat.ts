@@ -68,6 +68,8 @@ export async function startLocalMoat(options: { settings?: Partial<Record<Settin
         pkiPort,
         publicUrl: `http://127.0.0.1:${pkiPort}`,
         "broker.mqttPort": mqttPort,
+        // The broker starts apart from startServers (so it can be restarted): GET /v1/info is told where it listens.
+        "broker.publicUrl": `mqtts://localhost:${mqttPort}`,
         // Started below on its own, so that it can be restarted without the API.
         "broker.enabled": false,
         logLevel: "silent",

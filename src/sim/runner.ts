@@ -51,7 +51,7 @@ export function checkScenario(name: string, devices: number, control: ServerCont
     if (!control[need])
       throw new MoatError(
         "SIM_SCENARIO_UNAVAILABLE",
-        need === "restartBroker" ? `scenario ${name} restarts the broker: run it with --local (the simulator starts its own Moat)` : `scenario ${name} releases OTA campaigns: run it with --local, or on the server's machine with its --data-dir`,
+        need === "restartBroker" ? `scenario ${name} restarts the broker: run it with --local (the simulator starts its own Moat)` : `scenario ${name} releases an OTA campaign with a throwaway signed image: run it with --local (the simulator starts its own Moat)`,
       );
   return scenario;
 }
