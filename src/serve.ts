@@ -293,7 +293,7 @@ export function mosquittoDeviceSource(app: App): DeviceSource {
  * and re-reads playbooks from the change feed; notifications retry from the delivery queue and reach
  * the broker's alert topic; range bans follow the feed onto this node's listeners.
  */
-async function startResponse(app: App, broker: MoatBroker | null, logger: Logger): Promise<() => Promise<void>> {
+export async function startResponse(app: App, broker: MoatBroker | null, logger: Logger): Promise<() => Promise<void>> {
   const { executor, notifier } = app.respond;
   const onError = (error: unknown) => logger.error({ err: error }, "respond: a response step failed");
   await executor.reload();
