@@ -296,6 +296,8 @@ export function mosquittoDeviceSource(app: App): DeviceSource {
 export async function startResponse(app: App, broker: MoatBroker | null, logger: Logger): Promise<() => Promise<void>> {
   const { executor, notifier } = app.respond;
   const onError = (error: unknown) => logger.error({ err: error }, "respond: a response step failed");
+  executor.onError = onError;
+  notifier.onError = onError;
   await executor.reload();
   const stops: (() => void)[] = [];
   stops.push(app.store.subscribe((change) => executor.onChange(change)));

@@ -71,9 +71,12 @@ export class ResponseExecutor {
   /** When each cap last raised `respond.rate_capped`: once per window, not once per skipped action. */
   private readonly cappedAt = new Map<string, number>();
   private readonly now: () => number;
+  /** Where failures of background work (feed reloads, alerts from the raw stream) go; `moat serve` sets its logger here. */
+  onError: (error: unknown) => void;
 
   constructor(private readonly deps: ExecutorDeps) {
     this.now = deps.now ?? Date.now;
+    this.onError = deps.onError ?? (() => undefined);
   }
 
   /** Re-reads the playbooks (at start, and on a `playbook.changed` feed row). */
@@ -83,14 +86,14 @@ export class ResponseExecutor {
 
   /** The change-feed consumer: a playbook applied or deleted anywhere takes effect here. */
   onChange(change: Change): void {
-    if (change.kind === "playbook.changed") void this.reload().catch((error: unknown) => this.deps.onError?.(error));
+    if (change.kind === "playbook.changed") void this.reload().catch((error: unknown) => this.onError(error));
   }
 
   /** The raw event stream consumer: answers `alert.raised`, ignores everything else. */
   onEvent(event: SecurityEventInput): void {
     const alert = raisedAlertOf(event);
     if (!alert) return;
-    void this.handle(alert).catch((error: unknown) => this.deps.onError?.(error));
+    void this.handle(alert).catch((error: unknown) => this.onError(error));
   }
 
   /** Answers one alert; resolves with the action rows written (for callers that wait: tests, the bench). */

@@ -130,6 +130,8 @@ export class Notifier {
   private readonly inFlight = new Set<string>();
   private timer: ReturnType<typeof setInterval> | null = null;
   private publisher: AlertTopicPublisher | null = null;
+  /** Where failures of background deliveries go; `moat serve` sets its logger here. */
+  onError: (error: unknown) => void;
 
   constructor(
     private readonly store: RespondStore,
@@ -141,6 +143,7 @@ export class Notifier {
     this.maxAttempts = options.maxAttempts ?? 6;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.now = options.now ?? Date.now;
+    this.onError = options.onError ?? (() => undefined);
   }
 
   /** The broker's server-side publish, wired by `moat serve` (MQTT targets need it). */
@@ -251,14 +254,14 @@ export class Notifier {
     await this.store.transact(async (uow) => {
       for (const row of rows) await uow.deliveries.insert(row);
     });
-    for (const row of rows) void this.attempt(row.id).catch((error: unknown) => this.options.onError?.(error));
+    for (const row of rows) void this.attempt(row.id).catch((error: unknown) => this.onError(error));
     return rows.map((r) => r.id);
   }
 
   /** Runs due retries every `intervalMs` (the server does; a CLI process sends only what it is asked to). */
   start(intervalMs = 1_000): () => void {
     if (this.timer) return () => this.stop();
-    this.timer = setInterval(() => void this.runDue().catch((error: unknown) => this.options.onError?.(error)), intervalMs);
+    this.timer = setInterval(() => void this.runDue().catch((error: unknown) => this.onError(error)), intervalMs);
     this.timer.unref();
     return () => this.stop();
   }
@@ -285,6 +288,8 @@ export class Notifier {
     try {
       const delivery = await this.store.deliveries.get(id);
       if (!delivery || delivery.status !== "pending") return delivery;
+      // Another node (or process) may be sending it: the lease outlasts one attempt's timeout.
+      if (!(await this.store.deliveries.claim(id, delivery.nextAttemptAt, new Date(this.now() + this.timeoutMs * 2).toISOString()))) return null;
       const target = await this.store.targets.get(delivery.target);
       let error: string | null = null;
       if (!target) error = `target ${delivery.target} was removed`;

@@ -158,6 +158,11 @@ export interface DeliveryRepository {
   update(delivery: DeliveryRecord): Promise<void>;
   /** Pending deliveries due at `now`, oldest first. */
   due(now: string, limit: number): Promise<DeliveryRecord[]>;
+  /**
+   * Takes a pending delivery for one attempt by moving its next attempt to `leaseUntil`, only if it still
+   * is `expectedNext` (compare-and-swap): of several serving nodes, one sends it.
+   */
+  claim(id: string, expectedNext: string | null, leaseUntil: string): Promise<boolean>;
   /** Newest first. */
   list(filter: { status?: DeliveryStatus; limit: number }): Promise<DeliveryRecord[]>;
 }

@@ -262,6 +262,17 @@ class KyselyDeliveryRepository implements DeliveryRepository {
     return rows.map(toDelivery);
   }
 
+  async claim(id: string, expectedNext: string | null, leaseUntil: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable("notify_deliveries")
+      .set({ next_attempt_at: leaseUntil })
+      .where("id", "=", id)
+      .where("status", "=", "pending")
+      .where((eb) => (expectedNext === null ? eb("next_attempt_at", "is", null) : eb("next_attempt_at", "=", expectedNext)))
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
   async list(filter: { status?: DeliveryStatus; limit: number }): Promise<DeliveryRecord[]> {
     let q = this.db.selectFrom("notify_deliveries").selectAll();
     if (filter.status) q = q.where("status", "=", filter.status);
