@@ -30,13 +30,30 @@ export interface TestDatabase {
   dataDir: string;
   databaseUrl: string | null;
   pgSchema?: string;
+  /** The PostgreSQL database that holds `pgSchema` (PG_URL, or a database of its own when asked for). */
+  pgUrl?: string;
   /** Opens (and migrates) a store on this database; several may be opened (like several processes). */
   openStore(): Promise<Store>;
   cleanup(): Promise<void>;
 }
 
+export interface TestDatabaseOptions {
+  /**
+   * PostgreSQL only: put the schema in a database of its own. Kysely's introspector (used by its Migrator)
+   * scans every schema of the database and fails with "schema … does not exist" when another test file drops
+   * its schema during the scan; a test that runs Kysely's Migrator needs a database no one else touches.
+   */
+  ownDatabase?: boolean;
+}
+
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
 /** A fresh, empty database: a temp SQLite file, or a PostgreSQL schema of its own. */
-export async function createTestDatabase(dialect: "sqlite" | "postgres"): Promise<TestDatabase> {
+export async function createTestDatabase(dialect: "sqlite" | "postgres", options: TestDatabaseOptions = {}): Promise<TestDatabase> {
   const dir = tempDir();
   if (dialect === "sqlite") {
     return {
@@ -51,28 +68,39 @@ export async function createTestDatabase(dialect: "sqlite" | "postgres"): Promis
     };
   }
   const schema = `t_${randomBytes(6).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: PG_URL });
-  await admin.connect();
-  await admin.query(`create schema ${schema}`);
-  await admin.end();
+  let pgUrl = PG_URL;
+  if (options.ownDatabase) {
+    await onServer(PG_URL, (c) => c.query(`create database ${schema}`));
+    pgUrl = withDatabase(PG_URL, schema);
+  }
+  await onServer(pgUrl, (c) => c.query(`create schema ${schema}`));
   return {
     dataDir: dir.path,
     // search_path in the URL, so child processes (the CLI) given MOAT_DATABASE_URL land in the same schema.
-    databaseUrl: `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`,
+    databaseUrl: `${pgUrl}?options=${encodeURIComponent(`-c search_path=${schema}`)}`,
     pgSchema: schema,
+    pgUrl,
     openStore: async () => {
-      const store = await Store.open({ dataDir: dir.path, databaseUrl: PG_URL, pgSchema: schema, feedPollMs: 50 });
+      const store = await Store.open({ dataDir: dir.path, databaseUrl: pgUrl, pgSchema: schema, feedPollMs: 50 });
       await store.migrate();
       return store;
     },
     cleanup: async () => {
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`drop schema if exists ${schema} cascade`);
-      await c.end();
+      if (options.ownDatabase) await onServer(PG_URL, (c) => c.query(`drop database if exists ${schema} with (force)`));
+      else await onServer(pgUrl, (c) => c.query(`drop schema if exists ${schema} cascade`));
       dir.cleanup();
     },
   };
+}
+
+async function onServer(url: string, body: (client: pg.Client) => Promise<unknown>): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await body(client);
+  } finally {
+    await client.end();
+  }
 }
 
 export const DIALECTS = ["sqlite", "postgres"] as const;

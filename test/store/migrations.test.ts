@@ -8,7 +8,7 @@ import { BASELINE, MIGRATIONS, type NamedMigration } from "../../src/store/migra
 import { addForeignKeys } from "../../src/store/migrations/rebuild.js";
 import { migrateToLatest } from "../../src/store/migrator.js";
 import { REPO_ROOT, runCli } from "../helpers/cli.js";
-import { createTestDatabase, forEachDialect, PG_URL, type TestDatabase } from "../helpers/dialects.js";
+import { createTestDatabase, forEachDialect, type TestDatabase } from "../helpers/dialects.js";
 
 /**
  * The schema of the installations that exist today, built the way they were built: Kysely's Migrator
@@ -156,9 +156,9 @@ forEachDialect("migrations", (dialect) => {
   let db: Kysely<any>;
 
   beforeEach(async () => {
-    database = await createTestDatabase(dialect);
+    database = await createTestDatabase(dialect, { ownDatabase: true });
     // Opened without migrating: each test builds the schema it starts from.
-    store = await Store.open({ dataDir: database.dataDir, ...(database.pgSchema ? { databaseUrl: PG_URL, pgSchema: database.pgSchema } : {}) });
+    store = await Store.open({ dataDir: database.dataDir, ...(database.pgSchema ? { databaseUrl: database.pgUrl!, pgSchema: database.pgSchema } : {}) });
     db = store.db;
   });
   afterEach(async () => {
@@ -242,7 +242,7 @@ forEachDialect("migrations", (dialect) => {
       expect(runs.map((r) => [r.code, r.stderr])).toEqual([[0, ""], [0, ""]]);
       reports = runs.map((r) => JSON.parse(r.stdout) as { applied: string[] });
     } else {
-      const others = await Promise.all([1, 2].map(() => Store.open({ dataDir: database.dataDir, databaseUrl: PG_URL, pgSchema: database.pgSchema! })));
+      const others = await Promise.all([1, 2].map(() => Store.open({ dataDir: database.dataDir, databaseUrl: database.pgUrl!, pgSchema: database.pgSchema! })));
       try {
         reports = await Promise.all([store, ...others].map((s) => s.migrate()));
       } finally {
