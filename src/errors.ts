@@ -37,6 +37,8 @@ export const ERROR_CODES = {
   AUTH_TOKEN_MISSING: { status: 401, title: "An API token is required" },
   AUTH_TOKEN_INVALID: { status: 401, title: "The API token is invalid, expired or revoked" },
   AUTH_FORBIDDEN: { status: 403, title: "The token's role does not allow this action" },
+  AUTH_SESSION_INVALID: { status: 401, title: "The dashboard session has ended" },
+  AUTH_CSRF_REFUSED: { status: 403, title: "A state-changing request on a dashboard session did not come from the dashboard" },
   DEVICE_ID_INVALID: { status: 400, title: "The device id is not valid" },
   DEVICE_EXISTS: { status: 409, title: "A device with this id already exists" },
   DEVICE_NOT_FOUND: { status: 404, title: "No such device" },

@@ -12,6 +12,9 @@ import { problemOf, sendProblem, toProblem } from "./problem.js";
 import { EventStreamHub, type EventStreamOptions } from "./event-stream.js";
 import { auditRoutes } from "./routes/audit.js";
 import { eventRoutes } from "./routes/events.js";
+import { dashboardDataRoutes } from "./routes/dashboard.js";
+import { dashboardRoutes } from "./dashboard/routes.js";
+import { DashboardSessions } from "./dashboard/sessions.js";
 import { deviceRoutes } from "./routes/devices.js";
 import { groupRoutes } from "./routes/groups.js";
 import { estRoutes } from "./routes/est.js";
@@ -46,6 +49,9 @@ const SECURITY_HEADERS: Record<string, string> = {
   "cache-control": "no-store",
 };
 const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+/** The dashboard: only its own files, no inline script or style, no other origin (connect-src for its API calls and EventSource). */
+const UI_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 const DOCS_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'";
 
 /** Decimal digits only: no sign, exponent, hex, blanks or fractions; 15 digits stay exact in a double. */
@@ -76,7 +82,7 @@ function parseQueryIntegers(request: FastifyRequest): void {
 
 function withSecurityHeaders(reply: FastifyReply, url: string): FastifyReply {
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value);
-  return reply.header("content-security-policy", url.startsWith("/docs") ? DOCS_CSP : API_CSP);
+  return reply.header("content-security-policy", url.startsWith("/docs") ? DOCS_CSP : url === "/ui" || url.startsWith("/ui/") ? UI_CSP : API_CSP);
 }
 
 /** RFC 6750 §3: every 401 names the scheme; a token that was sent and refused is `invalid_token`. */
@@ -148,7 +154,9 @@ export async function buildApi(services: ApiServices, options: ApiOptions): Prom
   });
   await api.register(swaggerUi, { routePrefix: "/docs" });
 
-  installOperatorAuth(api, services, options);
+  const sessions = new DashboardSessions({ current: (id) => services.tokens.current(id), changes: services.store });
+  api.addHook("onClose", async () => sessions.close());
+  const auth = installOperatorAuth(api, services, options, sessions);
   const metrics = createApiMetrics(services);
   api.addHook("onResponse", async (request, reply) => {
     metrics.requests.inc({ route: request.routeOptions.url ?? "unmatched", status: String(reply.statusCode) });
@@ -178,6 +186,8 @@ export async function buildApi(services: ApiServices, options: ApiOptions): Prom
   // --- device SDK: public endpoints and the device's own status ---
   await api.register(infoRoutes, { trustDomain: services.trustDomain, endpoints: options.endpoints ?? { apiUrl: null, mqttUrl: null, mqttPort: () => null } });
   await api.register(deviceSelfRoutes, { services });
+  await api.register(dashboardDataRoutes, { services });
+  await api.register(dashboardRoutes, { services, sessions, auth });
   await api.ready();
   return api;
 }

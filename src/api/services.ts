@@ -1,6 +1,6 @@
 import type { AuditService, SecurityEventSink } from "../audit/index.js";
 import type { Change } from "../change-feed.js";
-import type { DeviceService, EnrollmentTokenService, FirmwareInventoryService, GroupSettingsService, TokenService } from "../identity/index.js";
+import type { DeviceCredentialService, DeviceService, EnrollmentTokenService, FirmwareInventoryService, GroupSettingsService, TokenService } from "../identity/index.js";
 import type { CaRegistry, Pki } from "../pki/index.js";
 import type { PolicyService } from "../policy/index.js";
 import type { FirmwareServices } from "../firmware/index.js";
@@ -16,6 +16,8 @@ export interface ApiServices {
   /** The firmware each device last reported running. */
   readonly firmwareInventory: FirmwareInventoryService;
   readonly tokens: TokenService;
+  /** Device JWT keys and HMAC secrets (the API shows their ids, never their material). */
+  readonly deviceCredentials: DeviceCredentialService;
   /** One-time EST enrollment tokens. */
   readonly enrollmentTokens: EnrollmentTokenService;
   readonly audit: AuditService;

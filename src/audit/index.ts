@@ -31,3 +31,4 @@ export { AuditCheckpoints } from "./checkpoints.js";
 export { parseInclusionProof, verifyInclusionProof, type InclusionProof } from "./inclusion-proof.js";
 export { fileWitness, httpWitness, checkpointFromFile, type CheckpointWitness } from "./witness.js";
 export { EVENT_TYPE_FILTER_PATTERN, matchesFilter, type EventStreamFilter } from "./event-filter.js";
+export { securitySummary, type SecuritySummary } from "./security-summary.js";

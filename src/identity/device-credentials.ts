@@ -135,6 +135,15 @@ export class DeviceCredentialService {
     });
   }
 
+  /** What credentials a device has, without their material: key ids and secret ids with their dates (dashboard, API). */
+  async describe(deviceId: string): Promise<{ keys: { keyId: string; createdAt: string; createdBy: string }[]; secrets: { secretId: string; createdAt: string; notAfter: string | null }[] }> {
+    const [keys, secrets] = await Promise.all([this.store.credentials.listKeys(deviceId), this.store.credentials.listSecrets(deviceId)]);
+    return {
+      keys: keys.map((k) => ({ keyId: k.keyId, createdAt: k.createdAt, createdBy: k.createdBy })),
+      secrets: secrets.map((s) => ({ secretId: s.secretId, createdAt: s.createdAt, notAfter: s.notAfter })),
+    };
+  }
+
   /** Registered keys, for the broker's directory. */
   async publicKeys(deviceId: string): Promise<DevicePublicKey[]> {
     return (await this.store.credentials.listKeys(deviceId)).map((k) => ({ pem: k.spkiPem, source: "registered" as const, id: k.keyId }));

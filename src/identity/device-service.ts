@@ -128,6 +128,13 @@ export class DeviceService {
     return device;
   }
 
+  /** The fleet at a glance: devices per status (every status, zero included) and in the 50 largest groups. */
+  async summary(): Promise<{ total: number; byStatus: Record<DeviceStatus, number>; byGroup: { group: string | null; count: number }[] }> {
+    const tally = await this.store.devices.tally(50);
+    const byStatus = Object.fromEntries(DEVICE_STATUSES.map((s) => [s, tally.byStatus[s] ?? 0])) as Record<DeviceStatus, number>;
+    return { total: Object.values(byStatus).reduce((a, b) => a + b, 0), byStatus, byGroup: tally.byGroup };
+  }
+
   async list(filter: DeviceFilter = {}): Promise<{ devices: DeviceRecord[]; next: string | null }> {
     if (filter.status !== undefined) assertStatus(filter.status);
     const limit = pageLimit(filter.limit, 100);

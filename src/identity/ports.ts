@@ -33,6 +33,8 @@ export interface DeviceRepository {
   get(id: string, options?: { forUpdate?: boolean }): Promise<DeviceRecord | undefined>;
   list(filter: DeviceFilter): Promise<DeviceRecord[]>;
   count(filter: Omit<DeviceFilter, "after" | "limit">): Promise<number>;
+  /** Devices per status, and per group (the `groups` largest groups, ungrouped as null). */
+  tally(groups: number): Promise<{ byStatus: Record<string, number>; byGroup: { group: string | null; count: number }[] }>;
   update(device: DeviceRecord): Promise<void>;
   recordSeen(entries: { id: string; at: string; address: string | null }[]): Promise<void>;
 }

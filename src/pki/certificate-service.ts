@@ -170,6 +170,22 @@ export class CertificateService {
     return this.options.store.certificates.list({ ...filter, limit: pageLimit(filter.limit, MAX_PAGE_ITEMS) });
   }
 
+  /** Certificates by state, and the active ones that expire within 7 and 30 days (the dashboard's counts). */
+  async summary(now: Date = new Date()): Promise<Record<"active" | "revoked" | "expired" | "superseded" | "expiringIn7Days" | "expiringIn30Days", number>> {
+    const at = now.toISOString();
+    const count = (filter: Omit<CertificateFilter, "after" | "limit">) => this.options.store.certificates.count({ ...filter, now: at });
+    const within = (days: number) => new Date(now.getTime() + days * 86_400_000).toISOString();
+    const [active, revoked, expired, superseded, expiringIn7Days, expiringIn30Days] = await Promise.all([
+      count({ status: "active" }),
+      count({ status: "revoked" }),
+      count({ status: "expired" }),
+      count({ status: "superseded" }),
+      count({ expiringBefore: within(7) }),
+      count({ expiringBefore: within(30) }),
+    ]);
+    return { active, revoked, expired, superseded, expiringIn7Days, expiringIn30Days };
+  }
+
   /** Revokes one certificate: change feed row and `cert.revoked` event in the same transaction; then a fresh CRL. */
   async revoke(serialHex: string, reason: RevocationReason, actor: string): Promise<CertificateRecord> {
     const serial = normalizeSerialHex(serialHex);

@@ -54,6 +54,8 @@ export interface CertificateRepository {
   insertIfAbsent(record: CertificateRecord): Promise<boolean>;
   get(serialHex: string): Promise<CertificateRecord | undefined>;
   list(filter: CertificateFilter): Promise<CertificateRecord[]>;
+  /** How many certificates the filter selects (the list's filter without its page). */
+  count(filter: Omit<CertificateFilter, "after" | "limit">): Promise<number>;
   /** Marks revoked if still active; false when it already was. */
   revoke(serialHex: string, at: string, reason: RevocationReason): Promise<boolean>;
   /** Marks the certificate replaced by `by` unless it already was replaced; false when it was (nothing written). */

@@ -96,6 +96,22 @@ export class KyselyDeviceRepository implements DeviceRepository {
     return Number(row.n);
   }
 
+  async tally(groups: number): Promise<{ byStatus: Record<string, number>; byGroup: { group: string | null; count: number }[] }> {
+    const statuses = await this.db.selectFrom("devices").select(["status", (eb) => eb.fn.countAll().as("n")]).groupBy("status").execute();
+    const byGroup = await this.db
+      .selectFrom("devices")
+      .select(["device_group", (eb) => eb.fn.countAll().as("n")])
+      .groupBy("device_group")
+      .orderBy("n", "desc")
+      .orderBy("device_group", "asc")
+      .limit(groups)
+      .execute();
+    return {
+      byStatus: Object.fromEntries(statuses.map((r) => [r.status, Number(r.n)])),
+      byGroup: byGroup.map((r) => ({ group: r.device_group, count: Number(r.n) })),
+    };
+  }
+
   async update(device: DeviceRecord): Promise<void> {
     const { id, ...rest } = fromDevice(device);
     await this.db.updateTable("devices").set(rest).where("id", "=", id).execute();

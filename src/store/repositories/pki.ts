@@ -74,8 +74,20 @@ export class KyselyCertificateRepository implements CertificateRepository {
   }
 
   async list(filter: CertificateFilter): Promise<CertificateRecord[]> {
+    let q = this.filtered(filter).selectAll();
+    if (filter.after) q = q.where("serial", ">", filter.after);
+    const rows = await q.orderBy("serial", "asc").limit(filter.limit ?? 1000).execute();
+    return rows.map(toCertificate);
+  }
+
+  async count(filter: Omit<CertificateFilter, "after" | "limit">): Promise<number> {
+    const row = await this.filtered(filter).select((eb) => eb.fn.countAll().as("n")).executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  private filtered(filter: Omit<CertificateFilter, "after" | "limit">) {
     const now = filter.now ?? new Date().toISOString();
-    let q = this.db.selectFrom("certificates").selectAll();
+    let q = this.db.selectFrom("certificates");
     if (filter.deviceId) q = q.where("device_id", "=", filter.deviceId);
     if (filter.issuerSerialHex) q = q.where("issuer_serial", "=", filter.issuerSerialHex);
     switch (filter.status) {
@@ -93,9 +105,7 @@ export class KyselyCertificateRepository implements CertificateRepository {
         break;
     }
     if (filter.expiringBefore) q = q.where("status", "=", "active").where("not_after", ">", now).where("not_after", "<", filter.expiringBefore);
-    if (filter.after) q = q.where("serial", ">", filter.after);
-    const rows = await q.orderBy("serial", "asc").limit(filter.limit ?? 1000).execute();
-    return rows.map(toCertificate);
+    return q;
   }
 
   async revoke(serialHex: string, at: string, reason: RevocationReason): Promise<boolean> {
