@@ -1,4 +1,4 @@
-import type { AuditService, SecurityEventSink } from "../audit/index.js";
+import type { AuditCheckpoints, AuditService, SecurityEventSink } from "../audit/index.js";
 import type { Change } from "../change-feed.js";
 import type { DeviceCredentialService, DeviceService, EnrollmentTokenService, FirmwareInventoryService, GroupSettingsService, TokenService } from "../identity/index.js";
 import type { CaRegistry, Pki } from "../pki/index.js";
@@ -21,6 +21,8 @@ export interface ApiServices {
   /** One-time EST enrollment tokens. */
   readonly enrollmentTokens: EnrollmentTokenService;
   readonly audit: AuditService;
+  /** Signed checkpoints of the audit log (the dashboard shows the last one). */
+  readonly auditCheckpoints: AuditCheckpoints;
   /** Standalone events of the doors (`auth.failed` is aggregated per source on its way to the log). */
   readonly securityEvents: SecurityEventSink;
   readonly ca: CaRegistry;

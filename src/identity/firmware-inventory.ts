@@ -68,6 +68,18 @@ export class FirmwareInventoryService {
     return null;
   }
 
+  /**
+   * Firmware across the fleet: devices per version (the 100 most common), and the share of reporting
+   * devices on the highest security version any device reports.
+   */
+  async summary(): Promise<{ reported: number; versions: { version: string; securityVersion: number; count: number }[]; latestSecurityVersion: number | null; onLatest: number; latestSecurityShare: number }> {
+    const versions = await this.store.firmwareInventory.versions(100);
+    const reported = versions.reduce((a, v) => a + v.count, 0);
+    const latest = versions.length ? Math.max(...versions.map((v) => v.securityVersion)) : null;
+    const onLatest = versions.filter((v) => v.securityVersion === latest).reduce((a, v) => a + v.count, 0);
+    return { reported, versions, latestSecurityVersion: latest, onLatest, latestSecurityShare: reported ? Math.round((onLatest / reported) * 1000) / 10 : 0 };
+  }
+
   /** Every device's last report, a page at a time (keyset: pass `next` as `after`). */
   async list(options: { after?: string; limit?: number } = {}): Promise<{ inventory: FirmwareInventoryRecord[]; next: string | null }> {
     const limit = pageLimit(options.limit, 100);

@@ -153,6 +153,8 @@ export interface FirmwareInventoryRepository {
   get(deviceId: string, options?: { forUpdate?: boolean }): Promise<FirmwareInventoryRecord | undefined>;
   /** Every device's record, by device id (keyset pages). */
   list(options: { after?: string; limit: number }): Promise<FirmwareInventoryRecord[]>;
+  /** Devices per (version, security version), most common first, at most `limit` rows. */
+  versions(limit: number): Promise<{ version: string; securityVersion: number; count: number }[]>;
   upsert(record: FirmwareInventoryRecord): Promise<void>;
 }
 

@@ -14,7 +14,7 @@ export async function render(ctx) {
     api("GET", `/v1/devices/${enc}/credentials`),
     ctx.allowed["audit:read"] ? api("GET", `/v1/audit/events?subject=${enc}&limit=20`) : null,
     ctx.allowed["alerts:read"] ? api("GET", `/v1/alerts?device=${enc}`).catch(() => null) : null,
-    ctx.allowed["firmware:read"] ? api("GET", `/v1/devices/${enc}/firmware`).catch(() => null) : null,
+    api("GET", `/v1/devices/${enc}/firmware`),
   ]);
   const status = h("div", { role: "status", class: "action-result", id: "action-result" });
   const connected = h("span", { id: "device-connected" }, sessions && sessions.sessions.length > 0 ? "yes" : "no");

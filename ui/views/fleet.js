@@ -5,7 +5,7 @@ export async function render(ctx) {
   const [fleet, certs, firmware] = await Promise.all([
     api("GET", "/v1/dashboard/fleet"),
     ctx.allowed["certs:read"] ? api("GET", "/v1/dashboard/certificates") : null,
-    ctx.allowed["firmware:read"] ? api("GET", "/v1/dashboard/firmware").catch(() => null) : null,
+    api("GET", "/v1/dashboard/firmware"),
   ]);
   const connected = h("strong", { class: "tile-value", id: "connected-count" }, String(fleet.connected));
   const root = h(
@@ -35,12 +35,15 @@ export async function render(ctx) {
     ),
     section(
       "Firmware",
-      firmware
+      firmware.reported > 0
         ? [
-            tiles([["On the latest security version", `${firmware.latestSecurityShare} %`, `security version ${firmware.latestSecurityVersion ?? "—"}`]]),
+            tiles([
+              ["Devices reporting firmware", firmware.reported],
+              ["On the latest security version", `${firmware.latestSecurityShare} %`, `security version ${firmware.latestSecurityVersion ?? "—"}: ${firmware.onLatest} devices`],
+            ]),
             table("Firmware versions", ["Version", "Security version", "Devices"], firmware.versions.map((v) => [v.version, String(v.securityVersion), String(v.count)])),
           ]
-        : notice("No firmware inventory on this server yet: devices report their version through the OTA client or the SDK once detection's inventory is installed."),
+        : notice("No device has reported its firmware yet (the OTA client reports after each boot, the device SDK at start)."),
     ),
   );
   // Live: connected now follows device.connected / device.disconnected without a reload.

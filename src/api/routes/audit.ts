@@ -27,6 +27,29 @@ export async function auditRoutes(api: FastifyInstance, { services }: { services
   );
 
   api.get(
+    "/v1/audit/checkpoint",
+    {
+      config: { action: "audit:read" },
+      schema: {
+        tags: ["audit"],
+        summary: "The last signed checkpoint of the audit log (null before the first)",
+        response: {
+          200: {
+            type: "object",
+            properties: {
+              checkpoint: { type: ["object", "null"], properties: { size: { type: "integer" }, rootHash: { type: "string" }, createdAt: { type: "string" }, note: { type: "string" } } },
+            },
+          },
+        },
+      },
+    },
+    async () => {
+      const latest = await services.auditCheckpoints.latest();
+      return { checkpoint: latest ? { size: latest.record.size, rootHash: latest.record.rootHash.toString("hex"), createdAt: latest.record.createdAt, note: latest.record.note } : null };
+    },
+  );
+
+  api.get(
     "/v1/audit/verify",
     { config: { action: "audit:read" }, schema: { tags: ["audit"], summary: "Verify the audit hash chain" } },
     async () => services.audit.verify(),

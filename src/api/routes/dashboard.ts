@@ -118,6 +118,30 @@ export async function dashboardDataRoutes(api: FastifyInstance, { services }: { 
   );
 
   api.get(
+    "/v1/dashboard/firmware",
+    {
+      config: { action: "devices:read" },
+      schema: {
+        tags: ["dashboard"],
+        summary: "Firmware across the fleet as devices report it: devices per version and the share on the latest security version",
+        response: {
+          200: {
+            type: "object",
+            properties: {
+              reported: { type: "integer" },
+              versions: { type: "array", items: { type: "object", properties: { version: { type: "string" }, securityVersion: { type: "integer" }, count: { type: "integer" } } } },
+              latestSecurityVersion: { type: ["integer", "null"] },
+              onLatest: { type: "integer" },
+              latestSecurityShare: { type: "number" },
+            },
+          },
+        },
+      },
+    },
+    async () => services.firmwareInventory.summary(),
+  );
+
+  api.get(
     "/v1/dashboard/security",
     {
       config: { action: "audit:read" },

@@ -358,6 +358,18 @@ export class KyselyFirmwareInventoryRepository implements FirmwareInventoryRepos
     return (await q.execute()).map(toInventory);
   }
 
+  async versions(limit: number): Promise<{ version: string; securityVersion: number; count: number }[]> {
+    const rows = await this.db
+      .selectFrom("firmware_inventory")
+      .select(["version", "security_version", (eb) => eb.fn.countAll().as("n")])
+      .groupBy(["version", "security_version"])
+      .orderBy("n", "desc")
+      .orderBy("version", "asc")
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ version: r.version, securityVersion: Number(r.security_version), count: Number(r.n) }));
+  }
+
   async upsert(r: FirmwareInventoryRecord): Promise<void> {
     const values = { version: r.version, security_version: r.securityVersion, reported_at: r.reportedAt, source: r.source };
     await this.db
