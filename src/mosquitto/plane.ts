@@ -78,7 +78,7 @@ export async function startMosquittoPlane(deps: MosquittoPlaneDeps): Promise<Mos
   const nodeId = `mosquitto-${randomUUID()}`;
   let lastConnection: string | null = null;
   let reloadWaiters: (() => void)[] = [];
-  const counters = { connects: 0, disconnects: 0, authFailures: 0, restarts: 0, syncErrors: 0 };
+  const counters = { connects: 0, disconnects: 0, authFailures: 0, restarts: 0, syncErrors: 0, enforcements: 0, enforcementSeconds: 0 };
 
   const emit = (event: Parameters<BrokerEventSink["emit"]>[0]): void => {
     deps.events.emit(event).catch((err: unknown) => logger.error({ err, type: event.type }, "mosquitto: could not record a security event"));
@@ -200,6 +200,16 @@ export async function startMosquittoPlane(deps: MosquittoPlaneDeps): Promise<Mos
     }
   };
 
+  /** From the commit of a revocation or suspension to Mosquitto having closed the sessions (logged, and summed for /metrics). */
+  const observeEnforcement = (change: Change): void => {
+    const written = Date.parse(change.createdAt);
+    if (!Number.isFinite(written)) return;
+    const seconds = Math.max(0, Date.now() - written) / 1000;
+    counters.enforcements += 1;
+    counters.enforcementSeconds += seconds;
+    logger.info({ kind: change.kind, subject: change.subject, ms: Math.round(seconds * 1000) }, "mosquitto: sessions closed after the change was committed");
+  };
+
   /** The restrictive part of a row, on arrival: a revoked certificate or a status that may not connect. */
   const actAtOnce = async (change: Change): Promise<void> => {
     if (!up) return;
@@ -208,9 +218,11 @@ export async function startMosquittoPlane(deps: MosquittoPlaneDeps): Promise<Mos
       await writeCrl([change.data.issuer]);
       await reloadConfig();
       await kick(change.data.deviceId, "cert_revoked");
+      observeEnforcement(change);
     } else if (change.kind === "device.status" && !deps.devices.mayConnect(change.data.to)) {
       closeCauses.set(change.subject, `device_${change.data.to}`);
       await run([{ command: "disableClient", username: change.subject }]);
+      observeEnforcement(change);
     }
   };
 
@@ -395,6 +407,10 @@ export async function startMosquittoPlane(deps: MosquittoPlaneDeps): Promise<Mos
         "# HELP moat_mosquitto_sync_errors_total Synchronisation steps that failed.",
         "# TYPE moat_mosquitto_sync_errors_total counter",
         `moat_mosquitto_sync_errors_total ${counters.syncErrors}`,
+        "# HELP moat_mosquitto_enforcement_seconds From the commit of a revocation or suspension to Mosquitto closing the sessions.",
+        "# TYPE moat_mosquitto_enforcement_seconds summary",
+        `moat_mosquitto_enforcement_seconds_sum ${counters.enforcementSeconds}`,
+        `moat_mosquitto_enforcement_seconds_count ${counters.enforcements}`,
         "# HELP moat_mosquitto_sessions Device sessions open on the Mosquitto data plane now.",
         "# TYPE moat_mosquitto_sessions gauge",
         `moat_mosquitto_sessions ${sessions.size}`,
