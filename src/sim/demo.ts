@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { Keyring, PayloadOpener, PayloadSealer } from "../crypto/index.js";
+import { answerOtaOffers, attack, revokeAndTime } from "./behaviours.js";
 import { errorCodeOf } from "./stats.js";
 import { sleep, type Fleet, type SimulatedDevice } from "./fleet.js";
 import type { ServerControl } from "./scenario.js";
@@ -95,32 +96,11 @@ async function compromisedDevice(fleet: Fleet, tell: (line: string) => void): Pr
   const api = fleet.options.api;
   tell(`4. A compromised device: ${attacker.id} subscribes to '#' and publishes forged readings on two other devices' topics`);
   fleet.startTelemetry(1, honest);
-  let attempts = 0;
-  for (const filter of ["#", `devices/${honest[0]!.id}/commands/#`]) {
-    attempts += 1;
-    await attacker.device!.subscribe(filter, () => undefined).catch(() => undefined);
-  }
-  for (const victim of honest.slice(0, 2)) {
-    attempts += 1;
-    await attacker.device!.publish(fleet.telemetryTopic(victim.id), fleet.forgery(), { qos: 1 }).catch(() => undefined);
-  }
-  let denied = 0;
-  for (let i = 0; i < 100 && denied < attempts; i++) {
-    denied = (await api.auditEvents({ type: "acl.denied", subject: attacker.id, limit: 1000 })).length;
-    if (denied < attempts) await sleep(100);
-  }
-  tell(`   the broker refused all ${denied} attempts (SUBACK 0x80 for the subscriptions; the publishes dropped) and wrote each to the audit log as acl.denied;`);
+  const { denials: denied, attempted } = await attack(fleet, attacker, honest);
+  tell(`   the broker refused ${denied === attempted ? `all ${denied}` : `only ${denied} of ${attempted}`} attempts (SUBACK 0x80 for the subscriptions; the publishes dropped) and wrote each to the audit log as acl.denied;`);
   tell(`   forged messages delivered to anyone: ${fleet.forgedDelivered}`);
-  await fleet.waitFor(() => attacker.connected, 15_000);
   tell(`   the operator revokes its certificates (POST /v1/devices/${attacker.id}/certificates/revoke)…`);
-  const cut = fleet.nextEvent(attacker, ["disconnected", "stopped"], 15_000);
-  const stopped = fleet.nextEvent(attacker, "stopped", 60_000);
-  const revokedAt = Date.now();
-  await api.revokeDevice(attacker.id);
-  const gone = await cut;
-  const revocationToDisconnectMs = gone ? gone.at - revokedAt : null;
-  const end = await stopped;
-  const stopCode = end?.event.state === "stopped" ? end.event.code : attacker.stoppedCode;
+  const { revokedAt, revocationToDisconnectMs, stopCode } = await revokeAndTime(fleet, attacker);
   // Decommissioned, it takes no part in what follows (the OTA rollout counts active devices only).
   await api.setStatus(attacker.id, "decommissioned", "compromised (moat demo)");
   await fleet.waitFor(() => honest.every((d) => d.lastReceivedAt > revokedAt), 10_000);
@@ -136,20 +116,7 @@ async function rollout(fleet: Fleet, control: ServerControl, tell: (line: string
   const live = fleet.devices.filter((d) => d.connected);
   tell(`5. OTA rollout: a signed firmware image goes to group ${fleet.group} in stages of 25%, 50%, 100% (pausing above 20% failures);`);
   tell(`   each device hears its offer on devices/<id>/ota and reports downloading … booted on devices/<id>/status`);
-  for (const d of live)
-    await d.device!.subscribe(`devices/${d.id}/ota`, (_topic, payload) => {
-      let offer: { type?: unknown; campaignId?: unknown };
-      try {
-        offer = JSON.parse(payload.toString("utf8")) as typeof offer;
-      } catch {
-        return;
-      }
-      if (offer.type !== "ota.update" || typeof offer.campaignId !== "string") return;
-      void (async () => {
-        for (const status of ["downloading", "verified", "installed", "booted"])
-          await d.device!.publish(`devices/${d.id}/status`, JSON.stringify({ type: "ota.status", campaignId: offer.campaignId, status }), { qos: 1 }).catch(() => undefined);
-      })();
-    });
+  for (const d of live) await answerOtaOffers(fleet, d);
   const started = Date.now();
   const id = await operator.release(fleet.group, "25,50,100", "20");
   let view = await operator.status(id);

@@ -172,7 +172,7 @@ export class Fleet {
     this.telemetryTimers = [];
   }
 
-  /** Stops one device's share of the telemetry loop by marking it; the loop skips devices without a connection. */
+  /** One telemetry message from one device; a device without a live connection (or stopped) skips its turn. */
   private publishOne(d: SimulatedDevice): void {
     if (!d.device || !d.connected || d.stoppedCode) return;
     const seq = d.seq++;

@@ -1,13 +1,9 @@
-import { sleep, type SimulatedDevice } from "../fleet.js";
+import { answerOtaOffers } from "../behaviours.js";
+import { sleep } from "../fleet.js";
 import type { Scenario, ScenarioContext } from "../scenario.js";
 
 const STAGES = "25,50,100";
 const MAX_FAILURE_RATE = "10";
-
-interface Offer {
-  type?: unknown;
-  campaignId?: unknown;
-}
 
 /**
  * A staged rollout (25%, 50%, 100%, pause above 10% failures) to the run's group. The first stage
@@ -33,21 +29,8 @@ export const ota: Scenario = {
     // Stage-one devices hold their answers until the late device is off, so its stage cannot open before.
     let openGate: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (openGate = resolve));
-    const answer = (d: SimulatedDevice) => async (_topic: string, payload: Buffer) => {
-      let offer: Offer;
-      try {
-        offer = JSON.parse(payload.toString("utf8")) as Offer;
-      } catch {
-        return;
-      }
-      if (offer.type !== "ota.update" || typeof offer.campaignId !== "string" || offers.has(d.id)) return;
-      offers.set(d.id, Date.now());
-      await gate;
-      const steps = failing.has(d.id) ? ["downloading", "failed:SIM_INJECTED_FAILURE"] : ["downloading", "verified", "installed", "booted"];
-      for (const status of steps)
-        await d.device!.publish(`devices/${d.id}/status`, JSON.stringify({ type: "ota.status", campaignId: offer.campaignId, status }), { qos: 1 }).catch((error: unknown) => fleet.stats.error(error));
-    };
-    for (const d of live) await d.device!.subscribe(`devices/${d.id}/ota`, answer(d)).catch((error: unknown) => fleet.stats.error(error));
+    const answers = { fails: (id: string) => failing.has(id), ready: gate, offered: (id: string) => void offers.set(id, Date.now()) };
+    for (const d of live) await answerOtaOffers(fleet, d, answers).catch((error: unknown) => fleet.stats.error(error));
 
     fleet.startTelemetry(ctx.rate);
     note(`releasing a signed image to group ${fleet.group} in stages ${STAGES}% (pauses above ${MAX_FAILURE_RATE}% failures)`);
@@ -67,7 +50,7 @@ export const ota: Scenario = {
       note(`${late.id} comes back and subscribes to its OTA topic`);
       const backAt = Date.now();
       await fleet.reconnect(late);
-      await late.device!.subscribe(`devices/${late.id}/ota`, answer(late)).catch((error: unknown) => fleet.stats.error(error));
+      await answerOtaOffers(fleet, late, answers).catch((error: unknown) => fleet.stats.error(error));
       await fleet.waitFor(() => offers.has(late.id), 15_000);
       const lateOfferMs = offers.has(late.id) ? offers.get(late.id)! - backAt : null;
 
