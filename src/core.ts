@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { AuditCheckpoints, AuditKeys, AuditService, auditOrigin, FailureAggregator, fileWitness, httpWitness, type CheckpointWitness } from "./audit/index.js";
 import type { MoatConfig } from "./config/index.js";
 import { MoatError, isMoatError } from "./errors.js";
+import { parseDuration } from "./lib/duration.js";
 import type { FirmwareServices } from "./firmware/index.js";
 import { DeviceCredentialService, DeviceService, EnrollmentTokenService, FirmwareInventoryService, GroupSettingsService, TokenService } from "./identity/index.js";
 import { createKekFile, DataProtection, Envelope, KEK_FILE, KekRotation, kekProviderFromConfig, pkcs11ConfigFrom, TokenSigningKeyVault } from "./keys/index.js";
@@ -120,6 +121,23 @@ function groupCertDays(entries: readonly string[]): Record<string, number> {
     out[match[1]!] = Number(match[2]);
   }
   return out;
+}
+
+/** The shortest `pki.certLifetime`: enough for a TLS handshake and an EST round trip, short enough for renewal tests. */
+const MIN_CERT_LIFETIME_MS = 10_000;
+
+/** `pki.certLifetime` (a duration, src/lib/duration.ts) → milliseconds, within 10 s .. `pki.maxCertDays`. */
+function certLifetimeMs(text: string | null, maxDays: number): number | undefined {
+  if (text === null) return undefined;
+  let ms: number;
+  try {
+    ms = parseDuration(text, "pki.certLifetime");
+  } catch (error) {
+    throw new MoatError("CONFIG_INVALID", (error as Error).message, { cause: error });
+  }
+  if (ms < MIN_CERT_LIFETIME_MS || ms > maxDays * 86_400_000)
+    throw new MoatError("CONFIG_INVALID", `pki.certLifetime ${JSON.stringify(text)} is outside 10s .. pki.maxCertDays (${maxDays}d)`);
+  return ms;
 }
 
 /** The domain modules behind the on-request services, imported once per process. */
@@ -247,7 +265,12 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
       registry: ca(),
       trustDomain,
       publicUrl: app.publicUrl,
-      validity: { defaultDays: config["pki.certDays"], maxDays: config["pki.maxCertDays"], groupDays: groupCertDays(config["pki.groupCertDays"]) },
+      validity: {
+        defaultDays: config["pki.certDays"],
+        defaultLifetimeMs: certLifetimeMs(config["pki.certLifetime"], config["pki.maxCertDays"]),
+        maxDays: config["pki.maxCertDays"],
+        groupDays: groupCertDays(config["pki.groupCertDays"]),
+      },
       crlValidityMs: config["pki.crlValidityHours"] * 3_600_000,
       rotationGraceMs: config["pki.rotationGraceHours"] * 3_600_000,
       expiryWindowMs: config["pki.expiryWindowDays"] * 86_400_000,

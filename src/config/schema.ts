@@ -47,6 +47,11 @@ export const SETTINGS = {
   "audit.witnessUrl": { type: { kind: "url", protocols: ["http:", "https:"] }, default: null, description: "Witness that receives every checkpoint (C2SP tlog-witness add-checkpoint)" },
   // --- pki ---
   "pki.certDays": { type: { kind: "int", min: 1, max: 3650 }, default: 90, description: "Default device certificate validity" },
+  "pki.certLifetime": {
+    type: { kind: "string", pattern: /^\d{1,12}[smhdw]$/, allowed: "a duration like 10m, 12h or 30d" },
+    default: null,
+    description: "Device certificate lifetime as a duration (10s to pki.maxCertDays, e.g. 10m for renewal tests); overrides pki.certDays",
+  },
   "pki.maxCertDays": { type: { kind: "int", min: 1, max: 3650 }, default: 397, description: "Longest validity a request may ask for" },
   "pki.crlValidityHours": { type: { kind: "int", min: 1, max: 24 * 30 }, default: 24, description: "CRL nextUpdate - thisUpdate" },
   "pki.expiryWindowDays": { type: { kind: "int", min: 1, max: 365 }, default: 30, description: "Warn about certificates expiring within this window" },

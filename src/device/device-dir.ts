@@ -27,6 +27,8 @@ export interface DeviceState {
   trustDomain: string | null;
   /** The generation of key-<n>.pem / cert-<n>.pem in force. */
   generation: number;
+  /** When the device received that certificate (ISO 8601): renewal counts the lifetime from here. */
+  receivedAt?: string;
   key: KeyLocation;
   /** How the device authenticates to the broker. */
   auth: "mtls" | "jwt";

@@ -205,6 +205,7 @@ export class MoatDevice extends EventEmitter<DeviceEvents> {
       mqttUrl: options.mqttUrl ?? info.mqttUrl,
       trustDomain: info.trustDomain,
       generation: 1,
+      receivedAt: new Date().toISOString(),
       key: { kind: "file", encrypted: options.secret !== undefined },
       auth: "mtls",
     };
@@ -348,7 +349,11 @@ export class MoatDevice extends EventEmitter<DeviceEvents> {
    * survive the move.
    */
   renew(): Promise<DeviceCertificate> {
-    this.assertUsable();
+    try {
+      this.assertUsable();
+    } catch (error) {
+      return Promise.reject(error as MoatError);
+    }
     this.renewing ??= this.renewOnce().finally(() => (this.renewing = null));
     return this.renewing;
   }
@@ -501,7 +506,8 @@ export class MoatDevice extends EventEmitter<DeviceEvents> {
     this.cancelRenewal?.();
     this.cancelRenewal = null;
     if (this.behaviour.renewal === false || this.state === "closed" || this.state === "stopped") return;
-    const at = renewalTime(this.certificate, this.behaviour.renewal ?? {});
+    const received = this.deviceState.receivedAt ? new Date(this.deviceState.receivedAt) : undefined;
+    const at = renewalTime(this.certificate, this.behaviour.renewal ?? {}, received);
     this.cancelRenewal = longTimer(at.getTime() - Date.now(), () => void this.automaticRenewal(), true);
   }
 
@@ -539,7 +545,7 @@ export class MoatDevice extends EventEmitter<DeviceEvents> {
     }
     const cert = checkIssued(answer.certificateDer, key, this.deviceId);
     this.dir.writeCertificate(generation, cert.toString());
-    this.commitState({ ...this.deviceState, generation });
+    this.commitState({ ...this.deviceState, generation, receivedAt: new Date().toISOString() });
     this.dir.pruneGenerations(generation);
     const oldKey = this.key;
     this.key = key;

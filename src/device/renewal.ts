@@ -13,15 +13,19 @@ export interface RenewalPolicy {
   schedule?: (validity: { notBefore: Date; notAfter: Date }) => Date;
 }
 
-/** The instant to renew a certificate valid from `notBefore` to `notAfter`. */
-export function renewalTime(validity: { notBefore: Date; notAfter: Date }, policy: RenewalPolicy = {}): Date {
+/**
+ * The instant to renew a certificate valid from `notBefore` to `notAfter`, received at `receivedAt`.
+ * The lifetime is counted from whichever is later: CAs backdate notBefore against clock skew (Moat by
+ * five minutes), which would otherwise eat a short certificate's lifetime and renew it at once.
+ */
+export function renewalTime(validity: { notBefore: Date; notAfter: Date }, policy: RenewalPolicy = {}, receivedAt?: Date): Date {
   if (policy.schedule) return policy.schedule(validity);
-  const start = validity.notBefore.getTime();
+  const start = Math.min(Math.max(validity.notBefore.getTime(), receivedAt?.getTime() ?? -Infinity), validity.notAfter.getTime());
   const lifetime = validity.notAfter.getTime() - start;
   const fraction = policy.fraction ?? 2 / 3;
   const jitter = policy.jitter ?? 0.05;
   const random = policy.random ?? Math.random;
   const offset = lifetime * (fraction + (random() * 2 - 1) * jitter);
   // Never before the start nor at or after the end.
-  return new Date(start + Math.min(Math.max(offset, 0), lifetime * 0.95));
+  return new Date(start + Math.round(Math.min(Math.max(offset, 0), lifetime * 0.95)));
 }

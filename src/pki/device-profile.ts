@@ -13,11 +13,17 @@ const DAY_MS = 86_400_000;
 /** Validity rules of the device profile: a default, per-group overrides and a ceiling no request can pass. */
 export interface ValidityPolicy {
   defaultDays: number;
+  /** `pki.certLifetime`: the default lifetime in milliseconds, when set (it may be minutes); replaces defaultDays. */
+  defaultLifetimeMs?: number | undefined;
   maxDays: number;
   groupDays?: Readonly<Record<string, number>>;
 }
 
-/** The validity (days) for a device of `group` asking for `requestedDays`. Over the maximum is refused, not clamped. */
+/**
+ * The validity (days, fractional when `pki.certLifetime` is shorter than a day) for a device of `group`
+ * asking for `requestedDays`. Over the maximum is refused, not clamped. A request or a group setting
+ * wins over the default; the default is `pki.certLifetime` when set, else `pki.certDays`.
+ */
 export function resolveValidityDays(policy: ValidityPolicy, group: string | null, requestedDays?: number): number {
   if (requestedDays !== undefined) {
     if (!Number.isInteger(requestedDays) || requestedDays < 1 || requestedDays > policy.maxDays)
@@ -25,7 +31,8 @@ export function resolveValidityDays(policy: ValidityPolicy, group: string | null
     return requestedDays;
   }
   const groupDays = group === null ? undefined : policy.groupDays?.[group];
-  return Math.min(groupDays ?? policy.defaultDays, policy.maxDays);
+  const defaultDays = policy.defaultLifetimeMs !== undefined ? policy.defaultLifetimeMs / DAY_MS : policy.defaultDays;
+  return Math.min(groupDays ?? defaultDays, policy.maxDays);
 }
 
 /** The URN that names a device in its SAN (`urn:moat:<trust domain>:device:<id>`). */
