@@ -26,7 +26,8 @@ export const ALLOWED = {
   posture: ["policy", "audit", "crypto"],
   // The Mosquitto data plane: policy compiled to dynamic-security ACLs; the broker's port types (events) only.
   mosquitto: ["policy", "crypto", "broker"],
-  device: ["crypto", "firmware", "policy"],
+  // keys only through its PKCS#11 session (ONLY_THROUGH below), loaded when a device key lives in a token.
+  device: ["crypto", "firmware", "policy", "keys"],
   sim: ["device", "crypto", "firmware", "policy"],
   store: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "sessions", "posture", "respond"],
   api: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "web", "sessions", "posture", "respond"],
@@ -47,7 +48,7 @@ const OPEN = new Set(["errors", "config", "ports", "lib", "change-feed"]);
  */
 const EXTRA_DOORS = { firmware: ["verify.ts"] };
 /** Domains that may reach another domain only through one of its extra doors (the device side). */
-const ONLY_THROUGH = { device: { firmware: "verify.ts" }, sim: { firmware: "verify.ts" } };
+const ONLY_THROUGH = { device: { firmware: "verify.ts", keys: "pkcs11-token.ts" }, sim: { firmware: "verify.ts" } };
 /** Server-side packages that device-side and pure modules must never load. */
 const SERVER_PACKAGES = ["better-sqlite3", "pg", "kysely", "fastify", "aedes", "ioredis", "mqemitter-redis", "pino"];
 const NO_SERVER_PACKAGES = new Set(["device", "sim", "crypto", "policy", "network", "lib"]);

@@ -32,7 +32,7 @@ export async function startServers(app: App, logger: Logger): Promise<RunningSer
   // GET /v1/info advertises the broker's bound port, known once the broker listens (below).
   let mqttPort: number | null = null;
   const api = await buildApi(app, {
-    endpoints: { apiUrl: config["api.publicUrl"], mqttUrl: config["broker.publicUrl"], mqttPort: () => mqttPort },
+    endpoints: { apiUrl: config["api.publicUrl"], mqttUrl: config["broker.publicUrl"], mqttPort: () => mqttPort, jwtAudience: config["broker.audience"] },
     https: { key: tls.key, cert: tls.cert, ca: tls.ca },
     logger,
     bodyLimitBytes: config["api.bodyLimitBytes"],

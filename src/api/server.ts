@@ -184,7 +184,7 @@ export async function buildApi(services: ApiServices, options: ApiOptions): Prom
   api.addHook("preClose", async () => hub.close());
   await api.register(eventRoutes, { hub });
   // --- device SDK: public endpoints and the device's own status ---
-  await api.register(infoRoutes, { trustDomain: services.trustDomain, endpoints: options.endpoints ?? { apiUrl: null, mqttUrl: null, mqttPort: () => null } });
+  await api.register(infoRoutes, { trustDomain: services.trustDomain, endpoints: options.endpoints ?? { apiUrl: null, mqttUrl: null, mqttPort: () => null, jwtAudience: "moat-mqtt" } });
   await api.register(deviceSelfRoutes, { services });
   await api.register(dashboardDataRoutes, { services });
   await api.register(dashboardRoutes, { services, sessions, auth });

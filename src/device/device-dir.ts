@@ -32,6 +32,8 @@ export interface DeviceState {
   key: KeyLocation;
   /** How the device authenticates to the broker. */
   auth: "mtls" | "jwt";
+  /** The audience the broker expects in device JWTs (advertised by GET /v1/info). */
+  jwtAudience?: string;
 }
 
 const STATE_FILE = "device.json";

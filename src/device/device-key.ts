@@ -13,6 +13,8 @@ export interface DeviceKey {
   readonly spkiDer: Buffer;
   /** ECDSA with SHA-256 over `data`, DER-encoded (X.509 / CSR form). */
   signDer(data: Buffer): Promise<Buffer>;
+  /** The same, synchronously (a device JWT is made while MQTT.js builds its CONNECT). */
+  signDerSync(data: Buffer): Buffer;
   /** The key as PEM for a TLS client handshake (in memory only), or null when it cannot do one (a token key; see docs/device-sdk.md). */
   tlsKeyPem(): string | null;
   /** Releases what the key holds (a token session). */
@@ -56,6 +58,10 @@ export class SoftwareKey implements DeviceKey {
   }
 
   async signDer(data: Buffer): Promise<Buffer> {
+    return this.signDerSync(data);
+  }
+
+  signDerSync(data: Buffer): Buffer {
     return sign("sha256", data, this.privateKey);
   }
 

@@ -12,9 +12,12 @@ export {
   type EnrollOptions,
   type MessageHandler,
   type OpenOptions,
+  type Pkcs11Options,
   type PublishOptions,
   type SubscribeOptions,
 } from "./moat-device.js";
+export { DeviceE2e } from "./device-e2e.js";
+export { DeviceOta, type DeviceOtaOptions } from "./device-ota.js";
 export { Backoff, type BackoffOptions } from "./backoff.js";
 export { renewalTime, type RenewalPolicy } from "./renewal.js";
 export type { ServerInfo } from "./server-client.js";

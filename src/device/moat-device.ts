@@ -11,8 +11,12 @@ import { MoatError, type ErrorCode } from "../errors.js";
 import { topicMatches } from "../policy/index.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
 import { buildCsr } from "./csr.js";
-import { DeviceDir, type DeviceState } from "./device-dir.js";
+import { DeviceDir, type DeviceState, type KeyLocation } from "./device-dir.js";
+import { DeviceE2e } from "./device-e2e.js";
+import { deviceToken } from "./device-jwt.js";
 import { SoftwareKey, type DeviceKey } from "./device-key.js";
+import { DeviceOta } from "./device-ota.js";
+import type { Pkcs11KeyOptions } from "./pkcs11-key.js";
 import { renewalTime, type RenewalPolicy } from "./renewal.js";
 import { estRequest, fetchServerInfo, type ClientIdentity, type ServerRefusal } from "./server-client.js";
 import { classifyDeviceStatus, fetchDeviceStatus } from "./device-status.js";
@@ -31,7 +35,12 @@ export interface DeviceBehaviour {
   renewal?: RenewalPolicy | false;
   /** Reconnection and retry backoff (default: full jitter, 1 s doubling up to 60 s). */
   backoff?: BackoffOptions;
+  /** JWT mode: lifetime of each device token, seconds (default 3600); a fresh one is used before 2/3 of it. */
+  jwtLifetimeSeconds?: number;
 }
+
+/** A device key inside a PKCS#11 token (SoftHSM in tests); the PIN is never stored. */
+export type Pkcs11Options = Pkcs11KeyOptions;
 
 export interface EnrollOptions extends DeviceBehaviour {
   /** The Moat API base URL, e.g. https://moat.example:8443 */
@@ -49,11 +58,21 @@ export interface EnrollOptions extends DeviceBehaviour {
   secret?: string | Uint8Array;
   /** Overrides what GET /v1/info advertises. */
   mqttUrl?: string;
+  /**
+   * How the device logs in to the broker: "mtls" (default, the certificate) or "jwt" (device-signed
+   * ES256 tokens over server-authenticated TLS, for devices that cannot present a client certificate).
+   * A PKCS#11 key always uses "jwt".
+   */
+  auth?: "mtls" | "jwt";
+  /** Keep the device key in a PKCS#11 token instead of a file. */
+  pkcs11?: Pkcs11Options;
 }
 
 export interface OpenOptions extends DeviceBehaviour {
   dir: string;
   secret?: string | Uint8Array;
+  /** The token PIN, for a device whose key is in a PKCS#11 token. */
+  pkcs11Pin?: string;
 }
 
 export interface ConnectOptions {
@@ -97,6 +116,8 @@ const UNTRUSTED_TLS = new Set(["ERR_TLS_CERT_ALTNAME_INVALID", "UNABLE_TO_VERIFY
 const CONNACK_IDENTIFIER_REJECTED = 2;
 const CONNACK_BAD_CREDENTIALS = 4;
 const CONNACK_NOT_AUTHORIZED = 5;
+/** The broker's JWT audience when an older server does not advertise one (broker.audience's default). */
+const DEFAULT_JWT_AUDIENCE = "moat-mqtt";
 
 function pemOf(value: string | Buffer): string {
   return Buffer.isBuffer(value) ? value.toString("utf8") : value;
@@ -153,8 +174,12 @@ export class MoatDevice extends EventEmitter<DeviceEvents> {
   private stoppedBy: MoatError | null = null;
   /** Settles the first connect() once the first CONNACK arrives or the device stops. */
   private firstConnect: { resolve: () => void; reject: (error: MoatError) => void } | null = null;
-  /** Set while a renewal moves the session to the new certificate (a deliberate, immediate reconnect). */
+  /** Set while a renewal or a token refresh moves the session (a deliberate, immediate reconnect). */
   private moving = false;
+  /** JWT mode: moves the session to a fresh token before the broker ends it at the token's expiry. */
+  private cancelTokenRefresh: (() => void) | null = null;
+  private e2eChannel: DeviceE2e | null = null;
+  private otaUpdates: DeviceOta | null = null;
 
   private constructor(
     private readonly dir: DeviceDir,
@@ -186,15 +211,21 @@ export class MoatDevice extends EventEmitter<DeviceEvents> {
     dir.prepare();
 
     const info = await fetchServerInfo(server, ca);
-    const key = SoftwareKey.generate();
-    const csr = await buildCsr(options.deviceId, key);
-    const auth = options.token !== undefined ? { token: options.token } : { client: { certPem: pemOf(options.factory!.certPem), keyPem: pemOf(options.factory!.keyPem) } };
-    const answer = await estRequest(info.estUrl, ca, "simpleenroll", csr, auth);
-    if (!answer.ok) throw refusedEnrollment(answer.refusal, options.deviceId);
-    const cert = checkIssued(answer.certificateDer, key, options.deviceId);
+    const key: DeviceKey = options.pkcs11 ? (await import("./pkcs11-key.js")).Pkcs11Key.generate(options.pkcs11) : SoftwareKey.generate();
+    let cert: X509Certificate;
+    try {
+      const csr = await buildCsr(options.deviceId, key);
+      const auth = options.token !== undefined ? { token: options.token } : { client: { certPem: pemOf(options.factory!.certPem), keyPem: pemOf(options.factory!.keyPem) } };
+      const answer = await estRequest(info.estUrl, ca, "simpleenroll", csr, auth);
+      if (!answer.ok) throw refusedEnrollment(answer.refusal, options.deviceId);
+      cert = checkIssued(answer.certificateDer, key, options.deviceId);
+    } catch (error) {
+      await key.close();
+      throw error;
+    }
 
     // Key, certificate and trust anchor first; device.json last, as the commit point.
-    dir.writeKey(1, key.toPem(options.secret));
+    if (key instanceof SoftwareKey) dir.writeKey(1, key.toPem(options.secret));
     dir.writeCertificate(1, cert.toString());
     dir.writeCa(ca);
     const state: DeviceState = {
@@ -206,8 +237,12 @@ export class MoatDevice extends EventEmitter<DeviceEvents> {
       trustDomain: info.trustDomain,
       generation: 1,
       receivedAt: new Date().toISOString(),
-      key: { kind: "file", encrypted: options.secret !== undefined },
-      auth: "mtls",
+      key: options.pkcs11
+        ? { kind: "pkcs11", module: options.pkcs11.module, tokenLabel: options.pkcs11.tokenLabel, keyLabel: options.pkcs11.keyLabel }
+        : { kind: "file", encrypted: options.secret !== undefined },
+      // Node's TLS cannot use a key it cannot read, so a token key logs in with device JWTs.
+      auth: options.pkcs11 ? "jwt" : (options.auth ?? "mtls"),
+      jwtAudience: info.jwtAudience ?? DEFAULT_JWT_AUDIENCE,
     };
     dir.writeState(state);
     return new MoatDevice(dir, state, key, cert, ca, options.secret, behaviourOf(options));
@@ -217,8 +252,7 @@ export class MoatDevice extends EventEmitter<DeviceEvents> {
   static async open(options: OpenOptions): Promise<MoatDevice> {
     const dir = new DeviceDir(options.dir);
     const state = dir.readState();
-    if (state.key.kind !== "file") throw new MoatError("DEVICE_STATE_INVALID", `the device key is kept in a ${state.key.kind} token; this SDK build opens file keys only`);
-    const key = SoftwareKey.fromPem(dir.readKey(state.generation), options.secret, `${options.dir}/key-${state.generation}.pem`);
+    const key = await openKey(state.key, dir, state.generation, options);
     const cert = dir.readCertificate(state.generation);
     if (!cert.publicKey.export({ type: "spki", format: "der" }).equals(key.spkiDer))
       throw new MoatError("DEVICE_STATE_INVALID", `the certificate and the key in ${options.dir} (generation ${state.generation}) do not belong together`);
@@ -240,6 +274,34 @@ export class MoatDevice extends EventEmitter<DeviceEvents> {
 
   get connected(): boolean {
     return this.state === "connected";
+  }
+
+  /** How the device logs in to the broker: its certificate (mtls) or device-signed tokens (jwt). */
+  get auth(): "mtls" | "jwt" {
+    return this.deviceState.auth;
+  }
+
+  /** End-to-end protected payloads (COSE) on the device's own topics; add keys to `e2e.keyring` first. */
+  get e2e(): DeviceE2e {
+    this.e2eChannel ??= new DeviceE2e({
+      deviceId: this.deviceId,
+      publish: (topic, payload, options) => this.publish(topic, payload, options),
+      subscribe: (filter, handler, options) => this.subscribe(filter, handler, options),
+      reportOpenFailure: (error, topic) => this.emit("handlerError", error, topic),
+    });
+    return this.e2eChannel;
+  }
+
+  /** Over-the-air updates (TUF client, secure-boot verifier) on this device's server and topics. */
+  get ota(): DeviceOta {
+    this.otaUpdates ??= new DeviceOta({
+      deviceId: this.deviceId,
+      server: this.deviceState.server,
+      ca: this.ca,
+      publish: (topic, payload, options) => this.publish(topic, payload, options),
+      subscribe: (filter, handler, options) => this.subscribe(filter, handler, options),
+    });
+    return this.otaUpdates;
   }
 
   /**
@@ -274,19 +336,20 @@ export class MoatDevice extends EventEmitter<DeviceEvents> {
       outgoingStore: new Store(),
       incomingStore: new Store(),
     };
-    const client = new MqttClient(
-      () =>
-        tlsConnect({
-          host,
-          port,
-          ...(isIP(host) === 0 ? { servername: host } : {}),
-          ca: this.ca,
-          key: this.key.tlsKeyPem() ?? undefined,
-          cert: this.cert.toString(),
-          minVersion: "TLSv1.2",
-        }),
-      clientOptions,
-    );
+    const jwt = this.deviceState.auth === "jwt";
+    const client = new MqttClient((mqtt) => {
+      // Called for every (re)connection, before MQTT.js writes CONNECT: the current certificate, or a fresh token.
+      if (jwt) this.freshToken(mqtt.options);
+      const tlsKey = jwt ? null : this.key.tlsKeyPem();
+      return tlsConnect({
+        host,
+        port,
+        ...(isIP(host) === 0 ? { servername: host } : {}),
+        ca: this.ca,
+        ...(tlsKey !== null ? { key: tlsKey, cert: this.cert.toString() } : {}),
+        minVersion: "TLSv1.2",
+      });
+    }, clientOptions);
     this.client = client;
     client.on("connect", (connack) => this.onConnected(connack.sessionPresent));
     client.on("error", (error) => (this.lastError = error));
@@ -365,6 +428,7 @@ export class MoatDevice extends EventEmitter<DeviceEvents> {
     this.state = "closed";
     this.cancelRenewal?.();
     this.cancelReconnect?.();
+    this.cancelTokenRefresh?.();
     this.firstConnect?.reject(new MoatError("DEVICE_CLOSED", "the device was closed before it connected"));
     this.firstConnect = null;
     const client = this.client;
@@ -461,6 +525,12 @@ export class MoatDevice extends EventEmitter<DeviceEvents> {
       return new MoatError("DEVICE_CONNECT_REFUSED", `the broker refused the device's identity (CONNACK ${code})`, { detail: { connack: code } });
     if (code === CONNACK_NOT_AUTHORIZED || error === null) {
       // Refused, or dropped by the broker: ask the server why, with the certificate itself.
+      if (this.key.tlsKeyPem() === null) {
+        // A token key cannot authenticate the question over TLS: a refusal is final for it (docs/device-sdk.md).
+        if (code === CONNACK_NOT_AUTHORIZED)
+          return new MoatError("DEVICE_CONNECT_REFUSED", "the broker refused the device (CONNACK 5); a device whose key is in a PKCS#11 token cannot ask the server why, so it stops", { detail: { connack: code } });
+        return null;
+      }
       const status = await fetchDeviceStatus(this.deviceState.server, this.ca, this.identity()).catch(() => null);
       const terminal = status ? classifyDeviceStatus(status) : null;
       if (terminal) return terminal;
@@ -479,6 +549,7 @@ export class MoatDevice extends EventEmitter<DeviceEvents> {
     this.stoppedBy = error;
     this.cancelRenewal?.();
     this.cancelReconnect?.();
+    this.cancelTokenRefresh?.();
     const client = this.client;
     // Pending QoS 1 publishes are rejected (with this error, through operationError).
     client?.end(true);
@@ -505,7 +576,7 @@ export class MoatDevice extends EventEmitter<DeviceEvents> {
   private scheduleRenewal(): void {
     this.cancelRenewal?.();
     this.cancelRenewal = null;
-    if (this.behaviour.renewal === false || this.state === "closed" || this.state === "stopped") return;
+    if (this.behaviour.renewal === false || this.finished() || this.key.tlsKeyPem() === null) return;
     const received = this.deviceState.receivedAt ? new Date(this.deviceState.receivedAt) : undefined;
     const at = renewalTime(this.certificate, this.behaviour.renewal ?? {}, received);
     this.cancelRenewal = longTimer(at.getTime() - Date.now(), () => void this.automaticRenewal(), true);
@@ -530,6 +601,8 @@ export class MoatDevice extends EventEmitter<DeviceEvents> {
   }
 
   private async renewOnce(): Promise<DeviceCertificate> {
+    if (this.key.tlsKeyPem() === null)
+      throw new MoatError("DEVICE_OPTION_INVALID", "a key in a PKCS#11 token cannot authenticate EST re-enrollment (Node's TLS cannot use it); see docs/device-sdk.md");
     const generation = this.deviceState.generation + 1;
     if (this.certificate.notAfter.getTime() <= Date.now()) throw this.stop(expiredError(this.certificate));
     // A key left by an attempt whose answer was lost is used again: the server then resends the
@@ -560,6 +633,29 @@ export class MoatDevice extends EventEmitter<DeviceEvents> {
       this.client.stream.destroy();
     }
     return view;
+  }
+
+  // --- JWT mode ---
+
+  /** Puts a fresh device token into the CONNECT options and arms the refresh before it expires. */
+  private freshToken(options: IClientOptions): void {
+    const lifetimeSeconds = this.behaviour.jwtLifetimeSeconds ?? 3600;
+    const { token, expiresAt } = deviceToken(this.key, { deviceId: this.deviceId, audience: this.deviceState.jwtAudience ?? DEFAULT_JWT_AUDIENCE, lifetimeSeconds });
+    options.username = this.deviceId;
+    options.password = token;
+    this.cancelTokenRefresh?.();
+    const refreshIn = Math.max(1_000, Math.round(((expiresAt - Date.now()) * 2) / 3));
+    this.cancelTokenRefresh = longTimer(
+      refreshIn,
+      () => {
+        // Move the session to a new token (MQTT 3.1.1 has no re-authentication); a reconnect on its own also makes one.
+        if (this.state === "connected" && this.client) {
+          this.moving = true;
+          this.client.stream.destroy();
+        }
+      },
+      true,
+    );
   }
 
   // --- helpers ---
@@ -595,7 +691,19 @@ export class MoatDevice extends EventEmitter<DeviceEvents> {
 }
 
 function behaviourOf(options: DeviceBehaviour): DeviceBehaviour {
-  return { ...(options.renewal !== undefined ? { renewal: options.renewal } : {}), ...(options.backoff ? { backoff: options.backoff } : {}) };
+  return {
+    ...(options.renewal !== undefined ? { renewal: options.renewal } : {}),
+    ...(options.backoff ? { backoff: options.backoff } : {}),
+    ...(options.jwtLifetimeSeconds !== undefined ? { jwtLifetimeSeconds: options.jwtLifetimeSeconds } : {}),
+  };
+}
+
+/** The device key where device.json says it is: a (possibly encrypted) file, or a PKCS#11 token. */
+async function openKey(location: KeyLocation, dir: DeviceDir, generation: number, options: OpenOptions): Promise<DeviceKey> {
+  if (location.kind === "file") return SoftwareKey.fromPem(dir.readKey(generation), options.secret, `${dir.path}/key-${generation}.pem`);
+  if (options.pkcs11Pin === undefined) throw new MoatError("DEVICE_SECRET_INVALID", "the device key is in a PKCS#11 token: pass pkcs11Pin to open()");
+  const { Pkcs11Key } = await import("./pkcs11-key.js");
+  return Pkcs11Key.open({ module: location.module, tokenLabel: location.tokenLabel, keyLabel: location.keyLabel, pin: options.pkcs11Pin });
 }
 
 function describe(error: unknown): string {

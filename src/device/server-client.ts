@@ -13,6 +13,8 @@ export interface ServerInfo {
   mqttUrl: string | null;
   trustDomain: string;
   version: string;
+  /** The audience the broker expects in device JWTs (absent from servers older than the SDK). */
+  jwtAudience?: string;
 }
 
 /** A TLS client identity for a request (EST re-enrollment, status, zero-touch enrollment). */
@@ -125,7 +127,13 @@ export async function fetchServerInfo(server: string, ca: string): Promise<Serve
   }
   if (typeof info.estUrl !== "string" || (info.mqttUrl !== null && typeof info.mqttUrl !== "string") || typeof info.trustDomain !== "string" || typeof info.version !== "string")
     throw new MoatError("DEVICE_SERVER_ANSWER_INVALID", `${url.href} did not answer the endpoint list (estUrl, mqttUrl, trustDomain, version)`);
-  return { estUrl: info.estUrl, mqttUrl: info.mqttUrl ?? null, trustDomain: info.trustDomain, version: info.version };
+  return {
+    estUrl: info.estUrl,
+    mqttUrl: info.mqttUrl ?? null,
+    trustDomain: info.trustDomain,
+    version: info.version,
+    ...(typeof info.jwtAudience === "string" ? { jwtAudience: info.jwtAudience } : {}),
+  };
 }
 
 /**

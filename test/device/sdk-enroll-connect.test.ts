@@ -55,7 +55,7 @@ describe("device SDK: enrollment, mTLS MQTT and renewal against moat serve", () 
 
   it("GET /v1/info advertises the EST and MQTT endpoints, the trust domain and the version, without a token", async () => {
     const info = await fetchServerInfo(s.server, s.rootPem);
-    expect(info).toEqual({ estUrl: `${s.server}/.well-known/est`, mqttUrl: s.mqttUrl, trustDomain: "test.moat", version: expect.stringMatching(/^\d+\.\d+\.\d+/) });
+    expect(info).toEqual({ estUrl: `${s.server}/.well-known/est`, mqttUrl: s.mqttUrl, trustDomain: "test.moat", version: expect.stringMatching(/^\d+\.\d+\.\d+/), jwtAudience: "moat-mqtt" });
   });
 
   it("enrolls over EST with a one-time token: P-256 key made on the device, stored 0600 in a 0700 folder", async () => {

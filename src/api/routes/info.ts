@@ -9,17 +9,20 @@ export interface PublicEndpoints {
   readonly mqttUrl: string | null;
   /** The bound MQTT-over-TLS port, null when this server runs no broker. */
   mqttPort(): number | null;
+  /** `broker.audience`: what device JWTs must name as `aud`. */
+  readonly jwtAudience: string;
 }
 
 const INFO_SCHEMA = {
   type: "object",
   additionalProperties: false,
-  required: ["estUrl", "mqttUrl", "trustDomain", "version"],
+  required: ["estUrl", "mqttUrl", "trustDomain", "version", "jwtAudience"],
   properties: {
     estUrl: { type: "string", maxLength: 2048 },
     mqttUrl: { type: ["string", "null"], maxLength: 2048 },
     trustDomain: { type: "string", maxLength: 253 },
     version: { type: "string", maxLength: 64 },
+    jwtAudience: { type: "string", maxLength: 256 },
   },
 } as const;
 
@@ -38,13 +41,13 @@ function requestHost(request: FastifyRequest): { hostWithPort: string; hostname:
 export async function infoRoutes(api: FastifyInstance, { trustDomain, endpoints }: { trustDomain: string; endpoints: PublicEndpoints }): Promise<void> {
   api.get(
     "/v1/info",
-    { config: { public: true }, schema: { tags: ["health"], summary: "Public endpoints for devices: EST and MQTT URLs, trust domain, version", security: [], response: { 200: INFO_SCHEMA } } },
+    { config: { public: true }, schema: { tags: ["health"], summary: "Public endpoints for devices: EST and MQTT URLs, trust domain, version, JWT audience", security: [], response: { 200: INFO_SCHEMA } } },
     async (request) => {
       const { hostWithPort, hostname } = requestHost(request);
       const apiUrl = (endpoints.apiUrl ?? `https://${hostWithPort}`).replace(/\/+$/, "");
       const port = endpoints.mqttPort();
       const mqttUrl = endpoints.mqttUrl ?? (port === null ? null : `mqtts://${hostname}:${port}`);
-      return { estUrl: `${apiUrl}/.well-known/est`, mqttUrl, trustDomain, version: VERSION };
+      return { estUrl: `${apiUrl}/.well-known/est`, mqttUrl, trustDomain, version: VERSION, jwtAudience: endpoints.jwtAudience };
     },
   );
 }
