@@ -5,6 +5,7 @@ export { KEY_TYPES, isKeyType, type KeyType, type ExternalSigner, type SigningKe
 export { DEFAULT_PUBLIC_URL, pkiUrls, advertisedUrls, type PkiUrls } from "./naming.js";
 export { toPem, fromPem, fromPemAll } from "./pem.js";
 export { parseCertificate, fingerprintOf, type ParsedCertificate } from "./certificate.js";
+export { certificateKeyFacts, publicKeyFacts, weakKeyReason, type KeyFacts } from "./key-facts.js";
 export { loadIssuer, type Issuer, type CaKeyInput } from "./issuer.js";
 export { verifyCsr, MAX_CSR_BYTES, type VerifiedCsr } from "./csr.js";
 export { DeviceCertificateTemplate, deviceUrn, resolveValidityDays, type ValidityPolicy } from "./device-profile.js";

@@ -27,6 +27,8 @@ describe("policy lint", () => {
       ["high", "matches-everything", 0],
       ["high", "matches-everything", 1],
       ["high", "sys-topic", 2],
+      // deny subscribe:# of the same role overrides allow subscribe:#.
+      ["medium", "never-matches", 0],
       ["medium", "shared-topic", 3],
       ["medium", "wildcard-only", 4],
       ["low", "shared-topic", 2],
@@ -47,5 +49,38 @@ describe("policy lint", () => {
   it("flags a custom role granting every operator permission", () => {
     const findings = lintPolicy([{ name: "superuser", rules: [{ effect: "allow", action: "*", resource: "*" }] }]);
     expect(findings).toMatchObject([{ code: "operator-wildcard", role: "superuser" }]);
+  });
+
+  it("flags an allow rule its own role's deny always overrides, and only that one", () => {
+    const role: RoleDefinition = {
+      name: "shadowed",
+      rules: [
+        { effect: "allow", action: "publish", resource: "devices/${device.id}/telemetry/#" },
+        { effect: "allow", action: "publish", resource: "devices/${device.id}/status" },
+        { effect: "deny", action: "publish", resource: "devices/+/telemetry/#" },
+      ],
+    };
+    const findings = lintPolicy([role], { holders: new Map([["shadowed", 1]]) });
+    expect(findings.filter((f) => f.code === "never-matches").map((f) => f.index)).toEqual([0]);
+    expect(findings.some((f) => f.code === "deny-shadows-nothing")).toBe(false);
+  });
+
+  it("flags a deny rule that overlaps no allow rule of any role", () => {
+    const roles: RoleDefinition[] = [
+      { name: "a", rules: [{ effect: "allow", action: "publish", resource: "devices/${device.id}/telemetry/#" }] },
+      {
+        name: "b",
+        rules: [
+          { effect: "deny", action: "publish", resource: "devices/+/telemetry/secret" },
+          { effect: "deny", action: "publish", resource: "factory/reset" },
+          { effect: "deny", action: "subscribe", resource: "devices/#" },
+        ],
+      },
+    ];
+    const findings = lintPolicy(roles, { holders: new Map([["a", 1]]) });
+    expect(findings.filter((f) => f.code === "deny-shadows-nothing").map((f) => [f.role, f.index])).toEqual([
+      ["b", 1],
+      ["b", 2],
+    ]);
   });
 });
