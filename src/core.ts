@@ -17,8 +17,9 @@ import { createKekFile, DataProtection, Envelope, KEK_FILE, KekRotation, kekProv
 import type { CaKeyStorage, CaRegistry, KeyType, Pki, TokenCaKeys } from "./pki/index.js";
 import type { PolicyService } from "./policy/index.js";
 import type { ScanService } from "./scanner/index.js";
-import { SessionService } from "./sessions/index.js";
 import type { RespondServices } from "./respond/index.js";
+import type { InstallationFacts, PostureService } from "./posture/index.js";
+import { DEFAULT_HEARTBEAT_MS, SessionService } from "./sessions/index.js";
 import {
   AuditRepository,
   caRegistryStore,
@@ -27,6 +28,7 @@ import {
   KyselySealedBlobStore,
   KyselySessionRepository,
   MetaRepository,
+  postureStore,
   pkiStore,
   policyStore,
   respondStore,
@@ -86,11 +88,13 @@ export interface App {
   readonly sessions: SessionService;
   /** Response playbooks, the executor and its undo, notification targets and deliveries, incidents. */
   readonly respond: RespondServices;
+  /** Posture checks over the installation's own data, their stored runs and suppressions (needs `pki` and `policy` too). */
+  readonly posture: PostureService;
   close(): Promise<void>;
 }
 
 /** The services whose modules are loaded only when a command asks for them. */
-export const SERVICES = ["policy", "pki", "firmware", "scans", "respond"] as const;
+export const SERVICES = ["policy", "pki", "firmware", "scans", "respond", "posture"] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 export interface CreateAppOptions {
@@ -147,18 +151,20 @@ interface Modules {
   firmware?: typeof import("./firmware/index.js");
   scanner?: typeof import("./scanner/index.js");
   respond?: typeof import("./respond/index.js");
+  posture?: typeof import("./posture/index.js");
 }
 
 async function loadModules(services: readonly ServiceName[]): Promise<Modules> {
   const wanted = new Set(services);
-  const [policy, pki, firmware, scanner, respond] = await Promise.all([
+  const [policy, pki, firmware, scanner, respond, posture] = await Promise.all([
     wanted.has("policy") ? import("./policy/index.js") : undefined,
     wanted.has("pki") ? import("./pki/index.js") : undefined,
     wanted.has("firmware") ? import("./firmware/index.js") : undefined,
     wanted.has("scans") ? import("./scanner/index.js") : undefined,
     wanted.has("respond") ? import("./respond/index.js") : undefined,
+    wanted.has("posture") ? import("./posture/index.js") : undefined,
   ]);
-  return { policy, pki, firmware, scanner, respond };
+  return { policy, pki, firmware, scanner, respond, posture };
 }
 
 /** Opens an initialised installation. */
@@ -327,9 +333,60 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
           const text = await meta.get("kek_rotation");
           return text ? JSON.parse(text) : null;
         },
-        save: (state) => meta.set("kek_rotation", state ? JSON.stringify(state) : ""),
+        save: async (state) => {
+          await meta.set("kek_rotation", state ? JSON.stringify(state) : "");
+          // A rotation that finished (no state left) makes a new KEK current: posture's kek-not-rotated reads this.
+          if (!state) await meta.set("kek_rotated_at", new Date().toISOString());
+        },
       }),
   );
+
+  // --- posture: checks over every domain's data; the facts that are not in the store come from their owners here ---
+  const postureFacts = (): InstallationFacts => {
+    const pkiModule = need("pki", "pki");
+    return {
+      settings: {
+        expiryWindowDays: config["pki.expiryWindowDays"],
+        certificateMaxAgeDays: config["posture.certificateMaxAgeDays"],
+        kekMaxAgeDays: config["posture.kekMaxAgeDays"],
+        neverSeenGraceDays: config["posture.neverSeenGraceDays"],
+        scanMaxAgeDays: config["posture.scanMaxAgeDays"],
+        sessionStaleMs: DEFAULT_HEARTBEAT_MS * 4,
+        plaintextListener: config["broker.enabled"] && config["broker.mqttPlainPort"] !== null ? { port: config["broker.mqttPlainPort"] } : null,
+        logLevel: config.logLevel,
+      },
+      lint: () => policy().lint(),
+      auditChain: async () => {
+        const verified = await audit.verify();
+        return { ok: verified.ok, entries: verified.entries, ...(verified.problem ? { problem: verified.problem } : {}), firstBadSeq: verified.firstBadSeq ?? null };
+      },
+      kek: async () => ({
+        provider: envelope.kekProvider.kind,
+        version: (await envelope.kekProvider.current()).version,
+        since: (await meta.get("kek_rotated_at")) || (await meta.get("initialized_at")) || null,
+      }),
+      segmentation: async () => {
+        const policyFile = config["segmentation.policyFile"];
+        const compiledFile = config["segmentation.compiledFile"];
+        if (!policyFile || !compiledFile) return null;
+        const network = await import("./network/index.js");
+        try {
+          const expected = network.compileNftables(network.loadPolicy(network.readTextFile(policyFile, network.MAX_POLICY_BYTES, "segmentation policy"), policyFile));
+          if (!existsSync(compiledFile)) return { policyFile, compiledFile, upToDate: false, problem: "the compiled ruleset does not exist" };
+          const compiled = network.readTextFile(compiledFile, 16 * 1024 * 1024, "compiled ruleset");
+          return compiled.trim() === expected.trim() ? { policyFile, compiledFile, upToDate: true } : { policyFile, compiledFile, upToDate: false, problem: "the compiled ruleset differs from what the policy compiles to now" };
+        } catch (error) {
+          return { policyFile, compiledFile, upToDate: false, problem: error instanceof Error ? error.message : String(error) };
+        }
+      },
+      keyFacts: {
+        certificate: (der) => pkiModule.certificateKeyFacts(der),
+        spkiPem: (pem) => pkiModule.publicKeyFacts(pkiModule.fromPem(pem, "PUBLIC KEY") ?? Buffer.alloc(0)),
+        weakness: (facts) => pkiModule.weakKeyReason(facts),
+      },
+    };
+  };
+  const posture = lazy((): PostureService => new (need("posture", "posture").PostureService)({ store: postureStore(store), facts: postureFacts() }));
 
   const securityEvents = new FailureAggregator(audit);
   const app: App = {
@@ -369,6 +426,9 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     },
     get respond() {
       return respond();
+    },
+    get posture() {
+      return posture();
     },
     get dataProtection() {
       return dataProtection();

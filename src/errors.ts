@@ -235,6 +235,16 @@ export const ERROR_CODES = {
   SIM_OPTIONS_INVALID: { status: 400, title: "A simulator option is not valid" },
   SIM_SCENARIO_UNAVAILABLE: { status: 400, title: "The scenario needs a server the simulator controls" },
   SIM_SETUP_MISSING: { status: 400, title: "The simulator lacks the API URL, admin token or CA bundle" },
+  // --- posture and compliance ---
+  COMPLIANCE_ATTESTATION_INVALID: { status: 400, title: "An attestation is incomplete or already expired" },
+  COMPLIANCE_CONTROL_UNKNOWN: { status: 400, title: "No catalogue has that control" },
+  COMPLIANCE_REPORT_INVALID: { status: 400, title: "The file is not a Moat compliance report" },
+  COMPLIANCE_REPORT_NOT_FOUND: { status: 404, title: "No such compliance report" },
+  COMPLIANCE_SIGNATURE_INVALID: { status: 400, title: "The report's signature does not verify" },
+  COMPLIANCE_STANDARD_UNKNOWN: { status: 400, title: "No catalogue has that standard" },
+  POSTURE_CHECK_UNKNOWN: { status: 400, title: "No posture check has that id" },
+  POSTURE_RUN_NOT_FOUND: { status: 404, title: "No such posture run" },
+  POSTURE_SUPPRESSION_INVALID: { status: 400, title: "A suppression is incomplete or already expired" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

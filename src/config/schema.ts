@@ -85,6 +85,17 @@ export const SETTINGS = {
   "scanner.allowedTargets": { type: { kind: "list" }, default: ["127.0.0.0/8", "::1/128"], description: "CIDRs the scanner may touch" },
   // --- firmware / ota ---
   // --- network ---
+  "segmentation.policyFile": { type: { kind: "string" }, default: null, description: "The segmentation policy (YAML) the router runs; posture checks that its compiled ruleset is current" },
+  "segmentation.compiledFile": { type: { kind: "string" }, default: null, description: "The nftables ruleset compiled from segmentation.policyFile and loaded on the router" },
+  // --- posture and compliance ---
+  "posture.intervalMinutes": { type: { kind: "int", min: 1, max: 7 * 24 * 60 }, default: 60, description: "How often moat serve runs every posture check" },
+  "posture.certificateMaxAgeDays": { type: { kind: "int", min: 1, max: 3650 }, default: 365, description: "A device certificate older than this is reported (device-certificate-old)" },
+  "posture.kekMaxAgeDays": { type: { kind: "int", min: 1, max: 3650 }, default: 365, description: "A KEK current for longer than this is reported (kek-not-rotated)" },
+  "posture.neverSeenGraceDays": { type: { kind: "int", min: 0, max: 365 }, default: 7, description: "An active device never seen this long after it was created is reported (device-never-seen)" },
+  "posture.scanMaxAgeDays": { type: { kind: "int", min: 1, max: 365 }, default: 30, description: "Scanner findings count when the newest stored scan is at most this old" },
+  "compliance.supportPeriodEnd": { type: { kind: "string", pattern: /^\d{4}-\d{2}-\d{2}$/, allowed: "a date YYYY-MM-DD" }, default: null, description: "End of the security-update support period stated to buyers (PSTI Schedule 1 paragraph 3)" },
+  "compliance.reportingContact": { type: { kind: "string" }, default: null, description: "Where people report security issues (URL or e-mail; PSTI Schedule 1 paragraph 2)" },
+  "compliance.manufacturer": { type: { kind: "string" }, default: null, description: "Manufacturer name printed on compliance reports and the PSTI statement of compliance" },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingPath = keyof typeof SETTINGS;

@@ -5,7 +5,7 @@
  * signature algorithm; plus the PKI's rule for what is too weak.
  */
 import { createHash } from "node:crypto";
-import { children, decodeBitString, decodeOid, expectTag, readSingle } from "./der/reader.js";
+import { children, decodeBitString, decodeOid, expectTag, readSingle } from "../crypto/index.js";
 import { OID } from "./oids.js";
 
 export interface KeyFacts {

@@ -14,3 +14,4 @@ export { policyStore, KyselyAssignmentRepository, KyselyPolicySubjects, KyselyRo
 export { scannerStore, KyselyScanRepository, KyselyDeviceAddressLookup } from "./repositories/scanner.js";
 export { KyselySessionRepository } from "./repositories/sessions.js";
 export { respondStore } from "./repositories/respond.js";
+export { postureStore, KyselyPostureRepository, KyselyPostureData } from "./repositories/posture.js";

@@ -412,6 +412,71 @@ export interface IncidentsTable {
   resolution: string | null;
 }
 
+// --- posture and compliance ---
+export interface PostureRunsTable {
+  id: string;
+  run_at: string;
+  finished_at: string;
+  scope: string;
+  actor: string;
+  /** JSON array of check outcomes. */
+  checks: string;
+  critical_count: number;
+  high_count: number;
+  medium_count: number;
+  low_count: number;
+  info_count: number;
+  suppressed: number;
+  audit_seq: number | null;
+}
+
+export interface PostureFindingsTable {
+  run_id: string;
+  ordinal: number;
+  finding_key: string;
+  check_id: string;
+  severity: string;
+  /** JSON arrays/objects. */
+  resources: string;
+  device_ids: string;
+  evidence: string;
+  fix: string;
+  /** JSON of the suppression that covered it, or null. */
+  suppressed: string | null;
+}
+
+export interface PostureSuppressionsTable {
+  id: Generated<number>;
+  check_id: string;
+  resource_id: string;
+  reason: string;
+  expires_at: string;
+  created_at: string;
+  created_by: string;
+}
+
+export interface ComplianceAttestationsTable {
+  id: Generated<number>;
+  standard: string;
+  control_id: string;
+  statement: string;
+  evidence_url: string | null;
+  owner: string;
+  expires_at: string;
+  created_at: string;
+  created_by: string;
+}
+
+export interface ComplianceReportsTable {
+  id: string;
+  standard: string;
+  created_at: string;
+  actor: string;
+  hash: string;
+  summary: string;
+  report: string;
+}
+
 export interface Database {
   meta: MetaTable;
   devices: DevicesTable;
@@ -456,4 +521,10 @@ export interface Database {
   notify_targets: NotifyTargetsTable;
   notify_deliveries: NotifyDeliveriesTable;
   incidents: IncidentsTable;
+  // --- posture and compliance ---
+  posture_runs: PostureRunsTable;
+  posture_findings: PostureFindingsTable;
+  posture_suppressions: PostureSuppressionsTable;
+  compliance_attestations: ComplianceAttestationsTable;
+  compliance_reports: ComplianceReportsTable;
 }

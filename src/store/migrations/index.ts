@@ -13,6 +13,7 @@ import { groupSettingsFirmwareInventory } from "./0075_group_settings_firmware_i
 import { respond } from "./0076_respond.js";
 import type { MoatMigration } from "./types.js";
 import { mqttSessions } from "./0074_mqtt_sessions.js";
+import { postureCompliance } from "./0077_posture_compliance.js";
 
 export interface NamedMigration {
   readonly name: string;
@@ -57,4 +58,5 @@ export const MIGRATIONS: readonly NamedMigration[] = [
   { name: "0074_mqtt_sessions", migration: mqttSessions },
   { name: "0075_group_settings_firmware_inventory", migration: groupSettingsFirmwareInventory },
   { name: "0076_respond", migration: respond },
+  { name: "0077_posture_compliance", migration: postureCompliance },
 ];
