@@ -11,6 +11,7 @@ import { CONNECTABLE_STATUSES, MoatDeviceDirectory, startBroker, type MoatBroker
 import { listenFailed, type MoatConfig } from "./config/index.js";
 import { isMoatError, MoatError } from "./errors.js";
 import { linkOtaCampaigns } from "./firmware/index.js";
+import { PostureChangeFollower } from "./posture/index.js";
 import { SessionRecorder } from "./sessions/index.js";
 import { KyselySessionRepository } from "./store/index.js";
 import { isDeviceId } from "./identity/index.js";
@@ -78,6 +79,15 @@ export async function startServers(app: App, logger: Logger): Promise<RunningSer
     const recorder = new SessionRecorder(new KyselySessionRepository(app.store.db), { onError: (error) => logger.error({ err: error }, "session record write failed") });
     await recorder.start(app.audit);
     closers.push(() => recorder.stop());
+    // Posture: every check on a schedule; between runs, a change about one device re-evaluates that device.
+    const stopPosture = app.posture.startSchedule(config["posture.intervalMinutes"] * 60_000, (error) => logger.error({ err: error }, "posture run failed"));
+    const follower = new PostureChangeFollower(app.posture, (error) => logger.error({ err: error }, "posture re-evaluation failed"));
+    const unfollow = app.store.subscribe((change) => follower.take(change));
+    closers.push(async () => {
+      unfollow();
+      await stopPosture();
+      await follower.stop();
+    });
     let mqtt: Awaited<ReturnType<typeof startMqttBroker>> | null = null;
     if (config["broker.enabled"] && config["broker.mode"] === "mosquitto") {
       const plane = await startMosquittoDataPlane(app, logger);

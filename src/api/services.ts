@@ -7,6 +7,7 @@ import type { FirmwareServices } from "../firmware/index.js";
 import type { ScanService } from "../scanner/index.js";
 import type { RespondServices } from "../respond/index.js";
 import type { SessionService } from "../sessions/index.js";
+import type { PostureService } from "../posture/index.js";
 
 /** What the API needs from the application (core.ts's App satisfies it). The API holds no business logic. */
 export interface ApiServices {
@@ -47,6 +48,8 @@ export interface ApiServices {
   readonly sessions: SessionService;
   /** Playbooks, response actions and their undo, notification targets, incidents. */
   readonly respond: RespondServices;
+  /** Posture checks, their stored runs, findings and suppressions. */
+  readonly posture: PostureService;
 }
 
 export interface ApiSettings {

@@ -170,21 +170,25 @@ export class PostureService {
   }
 
   /**
-   * Runs every check now and then every `intervalMs` (`moat serve`); returns the stopper. Runs never
-   * overlap; a failed run is reported and the next one still happens.
+   * Runs every check soon after start and then every `intervalMs` (`moat serve`); returns the stopper,
+   * which waits for a run in progress. Runs never overlap; a failed run is reported and the next one still happens.
    */
-  startSchedule(intervalMs: number, onError: (error: unknown) => void): () => void {
+  startSchedule(intervalMs: number, onError: (error: unknown) => void, firstAfterMs = Math.min(intervalMs, 60_000)): () => Promise<void> {
     let running: Promise<unknown> = Promise.resolve();
+    let stopped = false;
     const tick = () => {
-      running = running.then(() => this.run({ actor: "system" })).catch(onError);
+      running = running.then(() => (stopped ? undefined : this.run({ actor: "system" }))).catch(onError);
     };
-    const first = setTimeout(tick, 5_000);
+    // The first run comes soon after start (the dashboard has something to show), then one per interval.
+    const first = setTimeout(tick, firstAfterMs);
     first.unref();
     const timer = setInterval(tick, intervalMs);
     timer.unref();
-    return () => {
+    return async () => {
+      stopped = true;
       clearTimeout(first);
       clearInterval(timer);
+      await running;
     };
   }
 }
