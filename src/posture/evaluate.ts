@@ -379,6 +379,7 @@ export const INSTALLATION_CHECKS: Record<string, (ctx: EvaluationContext, pass: 
     const findings: StoredFinding[] = [];
     for (const [issuer, count] of index.activeByIssuer) {
       const ca = cas.get(issuer);
+      // Moat has no CA revocation; what makes an issuing CA unusable is its end (or, were the foreign key ever lost, its absence).
       const problem = !ca ? "the issuing CA is not in the hierarchy" : Date.parse(ca.notAfter) <= ctx.now ? `the issuing CA expired on ${ca.notAfter}` : null;
       if (problem) findings.push(finding("ca-revoked-in-use", issuer, [{ kind: "ca", id: issuer }], { issuer, activeCertificates: count, problem }));
     }

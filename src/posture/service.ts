@@ -47,18 +47,22 @@ export class PostureService {
     return CHECKS;
   }
 
-  private context(): EvaluationContext {
-    return { data: this.options.store.data, facts: this.options.facts, now: this.now() };
+  private context(at?: number): EvaluationContext {
+    return { data: this.options.store.data, facts: this.options.facts, now: at ?? this.now() };
   }
 
   private async groups(): Promise<ReadonlyMap<string, GroupPostureSettings> | null> {
     return this.options.facts.groupSettings ? await this.options.facts.groupSettings() : null;
   }
 
-  /** Runs every check, or only `check`; stores the run and its findings; records `posture.run`. */
-  async run(options: { check?: string; actor: string; onProgress?: (done: number, what: string) => void }): Promise<PostureRun> {
+  /**
+   * Runs every check, or only `check`; stores the run and its findings; records `posture.run`. `at`
+   * evaluates as of another time (what will be expiring or overdue by then); such a run is stored
+   * with scope `as-of:<time>`, never as the current posture.
+   */
+  async run(options: { check?: string; actor: string; at?: number; onProgress?: (done: number, what: string) => void }): Promise<PostureRun> {
     if (options.check !== undefined && !checkDefinition(options.check)) throw new MoatError("POSTURE_CHECK_UNKNOWN", `no posture check is called ${JSON.stringify(options.check)} (moat posture list)`);
-    const ctx = this.context();
+    const ctx = this.context(options.at);
     const runAt = new Date(ctx.now).toISOString();
     const groups = await this.groups();
     let fleet: Promise<FleetPass> | undefined;
@@ -86,7 +90,7 @@ export class PostureService {
       id: randomUUID(),
       runAt,
       finishedAt: new Date(this.now()).toISOString(),
-      scope: options.check ? `check:${options.check}` : "full",
+      scope: options.at !== undefined ? `as-of:${runAt}${options.check ? `:${options.check}` : ""}` : options.check ? `check:${options.check}` : "full",
       actor: options.actor,
       checks: outcomes,
       counts,
@@ -107,7 +111,7 @@ export class PostureService {
     summary.auditSeq = await this.options.store.eventSeq("posture.run", summary.id);
     if (summary.auditSeq !== null) await this.options.store.posture.setRunAuditSeq(summary.id, summary.auditSeq);
     await this.options.store.posture.pruneFindings(this.options.keepRuns ?? 20);
-    if (fleet && !options.check) this.index = { runId: summary.id, index: (await fleet).index };
+    if (fleet && summary.scope === "full") this.index = { runId: summary.id, index: (await fleet).index };
     return { ...summary, findings: findings.map(({ key: _key, ...f }) => f) };
   }
 

@@ -38,14 +38,16 @@ export function register(program: Command): void {
     .command("run")
     .description("run every posture check (or one) now, store the result and print it; exit 0 whatever it found")
     .option("--check <id>", "run only this check (moat posture list)")
+    .option("--as-of <date>", "evaluate as if it were this time: what will be expiring or overdue by then (stored apart from the current posture)", isoTimeOption)
     .option("--json", "print JSON ({ runAt, findings, … })")
     .addHelpText("after", "\nExamples:\n  moat posture run\n  moat posture run --check device-certificate-shared --json\n")
-    .action(async (o: { check?: string; json?: boolean }, command: Command) =>
+    .action(async (o: { check?: string; asOf?: string; json?: boolean }, command: Command) =>
       withApp(command, ["pki", "policy", "posture"], async (app) => {
         let last = 0;
         const run = await app.posture.run({
           actor: cliActor(),
           ...(o.check ? { check: o.check } : {}),
+          ...(o.asOf ? { at: Date.parse(o.asOf) } : {}),
           onProgress: (done, what) => {
             if (done - last >= 20_000) {
               last = done;
