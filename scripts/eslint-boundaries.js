@@ -17,7 +17,7 @@ export const ALLOWED = {
   // The broker reaches identity and PKI through the ports it declares (DeviceDirectory, RevocationSource).
   broker: ["policy", "audit", "crypto"],
   scanner: ["crypto", "audit"],
-  compliance: ["audit", "scanner", "posture"],
+  compliance: ["audit", "scanner", "posture", "crypto"],
   // Live MQTT sessions, kept from the data plane's events.
   sessions: ["audit"],
   // Detection response reaches identity, PKI and the broker through the ports it declares (src/respond/ports.ts).

@@ -341,6 +341,7 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
       }),
   );
 
+  const groups = new GroupSettingsService(identity);
   // --- posture: checks over every domain's data; the facts that are not in the store come from their owners here ---
   const postureFacts = (): InstallationFacts => {
     const pkiModule = need("pki", "pki");
@@ -379,6 +380,17 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
           return { policyFile, compiledFile, upToDate: false, problem: error instanceof Error ? error.message : String(error) };
         }
       },
+      groupSettings: async () =>
+        new Map(
+          (await groups.list()).map((g) => [
+            g.group,
+            {
+              ...(g.allowedCidrs?.length ? { allowedCidrs: g.allowedCidrs } : {}),
+              ...(g.silenceWindowMs !== null ? { silenceWindowMs: g.silenceWindowMs } : {}),
+              ...(g.minSecurityVersion !== null ? { minFirmwareSecurityVersion: g.minSecurityVersion } : {}),
+            },
+          ]),
+        ),
       keyFacts: {
         certificate: (der) => pkiModule.certificateKeyFacts(der),
         spkiPem: (pem) => pkiModule.publicKeyFacts(pkiModule.fromPem(pem, "PUBLIC KEY") ?? Buffer.alloc(0)),
@@ -398,7 +410,7 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     auditCheckpoints,
     securityEvents,
     devices,
-    groups: new GroupSettingsService(identity),
+    groups,
     firmwareInventory: new FirmwareInventoryService(identity),
     tokens: new TokenService(identity, (role) => policy().isOperatorRole(role)),
     enrollmentTokens,

@@ -144,7 +144,7 @@ export interface FleetPass {
 export async function evaluateFleet(ctx: EvaluationContext, groups: ReadonlyMap<string, GroupPostureSettings> | null, onProgress?: (done: number, what: string) => void): Promise<FleetPass> {
   const index = new FleetIndex();
   const devices = new Map<string, DeviceRow>();
-  const found = { expiring: [] as StoredFinding[], old: [] as StoredFinding[], weak: [] as StoredFinding[], never: [] as StoredFinding[], silent: [] as StoredFinding[], network: [] as StoredFinding[] };
+  const found = { expiring: [] as StoredFinding[], old: [] as StoredFinding[], weak: [] as StoredFinding[], never: [] as StoredFinding[], silent: [] as StoredFinding[], network: [] as StoredFinding[], firmware: [] as StoredFinding[] };
   for (let after: string | null = null; ; ) {
     const page = await ctx.data.devicesPage(after, PAGE);
     for (const device of page) {
@@ -155,6 +155,8 @@ export async function evaluateFleet(ctx: EvaluationContext, groups: ReadonlyMap<
       if (silent) found.silent.push(silent);
       const outside = groups ? outsideAllowedNetwork(device, groups) : null;
       if (outside) found.network.push(outside);
+      const outdated = groups ? outdatedFirmware(device, groups) : null;
+      if (outdated) found.firmware.push(outdated);
     }
     index.devices += page.length;
     onProgress?.(index.devices, "devices");
@@ -213,6 +215,10 @@ export async function evaluateFleet(ctx: EvaluationContext, groups: ReadonlyMap<
     ["device-never-seen", result(found.never, { devices: index.devices })],
     ["device-silent", groups && [...groups.values()].some((g) => g.silenceWindowMs) ? result(found.silent, { devices: index.devices }) : notApplicable(groupSettingReason(groups, "silence window"))],
     ["device-outside-allowed-network", groups && [...groups.values()].some((g) => g.allowedCidrs?.length) ? result(found.network, { devices: index.devices }) : notApplicable(groupSettingReason(groups, "allowed CIDRs"))],
+    [
+      "device-firmware-outdated",
+      groups && [...groups.values()].some((g) => g.minFirmwareSecurityVersion !== undefined) ? result(found.firmware, { devices: index.devices }) : notApplicable(groupSettingReason(groups, "minimum firmware security version")),
+    ],
   ]);
   return { index, results };
 }
@@ -222,7 +228,7 @@ function weakCertificate(ctx: EvaluationContext): (row: CertificateRow) => strin
 }
 
 function groupSettingReason(groups: ReadonlyMap<string, GroupPostureSettings> | null, what: string): string {
-  return groups ? `no device group sets a ${what}` : `per-group settings (${what}) do not exist in this installation yet`;
+  return groups ? `no device group sets a ${what} (moat group set)` : `per-group settings (${what}) are not available to this check`;
 }
 
 function silentDevice(ctx: EvaluationContext, device: DeviceRow, groups: ReadonlyMap<string, GroupPostureSettings>): StoredFinding | null {
@@ -231,6 +237,14 @@ function silentDevice(ctx: EvaluationContext, device: DeviceRow, groups: Readonl
   const silentMs = ctx.now - Date.parse(device.lastSeenAt);
   if (silentMs <= window) return null;
   return finding("device-silent", device.id, [{ kind: "device", id: device.id }], { group: device.group, lastSeenAt: device.lastSeenAt, silentSeconds: Math.floor(silentMs / 1000), windowSeconds: Math.floor(window / 1000) });
+}
+
+function outdatedFirmware(device: DeviceRow, groups: ReadonlyMap<string, GroupPostureSettings>): StoredFinding | null {
+  const min = device.group ? groups.get(device.group)?.minFirmwareSecurityVersion : undefined;
+  if (min === undefined || !LIVE_STATUSES.has(device.status)) return null;
+  if (device.securityVersion !== null && device.securityVersion >= min) return null;
+  // A device that never reported its firmware cannot be shown to meet the minimum.
+  return finding("device-firmware-outdated", device.id, [{ kind: "device", id: device.id }], { group: device.group, securityVersion: device.securityVersion, minimum: min }, device.securityVersion === null ? "medium" : undefined);
 }
 
 const blockLists = new WeakMap<readonly string[], BlockList>();
@@ -256,7 +270,7 @@ function outsideAllowedNetwork(device: DeviceRow, groups: ReadonlyMap<string, Gr
 export async function evaluateDevice(ctx: EvaluationContext, index: FleetIndex, deviceId: string, groups: ReadonlyMap<string, GroupPostureSettings> | null): Promise<{ findings: StoredFinding[]; keys: string[] }> {
   const [device, certs, keys] = await Promise.all([ctx.data.device(deviceId), ctx.data.certificatesOfDevice(deviceId), ctx.data.registeredKeys(deviceId)]);
   const findings: StoredFinding[] = [];
-  const replaced = new Set<string>(["device-certificate-expiring", "device-certificate-old", "device-never-seen", "device-silent", "device-outside-allowed-network"].map((check) => `${check}:${deviceId}`));
+  const replaced = new Set<string>(["device-certificate-expiring", "device-certificate-old", "device-never-seen", "device-silent", "device-outside-allowed-network", "device-firmware-outdated"].map((check) => `${check}:${deviceId}`));
   const before = index.dropDevice(deviceId);
   if (device) {
     findings.push(...deviceCertificateFindings(ctx, device, deviceId, certs, weakCertificate(ctx)));
@@ -275,6 +289,8 @@ export async function evaluateDevice(ctx: EvaluationContext, index: FleetIndex, 
       if (silent) findings.push(silent);
       const outside = outsideAllowedNetwork(device, groups);
       if (outside) findings.push(outside);
+      const outdated = outdatedFirmware(device, groups);
+      if (outdated) findings.push(outdated);
     }
   }
   for (const spki of new Set([...before, ...(index.deviceKeys.get(deviceId) ?? [])])) {
@@ -407,26 +423,6 @@ export const INSTALLATION_CHECKS: Record<string, (ctx: EvaluationContext, pass: 
   "plaintext-listener-enabled": async (ctx) => {
     const plain = ctx.facts.settings.plaintextListener;
     return result(plain ? [finding("plaintext-listener-enabled", "mqtt", [{ kind: "listener", id: `mqtt-plain:${plain.port}` }], { setting: "broker.mqttPlainPort", port: plain.port })] : [], { plaintextListener: plain });
-  },
-  "device-firmware-outdated": async (ctx, pass) => {
-    if (!ctx.facts.groupSettings || !ctx.facts.firmwareSecurityVersion) return notApplicable("per-group minimum firmware security versions and the firmware inventory do not exist in this installation yet");
-    const groups = await ctx.facts.groupSettings();
-    if (![...groups.values()].some((g) => g.minFirmwareSecurityVersion !== undefined)) return notApplicable("no device group sets a minimum firmware security version");
-    await pass();
-    const findings: StoredFinding[] = [];
-    for (let after: string | null = null; ; ) {
-      const page = await ctx.data.devicesPage(after, PAGE);
-      for (const device of page) {
-        const min = device.group ? groups.get(device.group)?.minFirmwareSecurityVersion : undefined;
-        if (min === undefined || !LIVE_STATUSES.has(device.status)) continue;
-        const version = await ctx.facts.firmwareSecurityVersion(device.id);
-        if (version === null || version < min)
-          findings.push(finding("device-firmware-outdated", device.id, [{ kind: "device", id: device.id }], { group: device.group, securityVersion: version, minimum: min }));
-      }
-      if (page.length < PAGE) break;
-      after = page.at(-1)!.id;
-    }
-    return result(findings);
   },
   "kek-not-rotated": async (ctx) => {
     const kek = await ctx.facts.kek();

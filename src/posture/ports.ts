@@ -37,6 +37,8 @@ export interface DeviceRow {
   createdAt: string;
   lastSeenAt: string | null;
   lastSeenAddress: string | null;
+  /** The firmware security version the device last reported (firmware inventory); null when it never reported. */
+  securityVersion: number | null;
 }
 
 /** A public key registered for device JWTs (`moat device key add`), DER SPKI. */
@@ -120,12 +122,10 @@ export interface InstallationFacts {
     weakness(facts: { algorithm: string; curve: string | null; bits: number; signatureAlgorithm: string; spkiSha256: string }): string | null;
   };
   /**
-   * Per-group settings from detection (allowed CIDRs, silence window, minimum firmware security
-   * version) and the per-device firmware inventory. Absent until that domain exists: the checks that
-   * need them are not applicable.
+   * Per-group settings (allowed CIDRs, silence window, minimum firmware security version). Without
+   * them, or where no group sets one, the checks that need them are not applicable.
    */
   groupSettings?(): Promise<ReadonlyMap<string, GroupPostureSettings>>;
-  firmwareSecurityVersion?(deviceId: string): Promise<number | null>;
 }
 
 export interface GroupPostureSettings {

@@ -261,10 +261,40 @@ forEachDialect("posture checks fire on a violation and stay quiet on the clean t
     expect(await check(configured, "segmentation-stale")).toMatchObject({ status: "failed" });
   });
 
-  it("checks whose settings do not exist yet are not applicable, never passed", async () => {
+  it("group-setting checks are not applicable (never passed) until a group sets what they need", async () => {
     const run = await app.posture.run({ actor: "test" });
     for (const id of ["device-firmware-outdated", "device-silent", "device-outside-allowed-network"])
-      expect(run.checks.find((c) => c.check === id)).toMatchObject({ status: "not-applicable", reason: expect.stringContaining("do not exist") });
+      expect(run.checks.find((c) => c.check === id)).toMatchObject({ status: "not-applicable", reason: expect.stringContaining("no device group sets") });
+  });
+
+  it("device-firmware-outdated: below the group's minimum security version, or never reported", async () => {
+    await app.devices.create({ id: "fw-old", group: "meters", status: "active" }, "test");
+    await app.devices.create({ id: "fw-new", group: "meters", status: "active" }, "test");
+    await app.devices.create({ id: "fw-silent", group: "meters", status: "active" }, "test");
+    await app.firmwareInventory.report("fw-old", { version: "1.0.0", securityVersion: 3 }, "sdk");
+    await app.firmwareInventory.report("fw-new", { version: "2.0.0", securityVersion: 7 }, "sdk");
+    await app.groups.set("meters", { minSecurityVersion: 5 }, "test");
+    const fired = await check(app, "device-firmware-outdated");
+    expect(new Map(fired.findings.map((f) => [names([f])[0], f.evidence.securityVersion]))).toEqual(
+      new Map<string | undefined, unknown>([
+        ["fw-old", 3],
+        ["fw-silent", null],
+      ]),
+    );
+    await app.firmwareInventory.report("fw-old", { version: "2.0.0", securityVersion: 7 }, "ota");
+    await app.firmwareInventory.report("fw-silent", { version: "2.0.0", securityVersion: 5 }, "ota");
+    expect(await check(app, "device-firmware-outdated")).toMatchObject({ status: "passed" });
+  });
+
+  it("device-silent and device-outside-allowed-network follow the group's window and CIDRs", async () => {
+    await app.devices.create({ id: "field-1", group: "field", status: "active" }, "test");
+    await app.devices.recordSeen([{ id: "field-1", at: new Date(Date.now() - 2 * 3_600_000).toISOString(), address: "203.0.113.7" }]);
+    await app.groups.set("field", { silenceWindow: "1h", allowedCidrs: ["10.20.0.0/16"] }, "test");
+    expect(names((await check(app, "device-silent")).findings)).toEqual(["field-1"]);
+    expect((await check(app, "device-outside-allowed-network")).findings).toMatchObject([{ resources: [{ kind: "device", id: "field-1" }, { kind: "address", id: "203.0.113.7" }] }]);
+    await app.devices.recordSeen([{ id: "field-1", at: new Date().toISOString(), address: "10.20.3.4" }]);
+    expect(await check(app, "device-silent")).toMatchObject({ status: "passed" });
+    expect(await check(app, "device-outside-allowed-network")).toMatchObject({ status: "passed" });
   });
 
   it("root-ca-key-online: fires while the root key is held here, quiet once it is offline", async () => {

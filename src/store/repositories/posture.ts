@@ -254,18 +254,33 @@ export class KyselyPostureData implements PostureDataPort {
     return (await this.certificates().where("device_id", "=", deviceId).execute()).map(KyselyPostureData.toCertificate);
   }
 
-  private static toDevice(r: { id: string; status: string; device_group: string | null; created_at: string; last_seen_at: string | null; last_seen_address: string | null }): DeviceRow {
-    return { id: r.id, status: r.status, group: r.device_group, createdAt: r.created_at, lastSeenAt: r.last_seen_at, lastSeenAddress: r.last_seen_address };
+  private static toDevice(r: { id: string; status: string; device_group: string | null; created_at: string; last_seen_at: string | null; last_seen_address: string | null; security_version: number | null }): DeviceRow {
+    return {
+      id: r.id,
+      status: r.status,
+      group: r.device_group,
+      createdAt: r.created_at,
+      lastSeenAt: r.last_seen_at,
+      lastSeenAddress: r.last_seen_address,
+      securityVersion: r.security_version === null ? null : Number(r.security_version),
+    };
+  }
+
+  private devices() {
+    return this.db
+      .selectFrom("devices as d")
+      .leftJoin("firmware_inventory as f", "f.device_id", "d.id")
+      .select(["d.id", "d.status", "d.device_group", "d.created_at", "d.last_seen_at", "d.last_seen_address", "f.security_version"]);
   }
 
   async devicesPage(after: string | null, limit: number): Promise<DeviceRow[]> {
-    let q = this.db.selectFrom("devices").select(["id", "status", "device_group", "created_at", "last_seen_at", "last_seen_address"]);
-    if (after !== null) q = q.where("id", ">", after);
-    return (await q.orderBy("id").limit(limit).execute()).map(KyselyPostureData.toDevice);
+    let q = this.devices();
+    if (after !== null) q = q.where("d.id", ">", after);
+    return (await q.orderBy("d.id").limit(limit).execute()).map(KyselyPostureData.toDevice);
   }
 
   async device(id: string): Promise<DeviceRow | null> {
-    const row = await this.db.selectFrom("devices").select(["id", "status", "device_group", "created_at", "last_seen_at", "last_seen_address"]).where("id", "=", id).executeTakeFirst();
+    const row = await this.devices().where("d.id", "=", id).executeTakeFirst();
     return row ? KyselyPostureData.toDevice(row) : null;
   }
 
