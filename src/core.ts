@@ -19,6 +19,7 @@ import type { PolicyService } from "./policy/index.js";
 import type { ScanService } from "./scanner/index.js";
 import type { RespondServices } from "./respond/index.js";
 import type { InstallationFacts, PostureService } from "./posture/index.js";
+import type { ComplianceService } from "./compliance/index.js";
 import { DEFAULT_HEARTBEAT_MS, SessionService } from "./sessions/index.js";
 import {
   AuditRepository,
@@ -29,6 +30,7 @@ import {
   KyselySessionRepository,
   MetaRepository,
   postureStore,
+  complianceStore,
   pkiStore,
   policyStore,
   respondStore,
@@ -90,11 +92,13 @@ export interface App {
   readonly respond: RespondServices;
   /** Posture checks over the installation's own data, their stored runs and suppressions (needs `pki` and `policy` too). */
   readonly posture: PostureService;
+  /** Control catalogues, signed compliance reports and attestations (needs `pki`, `policy` and `posture` too). */
+  readonly compliance: ComplianceService;
   close(): Promise<void>;
 }
 
 /** The services whose modules are loaded only when a command asks for them. */
-export const SERVICES = ["policy", "pki", "firmware", "scans", "respond", "posture"] as const;
+export const SERVICES = ["policy", "pki", "firmware", "scans", "respond", "posture", "compliance"] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 export interface CreateAppOptions {
@@ -152,19 +156,21 @@ interface Modules {
   scanner?: typeof import("./scanner/index.js");
   respond?: typeof import("./respond/index.js");
   posture?: typeof import("./posture/index.js");
+  compliance?: typeof import("./compliance/index.js");
 }
 
 async function loadModules(services: readonly ServiceName[]): Promise<Modules> {
   const wanted = new Set(services);
-  const [policy, pki, firmware, scanner, respond, posture] = await Promise.all([
+  const [policy, pki, firmware, scanner, respond, posture, compliance] = await Promise.all([
     wanted.has("policy") ? import("./policy/index.js") : undefined,
     wanted.has("pki") ? import("./pki/index.js") : undefined,
     wanted.has("firmware") ? import("./firmware/index.js") : undefined,
     wanted.has("scans") ? import("./scanner/index.js") : undefined,
     wanted.has("respond") ? import("./respond/index.js") : undefined,
     wanted.has("posture") ? import("./posture/index.js") : undefined,
+    wanted.has("compliance") ? import("./compliance/index.js") : undefined,
   ]);
-  return { policy, pki, firmware, scanner, respond, posture };
+  return { policy, pki, firmware, scanner, respond, posture, compliance };
 }
 
 /** Opens an initialised installation. */
@@ -399,6 +405,39 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     };
   };
   const posture = lazy((): PostureService => new (need("posture", "posture").PostureService)({ store: postureStore(store), facts: postureFacts() }));
+  // --- compliance: catalogues evaluated over posture runs, configuration facts and attestations; reports signed with the audit key ---
+  const compliance = lazy((): ComplianceService => {
+    const { ComplianceService, configFacts } = need("compliance", "compliance");
+    return new ComplianceService({
+      store: complianceStore(store),
+      posture: { latest: () => posture().latest(), run: (o) => posture().run(o) },
+      signer: () => auditKeys.signer(),
+      verifierKey: () => auditKeys.verifierKey(),
+      facts: {
+        installation: { trustDomain, manufacturer: config["compliance.manufacturer"], supportPeriodEnd: config["compliance.supportPeriodEnd"], reportingContact: config["compliance.reportingContact"] },
+        config: async () => {
+          const [keys, latest] = await Promise.all([store.db.selectFrom("firmware_keys").select((eb) => eb.fn.countAll().as("n")).executeTakeFirst(), posture().latest()]);
+          return configFacts({
+            now: Date.now(),
+            supportPeriodEnd: config["compliance.supportPeriodEnd"],
+            reportingContact: config["compliance.reportingContact"],
+            firmwareKeys: Number(keys?.n ?? 0),
+            witnessFile: config["audit.witnessFile"],
+            witnessUrl: config["audit.witnessUrl"],
+            lastPostureRunAt: latest?.runAt ?? null,
+            postureIntervalMinutes: config["posture.intervalMinutes"],
+            keysProvider: config["keys.provider"],
+            brokerAuthFailureLimit: config["broker.authFailureLimit"],
+            brokerBanSeconds: config["broker.banSeconds"],
+            brokerMessagesPerSecond: config["broker.messagesPerSecond"],
+            brokerMaxPayloadBytes: config["broker.maxPayloadBytes"],
+            apiAuthFailureLimit: config["api.authFailureLimit"],
+            apiAuthFailureWindowSeconds: config["api.authFailureWindowSeconds"],
+          });
+        },
+      },
+    });
+  });
 
   const securityEvents = new FailureAggregator(audit);
   const app: App = {
@@ -441,6 +480,9 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     },
     get posture() {
       return posture();
+    },
+    get compliance() {
+      return compliance();
     },
     get dataProtection() {
       return dataProtection();

@@ -29,6 +29,7 @@ import { sessionRoutes } from "./routes/sessions.js";
 import { infoRoutes, type PublicEndpoints } from "./routes/info.js";
 import { deviceSelfRoutes } from "./routes/device-self.js";
 import { postureRoutes } from "./routes/posture.js";
+import { complianceRoutes } from "./routes/compliance.js";
 import type { ApiServices, ApiSettings } from "./services.js";
 
 export interface ApiOptions extends ApiSettings {
@@ -173,6 +174,7 @@ export async function buildApi(services: ApiServices, options: ApiOptions): Prom
   await api.register(scanRoutes, { services });
   await api.register(sessionRoutes, { services });
   await api.register(postureRoutes, { services });
+  await api.register(complianceRoutes, { services });
   await api.register(roleRoutes, { services });
   await api.register(tufRoutes, { services });
   await api.register(respondRoutes, { services });

@@ -8,6 +8,8 @@ import type { ScanService } from "../scanner/index.js";
 import type { RespondServices } from "../respond/index.js";
 import type { SessionService } from "../sessions/index.js";
 import type { PostureService } from "../posture/index.js";
+import type { ComplianceService } from "../compliance/index.js";
+import type { AuditKeys } from "../audit/index.js";
 
 /** What the API needs from the application (core.ts's App satisfies it). The API holds no business logic. */
 export interface ApiServices {
@@ -50,6 +52,10 @@ export interface ApiServices {
   readonly respond: RespondServices;
   /** Posture checks, their stored runs, findings and suppressions. */
   readonly posture: PostureService;
+  /** Control catalogues, signed reports, attestations. */
+  readonly compliance: ComplianceService;
+  /** The audit key (reports are verified against its public half). */
+  readonly auditKeys: Pick<AuditKeys, "verifierKey">;
 }
 
 export interface ApiSettings {

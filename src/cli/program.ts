@@ -51,6 +51,11 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   { name: "sim", description: "simulate a fleet of devices (built on the device SDK) against a running Moat and report what happened", load: () => import("./commands/sim.js") },
   { name: "demo", description: "start a throwaway Moat in this process and walk a small fleet through it, narrated", load: () => import("./commands/demo.js") },
   { name: "posture", description: "posture checks: what is misconfigured now (certificates, keys, roles, sessions, listeners, scans)", load: () => import("./commands/posture.js") },
+  {
+    name: "compliance",
+    description: "compliance evidence: control catalogues, signed reports (ETSI EN 303 645, NIST IR 8259A, IEC 62443-4-2, CRA, PSTI), attestations",
+    load: () => import("./commands/compliance.js"),
+  },
   { name: "session", description: "live MQTT sessions: who is connected now, and client-id takeovers", load: () => import("./commands/session.js") },
   { name: "playbook", description: "response playbooks: which actions answer which detection rule, their actions and undo", load: () => import("./commands/playbook.js") },
   {

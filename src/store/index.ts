@@ -15,3 +15,4 @@ export { scannerStore, KyselyScanRepository, KyselyDeviceAddressLookup } from ".
 export { KyselySessionRepository } from "./repositories/sessions.js";
 export { respondStore } from "./repositories/respond.js";
 export { postureStore, KyselyPostureRepository, KyselyPostureData } from "./repositories/posture.js";
+export { complianceStore, KyselyComplianceRepository } from "./repositories/compliance.js";
