@@ -177,9 +177,15 @@ export async function evaluateFleet(ctx: EvaluationContext, groups: ReadonlyMap<
         continue;
       }
       index.activeByIssuer.set(cert.issuerSerial, (index.activeByIssuer.get(cert.issuerSerial) ?? 0) + 1);
-      const facts = ctx.facts.keyFacts.certificate(cert.der);
-      index.addKey(facts.spkiSha256, cert.deviceId, cert.serial);
-      const weak = ctx.facts.keyFacts.weakness(facts);
+      let weak: string | null;
+      try {
+        const facts = ctx.facts.keyFacts.certificate(cert.der);
+        index.addKey(facts.spkiSha256, cert.deviceId, cert.serial);
+        weak = ctx.facts.keyFacts.weakness(facts);
+      } catch (error) {
+        // One unreadable certificate is a finding about it, not the end of the pass.
+        weak = `the certificate cannot be parsed (${error instanceof Error ? error.message : String(error)})`;
+      }
       const slim: CertificateRow = { ...cert, der: Buffer.alloc(0) };
       if (weak) weakSerials.set(cert.serial, weak);
       const list = byDevice.get(cert.deviceId);
@@ -224,7 +230,14 @@ export async function evaluateFleet(ctx: EvaluationContext, groups: ReadonlyMap<
 }
 
 function weakCertificate(ctx: EvaluationContext): (row: CertificateRow) => string | null {
-  return (row) => (row.der.length > 0 ? ctx.facts.keyFacts.weakness(ctx.facts.keyFacts.certificate(row.der)) : null);
+  return (row) => {
+    if (row.der.length === 0) return null;
+    try {
+      return ctx.facts.keyFacts.weakness(ctx.facts.keyFacts.certificate(row.der));
+    } catch (error) {
+      return `the certificate cannot be parsed (${error instanceof Error ? error.message : String(error)})`;
+    }
+  };
 }
 
 function groupSettingReason(groups: ReadonlyMap<string, GroupPostureSettings> | null, what: string): string {
@@ -276,7 +289,13 @@ export async function evaluateDevice(ctx: EvaluationContext, index: FleetIndex, 
     findings.push(...deviceCertificateFindings(ctx, device, deviceId, certs, weakCertificate(ctx)));
     for (const cert of certs) {
       replaced.add(`device-key-weak:${cert.serial}`);
-      if (Date.parse(cert.notAfter) > ctx.now) index.addKey(ctx.facts.keyFacts.certificate(cert.der).spkiSha256, deviceId, cert.serial);
+      if (Date.parse(cert.notAfter) > ctx.now) {
+        try {
+          index.addKey(ctx.facts.keyFacts.certificate(cert.der).spkiSha256, deviceId, cert.serial);
+        } catch {
+          // Reported by device-key-weak above.
+        }
+      }
     }
     for (const key of keys) {
       const spki = registeredKeyFacts(ctx, key);

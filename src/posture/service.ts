@@ -111,7 +111,10 @@ export class PostureService {
     summary.auditSeq = await this.options.store.eventSeq("posture.run", summary.id);
     if (summary.auditSeq !== null) await this.options.store.posture.setRunAuditSeq(summary.id, summary.auditSeq);
     await this.options.store.posture.pruneFindings(this.options.keepRuns ?? 20);
-    if (fleet && summary.scope === "full") this.index = { runId: summary.id, index: (await fleet).index };
+    if (fleet && summary.scope === "full") {
+      const pass = await fleet.catch(() => null);
+      if (pass) this.index = { runId: summary.id, index: pass.index };
+    }
     return { ...summary, findings: findings.map(({ key: _key, ...f }) => f) };
   }
 
