@@ -167,7 +167,7 @@ export async function evaluateFleet(ctx: EvaluationContext, groups: ReadonlyMap<
   // Certificates arrive ordered by serial, so one device's certificates are gathered across the pass.
   const byDevice = new Map<string, CertificateRow[]>();
   for (let after: string | null = null; ; ) {
-    const page = await ctx.data.certificatesPage(after, PAGE);
+    const { certificates: page, next } = await ctx.data.certificatesPage(after, PAGE);
     for (const cert of page) {
       if (Date.parse(cert.notAfter) <= ctx.now) {
         // Expired: it counts only as the device's newest certificate (an expired credential).
@@ -194,8 +194,8 @@ export async function evaluateFleet(ctx: EvaluationContext, groups: ReadonlyMap<
     }
     index.certificates += page.length;
     onProgress?.(index.certificates, "certificates");
-    if (page.length < PAGE) break;
-    after = page.at(-1)!.serial;
+    if (next === null) break;
+    after = next;
   }
   for (const [deviceId, certs] of byDevice) {
     for (const f of deviceCertificateFindings(ctx, devices.get(deviceId), deviceId, certs, (c) => weakSerials.get(c.serial) ?? null)) {

@@ -80,7 +80,8 @@ export interface ScanFindingRow {
 /** Reads over identity, PKI, sessions and the scanner (answered by the store). Pages are keyset-ordered by id or serial. */
 export interface PostureDataPort {
   caCertificates(): Promise<CaRow[]>;
-  certificatesPage(after: string | null, limit: number): Promise<CertificateRow[]>;
+  /** Not-revoked certificates of one page of at most `limit` rows; `next` continues (null at the end). */
+  certificatesPage(after: string | null, limit: number): Promise<{ certificates: CertificateRow[]; next: string | null }>;
   certificatesOfDevice(deviceId: string): Promise<CertificateRow[]>;
   devicesPage(after: string | null, limit: number): Promise<DeviceRow[]>;
   device(id: string): Promise<DeviceRow | null>;

@@ -244,10 +244,16 @@ export class KyselyPostureData implements PostureDataPort {
     return { serial: r.serial, deviceId: r.device_id, issuerSerial: r.issuer_serial, notBefore: r.not_before, notAfter: r.not_after, supersededBy: r.superseded_by, der: Buffer.from(r.certificate_der) };
   }
 
-  async certificatesPage(after: string | null, limit: number): Promise<CertificateRow[]> {
-    let q = this.certificates();
+  /**
+   * One page in serial order. The status is filtered here, not in SQL: with `status = 'active'` in the
+   * query, SQLite walks the status index and sorts every active certificate for each page, which makes
+   * a pass over a fleet quadratic; the primary key keeps each page one index range.
+   */
+  async certificatesPage(after: string | null, limit: number): Promise<{ certificates: CertificateRow[]; next: string | null }> {
+    let q = this.db.selectFrom("certificates").select(["serial", "device_id", "issuer_serial", "not_before", "not_after", "superseded_by", "certificate_der", "status"]);
     if (after !== null) q = q.where("serial", ">", after);
-    return (await q.orderBy("serial").limit(limit).execute()).map(KyselyPostureData.toCertificate);
+    const rows = await q.orderBy("serial").limit(limit).execute();
+    return { certificates: rows.filter((r) => r.status === "active").map(KyselyPostureData.toCertificate), next: rows.length === limit ? rows.at(-1)!.serial : null };
   }
 
   async certificatesOfDevice(deviceId: string): Promise<CertificateRow[]> {
