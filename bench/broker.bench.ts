@@ -299,7 +299,7 @@ async function memoryPerConnection(load: LoadGenerator, broker: BrokerUnderTest,
   const open = sum(held.map((h) => h.open));
   await sleep(1000);
   const after = await rssSamples(broker, 3);
-  await load.all("release", {});
+  await load.all("release", { port: broker.target.port });
   // Every pair of (after, before) samples gives one figure; the range shows how steady they were.
   const perPair = after.flatMap((a) => before.map((b) => ((a - b) * 1024) / Math.max(1, open)));
   return { perConnection: ((median(after) - median(before)) * 1024) / Math.max(1, open), spread: `${range(perPair.map((v) => v / 1024), 1)} KiB`, open };

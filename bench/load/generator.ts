@@ -78,13 +78,18 @@ export class LoadGenerator {
     const generator = new LoadGenerator(workers);
     try {
       await Promise.all(workers.map((w) => w.ready));
-      const per = Math.ceil(options.deviceCount / options.workers);
-      await Promise.all(workers.map((w, i) => w.request("init", { credentialsFile: options.credentialsFile, from: i * per, to: Math.min(options.deviceCount, (i + 1) * per) })));
+      await generator.assign(options.credentialsFile, options.deviceCount);
     } catch (error) {
       await generator.stop();
       throw error;
     }
     return generator;
+  }
+
+  /** Gives each worker its contiguous slice of devices [0, deviceCount) of a credentials file. */
+  async assign(credentialsFile: string, deviceCount: number): Promise<void> {
+    const per = Math.ceil(deviceCount / this.workers.length);
+    await Promise.all(this.workers.map((w, i) => w.request("init", { credentialsFile, from: Math.min(deviceCount, i * per), to: Math.min(deviceCount, (i + 1) * per) })));
   }
 
   get size(): number {

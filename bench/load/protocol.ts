@@ -52,14 +52,26 @@ export interface TelemetryResult extends CpuReport {
   closed: number;
 }
 
+export interface EnrollResult extends CpuReport {
+  ok: number;
+  failed: number;
+  errors: Record<string, number>;
+  /** Time of each enrollment request, in ms. */
+  latencyMs: number[];
+  /** What each enrolled device keeps: its key and the certificate the server issued. */
+  credentials: { id: string; certPem: string; keyPem: string }[];
+}
+
 export interface WorkerOps {
   init: { args: { credentialsFile: string; from: number; to: number }; result: { devices: number } };
   "connect-rate": { args: { target: Target; count: number; concurrency: number }; result: ConnectRateResult };
   hold: { args: { target: Target; concurrency: number; timeoutMs: number; keepaliveSeconds: number; /** Hold only the first `limit` devices of this worker's slice. */ limit?: number }; result: HoldResult };
-  release: { args: Record<string, never>; result: { closed: number } };
-  drop: { args: Record<string, never>; result: { dropped: number } };
+  release: { args: { port: number }; result: { closed: number } };
+  drop: { args: { port: number }; result: { dropped: number } };
   flow: { args: { target: Target; pairs: number; qos: 0 | 1; warmupMs: number; windowMs: number; inflight: number; payloadBytes: number }; result: FlowResult };
-  telemetry: { args: { qos: 0 | 1; intervalMs: number; durationMs: number; payloadBytes: number }; result: TelemetryResult };
+  telemetry: { args: { port: number; qos: 0 | 1; intervalMs: number; durationMs: number; payloadBytes: number }; result: TelemetryResult };
+  /** EST enrollment of the given devices (keys and CSRs made before the clock starts). */
+  enroll: { args: { apiPort: number; caPem: string; devices: { id: string; token: string }[]; concurrency: number }; result: EnrollResult };
 }
 
 export type OpName = keyof WorkerOps;

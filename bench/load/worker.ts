@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { createSecureContext, type SecureContext } from "node:tls";
 import { ConnectRefused, LoadConnection } from "./connection.js";
+import { EstClient, prepareDevice } from "./est.js";
 import { PublishTemplate } from "./frames.js";
 import type { CredentialsFile, OpName, WorkerOps, WorkerReply, WorkerRequest } from "./protocol.js";
 
@@ -16,7 +17,13 @@ interface Device {
 }
 
 let devices: Device[] = [];
-const held = new Map<string, LoadConnection>();
+/** Held connections per broker port, by device id (the same devices may be held on two brokers at once). */
+const heldByPort = new Map<number, Map<string, LoadConnection>>();
+function heldOn(port: number): Map<string, LoadConnection> {
+  let held = heldByPort.get(port);
+  if (!held) heldByPort.set(port, (held = new Map()));
+  return held;
+}
 
 function cpuMsSince(start: NodeJS.CpuUsage): number {
   const used = process.cpuUsage(start);
@@ -77,6 +84,7 @@ const ops: { [K in OpName]: (args: WorkerOps[K]["args"]) => Promise<WorkerOps[K]
   hold: async ({ target, concurrency, timeoutMs, keepaliveSeconds, limit }) => {
     const errors: Record<string, number> = {};
     const connackMs: number[] = [];
+    const held = heldOn(target.port);
     let failed = 0;
     const cpu = process.cpuUsage();
     const t0 = performance.now();
@@ -99,14 +107,16 @@ const ops: { [K in OpName]: (args: WorkerOps[K]["args"]) => Promise<WorkerOps[K]
     return { open: held.size, failed, errors, connackMs, wallMs: performance.now() - t0, cpuMs: cpuMsSince(cpu) };
   },
 
-  release: async () => {
+  release: async ({ port }) => {
+    const held = heldOn(port);
     const all = [...held.values()];
     held.clear();
     await Promise.all(all.map((c) => c.end()));
     return { closed: all.length };
   },
 
-  drop: async () => {
+  drop: async ({ port }) => {
+    const held = heldOn(port);
     const all = [...held.values()];
     held.clear();
     for (const c of all) c.drop();
@@ -175,7 +185,8 @@ const ops: { [K in OpName]: (args: WorkerOps[K]["args"]) => Promise<WorkerOps[K]
     return { published, delivered, windowMs: elapsed, wallMs: elapsed, cpuMs, subscribeRefused: codes.filter((c) => c >= 0x80).length };
   },
 
-  telemetry: async ({ qos, intervalMs, durationMs, payloadBytes }) => {
+  telemetry: async ({ port, qos, intervalMs, durationMs, payloadBytes }) => {
+    const held = heldOn(port);
     const payload = Buffer.alloc(payloadBytes, 0x62);
     const latencyMs: number[] = [];
     let sent = 0;
@@ -219,6 +230,32 @@ const ops: { [K in OpName]: (args: WorkerOps[K]["args"]) => Promise<WorkerOps[K]
     for (const conn of held.values()) conn.onPuback = null;
     return { sent, acked, latencyMs, closed, wallMs: performance.now() - t0, cpuMs: cpuMsSince(cpu) };
   },
+
+  enroll: async ({ apiPort, caPem, devices: toEnroll, concurrency }) => {
+    const prepared = toEnroll.map((d) => prepareDevice(d.id, d.token));
+    const client = new EstClient(apiPort, caPem, concurrency);
+    const errors: Record<string, number> = {};
+    const latencyMs: number[] = [];
+    const credentials: { id: string; certPem: string; keyPem: string }[] = [];
+    let failed = 0;
+    const cpu = process.cpuUsage();
+    const t0 = performance.now();
+    await pool(prepared, concurrency, async (device) => {
+      const started = performance.now();
+      try {
+        const certPem = await client.enroll(device);
+        latencyMs.push(performance.now() - started);
+        credentials.push({ id: device.id, certPem, keyPem: device.keyPem });
+      } catch (error) {
+        failed++;
+        errors[errorKey(error)] = (errors[errorKey(error)] ?? 0) + 1;
+      }
+    });
+    const wallMs = performance.now() - t0;
+    const cpuMs = cpuMsSince(cpu);
+    client.close();
+    return { ok: credentials.length, failed, errors, latencyMs, credentials, wallMs, cpuMs };
+  },
 };
 
 process.on("message", (request: WorkerRequest) => {
@@ -230,7 +267,7 @@ process.on("message", (request: WorkerRequest) => {
 });
 // The generator stops a worker by closing the IPC channel: drop the connections and let the loop drain.
 process.on("disconnect", () => {
-  for (const c of held.values()) c.drop();
-  held.clear();
+  for (const held of heldByPort.values()) for (const c of held.values()) c.drop();
+  heldByPort.clear();
 });
 process.send!({ id: 0, result: "ready" } satisfies WorkerReply);
