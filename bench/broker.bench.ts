@@ -25,9 +25,10 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import type { BenchContext, BenchRow } from "./harness.js";
 import type { Target } from "./load/connection.js";
-import { generatorCpu, LoadGenerator, percentile, writeCredentials } from "./load/generator.js";
+import { LoadGenerator, percentile, writeCredentials } from "./load/generator.js";
 import { freePort, startMosquitto, waitForPort } from "./load/mosquitto.js";
-import { CpuWindow, rssKiB } from "./load/proc.js";
+import { connectRate, deliveryRate, median, range, rssSamples, sleep, sum, type BrokerUnderTest, type RateSample } from "./load/measure.js";
+import { rssKiB } from "./load/proc.js";
 import { credentialsOf, makeBenchPki, type BenchPki } from "./load/pki.js";
 
 const CHILD = process.env.MOAT_BROKER_BENCH_CHILD;
@@ -215,82 +216,6 @@ async function runMoatNode(): Promise<void> {
   });
 }
 
-// ---------------------------------------------------------------------------------------------
-// Measurements shared by the rounds
-
-const median = (values: number[]) => percentile(values, 50);
-const range = (values: number[], digits = 0) => `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
-const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface BrokerUnderTest {
-  name: "moat" | "mosquitto";
-  pid: number;
-  target: Target;
-  /** RSS in KiB at steady state (Moat: after a forced GC). */
-  rss(): Promise<number>;
-}
-
-/** The CPU of the broker, the generator's workers and everything else, over [fromMs, toMs] after now, while `work` runs. */
-async function cpuDuring<T>(pids: number[], fromMs: number, toMs: number, work: Promise<T>): Promise<{ result: T; perPid: number[]; machine: number }> {
-  let window: CpuWindow | null = null;
-  let measured: ReturnType<CpuWindow["end"]> | null = null;
-  const first = sleep(fromMs).then(() => (window = new CpuWindow(pids)));
-  const second = sleep(toMs).then(() => (measured = window!.end()));
-  const result = await work;
-  await Promise.all([first, second]);
-  return { result, perPid: measured!.perPid, machine: measured!.machine };
-}
-
-interface RateSample {
-  rate: number;
-  generatorCores: number;
-  brokerCores: number;
-  /** Cores used by other processes on the machine meanwhile. */
-  otherCores: number;
-  note?: string;
-}
-
-async function connectRate(load: LoadGenerator, broker: BrokerUnderTest, perWorker: number): Promise<RateSample> {
-  const window = new CpuWindow([broker.pid, ...load.pids]);
-  const results = await load.all("connect-rate", { target: broker.target, count: perWorker, concurrency: 20 });
-  const cpu = window.end();
-  const wall = Math.max(...results.map((r) => r.wallMs));
-  const failed = sum(results.map((r) => r.failed));
-  if (failed > 0) throw new Error(`${broker.name}: ${failed} connects failed: ${JSON.stringify(results.map((r) => r.errors))}`);
-  return {
-    rate: (sum(results.map((r) => r.ok)) / wall) * 1000,
-    generatorCores: generatorCpu(results).cores,
-    brokerCores: cpu.perPid[0]!,
-    otherCores: cpu.others(sum(cpu.perPid)),
-    note: results[0]!.negotiated ?? undefined,
-  };
-}
-
-async function deliveryRate(load: LoadGenerator, broker: BrokerUnderTest, qos: 0 | 1, sizes: { pairs: number; inflight: number; windowMs: number }): Promise<RateSample> {
-  const warmupMs = 1000;
-  const { result: results, perPid, machine } = await cpuDuring(
-    [broker.pid, ...load.pids],
-    warmupMs + 200,
-    warmupMs + sizes.windowMs - 100,
-    load.all("flow", { target: broker.target, pairs: sizes.pairs, qos, warmupMs, windowMs: sizes.windowMs, inflight: sizes.inflight, payloadBytes: PAYLOAD_BYTES }),
-  );
-  const refused = sum(results.map((r) => r.subscribeRefused));
-  if (refused > 0) throw new Error(`${broker.name}: ${refused} subscriptions refused`);
-  const windowMs = Math.max(...results.map((r) => r.windowMs));
-  return { rate: (sum(results.map((r) => r.delivered)) / windowMs) * 1000, generatorCores: generatorCpu(results).cores, brokerCores: perPid[0]!, otherCores: Math.max(0, machine - sum(perPid)) };
-}
-
-/** Several RSS samples, a short pause apart. */
-async function rssSamples(broker: BrokerUnderTest, count: number): Promise<number[]> {
-  const samples: number[] = [];
-  for (let i = 0; i < count; i++) {
-    samples.push(await broker.rss());
-    await sleep(300);
-  }
-  return samples;
-}
-
 async function memoryPerConnection(load: LoadGenerator, broker: BrokerUnderTest, count: number): Promise<{ perConnection: number; spread: string; open: number }> {
   await sleep(500);
   const before = await rssSamples(broker, 3);
@@ -346,7 +271,7 @@ export default async function brokerBench(ctx: BenchContext): Promise<BenchRow[]
       for (const broker of order) {
         ctx.log(`round ${round + 1}/${sizes.rounds} ${broker.name}: ${workers}×${sizes.connectsPerWorker} mTLS connects, QoS 0 and QoS 1 flows (${workers}×${sizes.pairsPerWorker} pairs, ${sizes.inflight} in flight each)`);
         samples[broker.name]!.connect!.push(await connectRate(load, broker, sizes.connectsPerWorker));
-        for (const qos of [0, 1] as const) samples[broker.name]![`qos${qos}`]!.push(await deliveryRate(load, broker, qos, { pairs: sizes.pairsPerWorker, inflight: sizes.inflight, windowMs: sizes.windowMs }));
+        for (const qos of [0, 1] as const) samples[broker.name]![`qos${qos}`]!.push(await deliveryRate(load, broker, qos, { pairs: sizes.pairsPerWorker, inflight: sizes.inflight, windowMs: sizes.windowMs, payloadBytes: PAYLOAD_BYTES }));
       }
     }
     const memory: Record<string, Awaited<ReturnType<typeof memoryPerConnection>>> = {};

@@ -19,8 +19,19 @@ export function mosquittoCipherLines(): string[] {
   return [`ciphers ${all.filter((c) => !c.startsWith("TLS_")).join(":")}`, `ciphers_tls1.3 ${all.filter((c) => c.startsWith("TLS_")).join(":")}`];
 }
 
-/** The ACL equivalent to the benches' Moat policy: a device writes its own telemetry/events, reads its commands and everyone's telemetry. */
-export const BENCH_ACL = ["pattern write devices/%u/telemetry/#", "pattern write devices/%u/events/#", "pattern read devices/%u/commands/#", "pattern read devices/+/telemetry/#", ""].join("\n");
+/**
+ * The ACL equivalent to Moat's built-in device role (own telemetry, events and status written; own
+ * commands and OTA offers read) plus the benches' collector rule (everyone's telemetry read).
+ */
+export const BENCH_ACL = [
+  "pattern write devices/%u/telemetry/#",
+  "pattern write devices/%u/events/#",
+  "pattern write devices/%u/status",
+  "pattern read devices/%u/commands/#",
+  "pattern read devices/%u/ota",
+  "pattern read devices/+/telemetry/#",
+  "",
+].join("\n");
 
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -69,46 +80,30 @@ export interface MosquittoTls {
   serverKeyPem: string;
 }
 
-/** Starts Mosquitto in `dir` (created, private) on a free loopback port with the bench configuration. */
-export async function startMosquitto(dir: string, tls: MosquittoTls, options: { acl?: string; extraConfig?: string[] } = {}): Promise<MosquittoInstance> {
+/** Writes a file into the instance's directory, readable by the mosquitto account; returns its path. */
+export type ConfFileWriter = (name: string, text: string) => string;
+
+/**
+ * Starts Mosquitto in `dir` (created, private) on a free loopback port with the configuration that
+ * `render` returns for that port (it writes the files it names with `file`).
+ */
+export async function startMosquittoWith(dir: string, render: (file: ConfFileWriter, port: number, dir: string) => string[]): Promise<MosquittoInstance> {
   if (!existsSync(MOSQUITTO_BIN)) throw new Error(`${MOSQUITTO_BIN} is missing: apt-get install -y mosquitto`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const account = mosquittoAccount();
   if (account) {
     // Traversable (not listable) parents for the mosquitto account; the directory itself is private to it.
-    for (let parent = join(dir, ".."); parent.length > 1 && parent !== "/tmp"; parent = join(parent, "..")) chmodSync(parent, 0o711);
+    for (let parent = join(dir, ".."); parent.length > 1 && parent !== "/tmp" && parent !== "/dev/shm"; parent = join(parent, "..")) chmodSync(parent, 0o711);
     chownSync(dir, account.uid, account.gid);
   }
-  const file = (name: string, text: string) => {
+  const file: ConfFileWriter = (name, text) => {
     const path = join(dir, name);
     writeFileSync(path, text, { mode: 0o600 });
     if (account) chownSync(path, account.uid, account.gid);
     return path;
   };
   const port = await freePort();
-  const conf = file(
-    "mosquitto.conf",
-    [
-      "per_listener_settings false",
-      "persistence false",
-      "log_dest stderr",
-      "log_type error",
-      "allow_anonymous false",
-      `acl_file ${file("mosquitto.acl", options.acl ?? BENCH_ACL)}`,
-      "max_connections -1",
-      `listener ${port} 127.0.0.1`,
-      `cafile ${file("chain.pem", tls.chainPem)}`,
-      `certfile ${file("server.pem", tls.serverCertPem)}`,
-      `keyfile ${file("server.key", tls.serverKeyPem)}`,
-      "require_certificate true",
-      "use_identity_as_username true",
-      "use_username_as_clientid true",
-      "tls_version tlsv1.2",
-      ...mosquittoCipherLines(),
-      ...(options.extraConfig ?? []),
-      "",
-    ].join("\n"),
-  );
+  const conf = file("mosquitto.conf", [...render(file, port, dir), ""].join("\n"));
   const child = spawnWithFdLimit(MOSQUITTO_BIN, ["-c", conf], { stderr: "pipe" });
   let stderr = "";
   child.stderr!.on("data", (d) => (stderr += d));
@@ -124,4 +119,26 @@ export async function startMosquitto(dir: string, tls: MosquittoTls, options: { 
       await exited;
     },
   };
+}
+
+/** Starts Mosquitto in `dir` with the bench configuration (see the top of this file). */
+export function startMosquitto(dir: string, tls: MosquittoTls, options: { acl?: string } = {}): Promise<MosquittoInstance> {
+  return startMosquittoWith(dir, (file, port) => [
+    "per_listener_settings false",
+    "persistence false",
+    "log_dest stderr",
+    "log_type error",
+    "allow_anonymous false",
+    `acl_file ${file("mosquitto.acl", options.acl ?? BENCH_ACL)}`,
+    "max_connections -1",
+    `listener ${port} 127.0.0.1`,
+    `cafile ${file("chain.pem", tls.chainPem)}`,
+    `certfile ${file("server.pem", tls.serverCertPem)}`,
+    `keyfile ${file("server.key", tls.serverKeyPem)}`,
+    "require_certificate true",
+    "use_identity_as_username true",
+    "use_username_as_clientid true",
+    "tls_version tlsv1.2",
+    ...mosquittoCipherLines(),
+  ]);
 }
