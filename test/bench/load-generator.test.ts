@@ -112,7 +112,7 @@ describe.skipIf(!ok)("bench load generator against Mosquitto", () => {
       const held = await load.all("hold", { target: target(4), concurrency: 4, timeoutMs: 10_000, keepaliveSeconds: 0 });
       expect(held.map((h) => h.open)).toEqual([4, 4]);
       expect(held.every((h) => h.failed === 0)).toBe(true);
-      expect((await load.all("release", {})).map((r) => r.closed)).toEqual([4, 4]);
+      expect((await load.all("release", { port: broker.port })).map((r) => r.closed)).toEqual([4, 4]);
 
       const flows = await load.all("flow", { target: target(4), pairs: 2, qos: 1, warmupMs: 200, windowMs: 500, inflight: 10, payloadBytes: 32 });
       for (const f of flows) {
