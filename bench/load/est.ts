@@ -1,14 +1,15 @@
 /**
  * The device side of EST enrollment (RFC 7030 §4.2.1) for the fleet bench: a P-256 key and a PKCS#10
- * CSR per device (made before the clock starts: that is the device's work, not the server's), then
+ * CSR per device, made with the device SDK's own code (src/device) before the clock starts (that is the
+ * device's work, not the server's), then
  * `POST /.well-known/est/simpleenroll` with the one-time token over HTTPS, and the issued certificate
  * taken out of the certs-only PKCS#7 answer.
  */
-import { generateKeyPairSync, sign, X509Certificate } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 import { Agent, request } from "node:https";
-import { bitString, implicitConstructed, oid, sequence, setOf, smallInteger, utf8String } from "../../src/pki/der/encode.js";
-import { children, readSingle } from "../../src/pki/der/reader.js";
-import { OID } from "../../src/pki/oids.js";
+import { buildCsr } from "../../src/device/csr.js";
+import { SoftwareKey } from "../../src/device/device-key.js";
+import { certificatesOfEstBody } from "../../src/device/pkcs7.js";
 
 export interface PreparedDevice {
   id: string;
@@ -17,23 +18,17 @@ export interface PreparedDevice {
   csrBase64: string;
 }
 
-/** A fresh P-256 key and a CSR whose subject is CN=<device id>, signed with it. */
-export function prepareDevice(id: string, token: string): PreparedDevice {
-  const pair = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const spki = pair.publicKey.export({ format: "der", type: "spki" });
-  const subject = sequence(setOf(sequence(oid(OID.commonName), utf8String(id))));
-  const info = sequence(smallInteger(0), subject, spki, implicitConstructed(0, Buffer.alloc(0)));
-  const csr = sequence(info, sequence(oid(OID.ecdsaWithSha256)), bitString(sign("sha256", info, pair.privateKey)));
-  return { id, token, keyPem: pair.privateKey.export({ format: "pem", type: "pkcs8" }).toString(), csrBase64: csr.toString("base64") };
+/** A fresh P-256 key and a CSR with subject CN=<device id>, made as the device SDK makes them. */
+export async function prepareDevice(id: string, token: string): Promise<PreparedDevice> {
+  const key = SoftwareKey.generate();
+  return { id, token, keyPem: key.tlsKeyPem(), csrBase64: (await buildCsr(id, key)).toString("base64") };
 }
 
-/** The first certificate of a certs-only PKCS#7 (ContentInfo → SignedData → certificates [0]). */
-export function firstCertificateOf(pkcs7Base64: string): string {
-  const contentInfo = readSingle(Buffer.from(pkcs7Base64.replace(/\s+/g, ""), "base64"), 0x30);
-  const signedData = children(children(contentInfo)[1]!)[0]!;
-  const certificates = children(signedData).find((c) => c.tag === 0xa0);
-  if (!certificates) throw new Error("the EST answer holds no certificate");
-  return new X509Certificate(children(certificates)[0]!.encoded).toString();
+/** The issued certificate (PEM) out of an EST answer, read by the SDK's own reader. */
+export function firstCertificateOf(body: string): string {
+  const [first] = certificatesOfEstBody(body);
+  if (!first) throw new Error("the EST answer holds no certificate");
+  return new X509Certificate(first).toString();
 }
 
 /** An HTTPS client for the EST endpoint with `concurrency` kept-alive connections. */

@@ -232,7 +232,7 @@ const ops: { [K in OpName]: (args: WorkerOps[K]["args"]) => Promise<WorkerOps[K]
   },
 
   enroll: async ({ apiPort, caPem, devices: toEnroll, concurrency }) => {
-    const prepared = toEnroll.map((d) => prepareDevice(d.id, d.token));
+    const prepared = await Promise.all(toEnroll.map((d) => prepareDevice(d.id, d.token)));
     const client = new EstClient(apiPort, caPem, concurrency);
     const errors: Record<string, number> = {};
     const latencyMs: number[] = [];
