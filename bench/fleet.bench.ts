@@ -195,6 +195,7 @@ export default async function fleetBench(ctx: BenchContext): Promise<BenchRow[]>
     if (enrollFailed > 0) throw new Error(`${enrollFailed} enrollments failed: ${JSON.stringify(enrolled.map((e) => e.errors))}`);
     const enrollSeconds = Math.max(...enrolled.map((e) => e.wallMs)) / 1000;
     const enrollLatency = enrolled.flatMap((e) => e.latencyMs);
+    ctx.log(`EST: ${total} enrolled in ${enrollSeconds.toFixed(1)} s (${(total / enrollSeconds).toFixed(1)}/s), request p99 ${percentile(enrollLatency, 99).toFixed(0)} ms`);
     const credentials: CredentialsFile = { caPem: chainPem, devices: enrolled.flatMap((e) => e.credentials).sort((a, b) => a.id.localeCompare(b.id)) };
     const fleet = credentials.devices.slice(0, devices);
     const toRevoke = credentials.devices.slice(devices);
@@ -256,6 +257,9 @@ export default async function fleetBench(ctx: BenchContext): Promise<BenchRow[]>
         otherCores: cpu.others(sum(cpu.perPid)),
         gen: generatorCpu(results).text,
       };
+      const t = telemetry[broker.name]!;
+      ctx.log(`${broker.name}: telemetry ${t.acked}/${t.sent} acked, PUBACK p50 ${t.p50.toFixed(1)} ms, p99 ${t.p99.toFixed(1)} ms, broker ${t.brokerCores.toFixed(2)} cores`);
+      if (broker.name === "moat") ctx.log(`moat: revocation to disconnect p50 ${percentile(revocationMs, 50).toFixed(1)} ms, p99 ${percentile(revocationMs, 99).toFixed(1)} ms`);
     }
 
     // 4. Reconnect storms, interleaved.
