@@ -281,7 +281,7 @@ export default async function fleetBench(ctx: BenchContext): Promise<BenchRow[]>
     const tm = telemetry.moat!;
     const tq = telemetry.mosquitto!;
     const stormMedian = (name: string) => median(storms[name]!.map((s) => s.seconds));
-    const stormNote = (name: string) => storms[name]!.map((s) => `${s.open} in ${s.seconds.toFixed(1)} s (broker ${s.brokerCores.toFixed(2)}, others ${s.otherCores.toFixed(2)} cores; ${s.gen}; failures ${s.errors})`).join("; ");
+    const stormNote = (name: string) => storms[name]!.map((s) => `${s.open}/${devices} back${s.open < devices ? " (NOT all: the rest failed, see failures)" : ""}, last after ${s.seconds.toFixed(1)} s (broker ${s.brokerCores.toFixed(2)}, others ${s.otherCores.toFixed(2)} cores; ${s.gen}; failures ${s.errors})`).join("; ");
     const validRevocations = revocationMs.filter((v) => Number.isFinite(v));
     return [
       {
@@ -339,13 +339,13 @@ export default async function fleetBench(ctx: BenchContext): Promise<BenchRow[]>
         note: `p50 ${percentile(validRevocations, 50).toFixed(1)} ms; from the start of POST /v1/certificates/:serial/revoke to the session's socket closing; ${revocationMs.length - validRevocations.length} not closed within 10 s; ${storage}`,
       },
       {
-        measure: `reconnect storm: ${devices} devices reconnect at once, time until all connected (median of ${sizes.stormRounds})`,
+        measure: `reconnect storm: ${devices} devices reconnect at once, time until the last one connected (median of ${sizes.stormRounds})`,
         moat: stormMedian("moat"),
         reference: stormMedian("mosquitto"),
         referenceName: ref,
         unit: "s",
         higherIsBetter: false,
-        note: `every device drops its connection, then all reconnect with ${sizes.workers}×${sizes.storm} handshakes in flight; Moat: ${stormNote("moat")}; Mosquitto: ${stormNote("mosquitto")}; ${storage}`,
+        note: `every device drops its connection, then all reconnect with ${sizes.workers}×${sizes.storm} handshakes in flight, each given up after 120 s without CONNACK; Moat: ${stormNote("moat")}; Mosquitto: ${stormNote("mosquitto")}; ${storage}`,
       },
     ];
   } finally {
