@@ -17,6 +17,8 @@ const SEVERITIES = ["info", "low", "medium", "high", "critical"];
 const LOOKBACK_ENTRIES = 100_000;
 /** The most entries a timeline holds; past it the report says it was cut. */
 const MAX_TIMELINE = 5_000;
+/** How long before its first alert an incident's timeline starts, with its devices' events (the evidence). */
+const LEAD_MS = 10 * 60_000;
 /** Events about an alert's device that belong on its incident's timeline. */
 const DEVICE_EVENTS = new Set(["device.status_changed", "cert.revoked", "acl.denied", "device.connected", "device.disconnected", "auth.failed", "broker.limit_exceeded", "device.updated"]);
 
@@ -37,6 +39,7 @@ export interface AlertSummary {
   severity: string;
   count: number;
   firstSeq: number;
+  firstTime: string;
   lastSeq: number;
 }
 
@@ -69,9 +72,16 @@ export class IncidentService {
     if (input.severity !== undefined && !SEVERITIES.includes(input.severity)) throw new MoatError("INCIDENT_INVALID", `severity must be one of ${SEVERITIES.join(", ")}`);
     const alertIds = [...new Set(input.alertIds)];
     const head = await this.audit.headSeq();
-    const found = await this.findAlerts(alertIds, Math.max(0, head - LOOKBACK_ENTRIES), head);
+    const { found, leads } = await this.findAlerts(alertIds, Math.max(0, head - LOOKBACK_ENTRIES), head);
     const severity = input.severity ?? highest([...found.values()].map((a) => a.severity)) ?? "medium";
-    const fromSeq = Math.min(head + 1, ...[...found.values()].map((a) => a.firstSeq));
+    const first = [...found.values()].sort((a, b) => a.firstSeq - b.firstSeq)[0];
+    let fromSeq = first?.firstSeq ?? head + 1;
+    if (first) {
+      // The evidence before the first alert: its devices' events of the LEAD_MS before it.
+      const devices = new Set([...found.values()].filter((a) => a.subject.kind === "device").map((a) => a.subject.id));
+      const cutoff = Date.parse(first.firstTime) - LEAD_MS;
+      for (const lead of leads) if (lead.seq < fromSeq && devices.has(lead.subject) && Date.parse(lead.time) >= cutoff) fromSeq = lead.seq;
+    }
     const incident: IncidentRecord = {
       id: `inc_${randomUUID().replace(/-/g, "").slice(0, 16)}`,
       title,
@@ -132,7 +142,7 @@ export class IncidentService {
     const actions: ActionRecord[] = [];
     for (const alertId of incident.alertIds) actions.push(...(await this.store.actions.list({ alertId, limit: 1000 })));
     actions.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
-    const deviceIds = new Set<string>();
+    const deviceIds = await this.devicesOf(alertIds, incident.fromSeq);
     const alerts = new Map<string, AlertSummary>();
     const timeline: TimelineEntry[] = [];
     let truncated = false;
@@ -142,11 +152,7 @@ export class IncidentService {
       for (const event of page) {
         const data = event.data ?? {};
         const alertId = typeof data.alertId === "string" ? data.alertId : null;
-        if (event.type === ALERT_RAISED && alertId && alertIds.has(alertId)) {
-          noteAlert(alerts, event);
-          const subject = data.subject as { kind?: string; id?: string } | undefined;
-          if (subject?.kind === "device" && typeof subject.id === "string") deviceIds.add(subject.id);
-        }
+        if (event.type === ALERT_RAISED && alertId && alertIds.has(alertId)) noteAlert(alerts, event);
         const relevant =
           (alertId !== null && alertIds.has(alertId)) || data.incidentId === id || (DEVICE_EVENTS.has(event.type) && deviceIds.has(event.subject));
         if (!relevant) continue;
@@ -166,17 +172,37 @@ export class IncidentService {
     return { incident, alerts: [...alerts.values()], actions, timeline, truncated };
   }
 
-  private async findAlerts(alertIds: readonly string[], afterSeq: number, head: number): Promise<Map<string, AlertSummary>> {
+  /** The alerts' first and last `alert.raised`, and the device events seen on the way (candidates for the lead). */
+  private async findAlerts(alertIds: readonly string[], afterSeq: number, head: number): Promise<{ found: Map<string, AlertSummary>; leads: { seq: number; time: string; subject: string }[] }> {
     const wanted = new Set(alertIds);
     const found = new Map<string, AlertSummary>();
-    if (wanted.size === 0) return found;
+    const leads: { seq: number; time: string; subject: string }[] = [];
+    if (wanted.size === 0) return { found, leads };
     for (let after = afterSeq; after < head; ) {
       const page = await this.audit.scan(after, 1000);
-      for (const event of page) if (event.type === ALERT_RAISED && wanted.has(String(event.data?.alertId))) noteAlert(found, event);
+      for (const event of page) {
+        if (event.type === ALERT_RAISED && wanted.has(String(event.data?.alertId))) noteAlert(found, event);
+        else if (DEVICE_EVENTS.has(event.type) && found.size < wanted.size) leads.push({ seq: event.seq, time: event.time, subject: event.subject });
+      }
       if (page.length < 1000) break;
       after = page[page.length - 1]!.seq;
     }
-    return found;
+    return { found, leads };
+  }
+
+  /** The devices the incident's alerts are about (from their `alert.raised` entries). */
+  private async devicesOf(alertIds: ReadonlySet<string>, fromSeq: number): Promise<Set<string>> {
+    const devices = new Set<string>();
+    for (let after = Math.max(0, fromSeq - 1), pages = 0; pages < 1000; pages++) {
+      const page = await this.audit.scan(after, 1000);
+      for (const event of page) {
+        const subject = event.data?.subject as { kind?: string; id?: string } | undefined;
+        if (event.type === ALERT_RAISED && alertIds.has(String(event.data?.alertId)) && subject?.kind === "device" && typeof subject.id === "string") devices.add(subject.id);
+      }
+      if (page.length < 1000) break;
+      after = page[page.length - 1]!.seq;
+    }
+    return devices;
   }
 }
 
@@ -196,6 +222,7 @@ function noteAlert(alerts: Map<string, AlertSummary>, event: SecurityEvent): voi
     severity: String(data.severity ?? event.severity),
     count: Number.isSafeInteger(data.count) ? (data.count as number) : (previous?.count ?? 1),
     firstSeq: previous?.firstSeq ?? event.seq,
+    firstTime: previous?.firstTime ?? event.time,
     lastSeq: event.seq,
   });
 }

@@ -40,6 +40,9 @@ describe("incidents", () => {
     await t.app.devices.create({ id: "cam-7", status: "active" }, "test");
     await t.app.devices.create({ id: "cam-8", status: "active" }, "test");
     await t.app.respond.playbooks.apply("name: contain\nrule: topic-probing\nactions: [quarantine]\n", "test");
+    // The evidence: denials before the alert (the other device's are not this incident's).
+    for (const [device, topic] of [["cam-7", "devices/x/commands/#"], ["cam-8", "devices/y/#"], ["cam-7", "devices/z/commands/#"]])
+      await t.app.audit.emit({ type: "acl.denied", severity: "medium", actor: `device:${device}`, subject: device!, data: { action: "subscribe", topic, reason: "policy" } });
     const [action] = await raise("al-inc-1", "cam-7");
     await raise("al-other", "cam-8");
     await raise("al-inc-1", "cam-7", 2);
@@ -50,15 +53,16 @@ describe("incidents", () => {
 
     const report = await t.app.respond.incidents.report(incident.id);
     const types = report.timeline.map((e) => e.type);
-    expect(types).toEqual(["alert.raised", "device.status_changed", "respond.action", "alert.raised", "incident.opened", "device.status_changed", "respond.undone", "incident.closed"]);
+    expect(types).toEqual(["acl.denied", "acl.denied", "alert.raised", "device.status_changed", "respond.action", "alert.raised", "incident.opened", "device.status_changed", "respond.undone", "incident.closed"]);
+    expect(report.timeline[0]).toMatchObject({ subject: "cam-7", summary: "denied subscribe devices/x/commands/#" });
     // Every entry is a real audit row: its seq finds it in the log with the same type.
     for (const entry of report.timeline) expect((await t.app.audit.entriesAfter(entry.seq - 1, 1))[0]).toMatchObject({ seq: entry.seq, type: entry.type });
     // Nothing about the other alert or device.
     expect(report.timeline.some((e) => e.subject === "cam-8" || e.summary.includes("al-other"))).toBe(false);
     expect(report.alerts).toMatchObject([{ alertId: "al-inc-1", rule: "topic-probing", count: 2, subject: { kind: "device", id: "cam-7" } }]);
     expect(report.actions).toMatchObject([{ id: action!.id, status: "undone" }]);
-    expect(report.timeline[2]).toMatchObject({ actor: "playbook:contain", summary: expect.stringContaining("quarantine done by playbook contain") });
-    expect(report.timeline[1]).toMatchObject({ summary: "device cam-7: active → quarantined (alert al-inc-1 (topic-probing))" });
+    expect(report.timeline[4]).toMatchObject({ actor: "playbook:contain", summary: expect.stringContaining("quarantine done by playbook contain") });
+    expect(report.timeline[3]).toMatchObject({ summary: "device cam-7: active → quarantined (alert al-inc-1 (topic-probing))" });
 
     const md = incidentMarkdown(report);
     expect(md).toContain(`# Incident ${incident.id}: topic scan from cam-7`);
