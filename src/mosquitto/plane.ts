@@ -190,10 +190,10 @@ export async function startMosquittoPlane(deps: MosquittoPlaneDeps): Promise<Mos
         await reloadConfig();
         return;
       case "ca.changed":
-        await writeFileAtomic(paths.caFile, await deps.trust.caBundle(), { mode: 0o644 });
-        give(paths.caFile);
-        await writeCrl();
-        await reloadConfig();
+        // Mosquitto 2.0.11 re-reads its CA file only at start (verified: SIGHUP reloads the CRL, not
+        // the cafile), so it is restarted; the start writes the new bundle and resynchronises.
+        up = false;
+        supervisor.restart();
         return;
       default:
         return;
@@ -358,10 +358,11 @@ export async function startMosquittoPlane(deps: MosquittoPlaneDeps): Promise<Mos
         });
       }
     },
-    onCrash: ({ pid, code, signal, restartInMs }) => {
+    onCrash: ({ pid, code, signal, restartInMs, planned }) => {
       up = false;
-      endAllSessions("data_plane_exited");
-      logger.error({ pid, code, signal, restartInMs }, "mosquitto: exited unexpectedly; restarting");
+      endAllSessions(planned ? "data_plane_restarted" : "data_plane_exited");
+      if (planned) logger.info({ pid, restartInMs }, "mosquitto: restarting to load a changed CA bundle");
+      else logger.error({ pid, code, signal, restartInMs }, "mosquitto: exited unexpectedly; restarting");
     },
     onError: (err) => logger.error({ err }, "mosquitto: supervisor error"),
   });

@@ -50,7 +50,7 @@ export interface SupervisorOptions {
   /** After every start that reached "running" (the first and each restart). */
   onStarted: (info: { pid: number; restart: boolean }) => void;
   /** An unexpected exit (a crash); the supervisor restarts after a back-off. */
-  onCrash: (info: { pid: number; code: number | null; signal: string | null; restartInMs: number }) => void;
+  onCrash: (info: { pid: number; code: number | null; signal: string | null; restartInMs: number; planned: boolean }) => void;
   onError: (err: unknown) => void;
 }
 
@@ -68,6 +68,7 @@ export class MosquittoSupervisor {
   private startedAt = 0;
   private starts = 0;
   private lastLines: string[] = [];
+  private planned = false;
 
   constructor(private readonly options: SupervisorOptions) {}
 
@@ -92,6 +93,18 @@ export class MosquittoSupervisor {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * Restarts Mosquitto now: it re-reads its CA file only at start (SIGHUP reloads the CRL, not the CA
+   * bundle, in 2.0.11). Sessions are closed and devices reconnect.
+   */
+  restart(): boolean {
+    const child = this.child;
+    if (!child || this.stopping || child.exitCode !== null) return false;
+    this.planned = true;
+    child.kill("SIGTERM");
+    return true;
   }
 
   /** Stops Mosquitto (SIGTERM, then SIGKILL after 5 s) and does not restart it. */
@@ -157,10 +170,12 @@ export class MosquittoSupervisor {
           return;
         }
         if (this.stopping) return;
+        const planned = this.planned;
+        this.planned = false;
         if (Date.now() - this.startedAt > STABLE_MS) this.backoffMs = 250;
-        const delay = this.backoffMs;
-        this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
-        this.options.onCrash({ pid: child.pid!, code, signal, restartInMs: delay });
+        const delay = planned ? 0 : this.backoffMs;
+        if (!planned) this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
+        this.options.onCrash({ pid: child.pid!, code, signal, restartInMs: delay, planned });
         this.scheduleRestart(delay);
       });
     });

@@ -4,6 +4,7 @@
  * (MQTT 5), live revocation and suspension from the CLI, quarantine, drift, and a Mosquitto crash.
  */
 import { spawn } from "node:child_process";
+import { X509Certificate } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -192,6 +193,22 @@ describe.skipIf(!ok)("Mosquitto as the data plane", () => {
     expect(await publishReason(client, "devices/d2/telemetry/t")).toBe(135);
     client.end(true);
     expect(JSON.parse((await h.cli(["mosquitto", "status", "--json"])).stdout).inSync).toBe(true);
+  });
+
+  it("a new issuing CA: Mosquitto is restarted with the new CA bundle; old and new certificates both connect", async () => {
+    const pid = h.mosquittoPid();
+    const rotated = await h.cli(["ca", "rotate-issuer"]);
+    expect(rotated.code).toBe(0);
+    await waitUntil("Mosquitto restarted for the new CA bundle", () => (h.mosquittoPid() !== pid ? true : undefined), 20_000);
+    const fresh = await h.device("d5");
+    // Signed by the new issuing CA, which Mosquitto only knows after the restart.
+    expect(new X509Certificate(fresh.certPem).issuer).not.toBe(new X509Certificate(d1.certPem).issuer);
+    const client = await waitUntil("a certificate of the new issuing CA accepted", () => h.connect(fresh).catch(() => undefined), 20_000);
+    expect(await publishReason(client, "devices/d5/telemetry/t")).toBeLessThan(128);
+    client.end(true);
+    const old = await h.connect(d1);
+    expect(await publishReason(old, "devices/d1/telemetry/t")).toBeLessThan(128);
+    old.end(true);
   });
 
   it("Mosquitto ends with moat serve and the listener key is removed", async () => {
