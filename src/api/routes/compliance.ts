@@ -20,6 +20,20 @@ export async function complianceRoutes(api: FastifyInstance, { services }: { ser
     async () => services.compliance.scores(),
   );
 
+  // The dashboard's compliance view: one row per framework, and one framework's controls.
+  api.get("/v1/compliance", { config: { action: "compliance:read" }, schema: { tags: ["compliance"], summary: "Per framework: id, name, score, passing and failing control counts, failing controls" } }, async () =>
+    (await services.compliance.scores()).map((s) => ({ id: s.standard, name: s.title, score: s.score, passing: s.counts.pass, failing: s.counts.fail, manual: s.counts.manual, failingControls: s.failing })),
+  );
+
+  api.get<{ Params: { standard: string } }>(
+    "/v1/compliance/:standard",
+    { config: { action: "compliance:read" }, schema: { tags: ["compliance"], summary: "One framework's controls with status and evidence, evaluated now", params: standardParam } },
+    async (request) => {
+      const { catalogue, posture, controls } = await services.compliance.evaluate(request.params.standard);
+      return { id: catalogue.standard, name: catalogue.title, posture: posture ? { run: posture.id, runAt: posture.runAt } : null, controls };
+    },
+  );
+
   api.get<{ Params: { standard: string } }>(
     "/v1/compliance/standards/:standard/controls",
     { config: { action: "compliance:read" }, schema: { tags: ["compliance"], summary: "Each control of a framework with its status and evidence, evaluated now", params: standardParam } },
