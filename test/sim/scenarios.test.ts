@@ -90,6 +90,31 @@ describe("moat sim scenarios against a real Moat", () => {
     expect(s.received).toBe(s.sent);
   });
 
+  it("rotation with short-lived certificates: every device renews on its own under load, and no QoS 1 message is lost", async () => {
+    const shortLived = await startLocalMoat({ settings: { "pki.certLifetime": "20s" } });
+    try {
+      const s = await runSimulation({
+        api: new AdminApi({ url: shortLived.apiUrl, ca: shortLived.ca, token: shortLived.adminToken }),
+        factory: sdkDeviceFactory(),
+        server: shortLived.apiUrl,
+        ca: shortLived.ca,
+        mqttUrl: shortLived.mqttUrl,
+        prefix: "t-auto-",
+        size: 10,
+        workDir,
+        scenario: "rotation",
+        rate: 2,
+        durationMs: 22_000,
+        cleanup: true,
+      });
+      expect(s).toMatchObject({ renewal: "automatic", enrolled: 10, renewed: 10, lost: 0, noMessageLost: true, errorsByCode: {} });
+      expect(s.received).toBe(s.sent);
+      expect(s.certSecondsLeftAtStart as number).toBeLessThanOrEqual(20);
+    } finally {
+      await shortLived.close();
+    }
+  });
+
   it("refuses what a scenario cannot run with before creating anything", async () => {
     const api = new AdminApi({ url: local.apiUrl, ca: local.ca, token: local.adminToken });
     const base = { api, factory: sdkDeviceFactory(), server: local.apiUrl, ca: local.ca, size: 20, workDir, rate: 1, durationMs: 1_000, cleanup: false, prefix: "t-refused-" };

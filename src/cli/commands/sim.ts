@@ -24,6 +24,7 @@ interface SimOptions {
   tokenFile?: string;
   cleanup?: boolean;
   local?: boolean;
+  certLifetime?: string;
   concurrency: number;
 }
 
@@ -112,6 +113,7 @@ export function register(program: Command): void {
     .option("--token-file <file>", "file holding an admin API token (else env MOAT_TOKEN; never a flag)")
     .option("--cleanup", "decommission the run's devices afterwards")
     .option("--local", "start a throwaway Moat in this process (temporary data dir, free 127.0.0.1 ports) and simulate against it")
+    .option("--cert-lifetime <time>", "with --local: device certificate lifetime (pki.certLifetime, e.g. 30s, 10m), so rotation renews automatically")
     .option("--concurrency <n>", "enrollments and connects in flight at once", integerIn(1, 256), 8)
     .option("--json", "print the summary as JSON")
     .addHelpText(
@@ -123,6 +125,7 @@ Examples:
   MOAT_URL=https://127.0.0.1:8443 MOAT_TOKEN=$(cat admin.token) moat sim --devices 50 --duration 1m
   moat sim --url https://moat.example:8443 --token-file admin.token --ca ca.pem --scenario compromise --cleanup
   moat sim --local --scenario outage --devices 100 --json
+  moat sim --local --scenario rotation --cert-lifetime 30s --duration 40s
 `,
     )
     .action(async (o: SimOptions, command: Command) => {
@@ -144,10 +147,11 @@ Examples:
           checkScenario(o.scenario, o.devices, { restartBroker: async () => undefined, ota: {} as never });
           bar.note("moat sim: starting a throwaway Moat in this process…");
           // Loaded only here: a run against a remote Moat needs none of the server.
-          local = await (await import("../local-moat.js")).startLocalMoat();
+          local = await (await import("../local-moat.js")).startLocalMoat(o.certLifetime ? { settings: { "pki.certLifetime": o.certLifetime } } : {});
           target = { url: local.apiUrl, token: local.adminToken, ca: local.ca, mqttUrl: local.mqttUrl };
           control = { restartBroker: local.restartBroker, ota: local.ota };
         } else {
+          if (o.certLifetime) throw new InvalidArgumentError("--cert-lifetime applies to --local; a running server has its own pki.certLifetime");
           checkScenario(o.scenario, o.devices, {});
           target = await remoteTarget(command, o);
         }
