@@ -151,7 +151,7 @@ Examples:
           target = { url: local.apiUrl, token: local.adminToken, ca: local.ca, mqttUrl: local.mqttUrl };
           control = { restartBroker: local.restartBroker, ota: local.ota };
         } else {
-          if (o.certLifetime) throw new InvalidArgumentError("--cert-lifetime applies to --local; a running server has its own pki.certLifetime");
+          if (o.certLifetime) throw new MoatError("SIM_OPTIONS_INVALID", "--cert-lifetime applies to --local; a running server has its own pki.certLifetime");
           checkScenario(o.scenario, o.devices, {});
           target = await remoteTarget(command, o);
         }
