@@ -6,7 +6,7 @@ export async function render(ctx) {
   const [summary, alerts, incidents] = await Promise.all([
     api("GET", "/v1/dashboard/security"),
     ctx.allowed["alerts:read"] ? api("GET", "/v1/alerts?open=true").catch(() => null) : null,
-    ctx.allowed["incidents:read"] ? api("GET", "/v1/incidents").catch(() => null) : null,
+    ctx.allowed["incidents:read"] ? api("GET", "/v1/incidents?status=open").catch(() => null) : null,
   ]);
   const times = summary.hours.map((x) => x.at);
   const chart = await lineChart("Per hour, last 24 hours", times, [
@@ -45,7 +45,7 @@ export async function render(ctx) {
       ? section(
           "Open alerts and incidents",
           alerts ? table("Open alerts", ["Rule", "Subject", "Severity", "Count", "Last seen"], alertRows.map((a) => [a.rule, a.subject?.kind === "device" ? deviceLink(a.subject.id) : `${a.subject?.kind ?? ""} ${a.subject?.id ?? ""}`, badge(a.severity), String(a.count), time(a.lastSeen)]), "none open.") : null,
-          incidents ? table("Incidents", ["Id", "Title", "Status", "Opened"], incidentRows.map((i) => [i.id, i.title ?? "—", i.status, time(i.openedAt ?? i.createdAt)]), "none.") : null,
+          incidents ? table("Open incidents", ["Id", "Title", "Severity", "Alerts", "Opened", "By"], incidentRows.map((i) => [i.id, i.title ?? "—", badge(i.severity ?? "—"), String(i.alertIds?.length ?? 0), time(i.openedAt), i.openedBy ?? "—"]), "none open.") : null,
         )
       : section("Open alerts and incidents", notice("Detection is not installed on this server: no alerts or incidents to show.")),
     section("Most denied devices", table("Most denied devices (24 h)", ["Device", "Denials"], summary.topDeniedDevices.map((d) => [deviceLink(d.device), String(d.count)]), "no denials.")),
