@@ -9,7 +9,7 @@ const VIEWS = [
   { path: "audit", title: "Audit", needs: "audit:read", load: () => import("./views/audit.js") },
   { path: "scans", title: "Scans", needs: "scans:read", load: () => import("./views/scans.js") },
   { path: "ota", title: "OTA", needs: "ota:read", load: () => import("./views/ota.js") },
-  { path: "compliance", title: "Compliance", needs: "audit:read", load: () => import("./views/compliance.js") },
+  { path: "compliance", title: "Compliance", needs: "compliance:read", load: () => import("./views/compliance.js") },
 ];
 
 const state = { session: null, view: null, live: null, listeners: new Set(), rendering: 0 };
