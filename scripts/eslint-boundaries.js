@@ -26,15 +26,17 @@ export const ALLOWED = {
   posture: ["policy", "audit", "crypto"],
   // The Mosquitto data plane: policy compiled to dynamic-security ACLs; the broker's port types (events) only.
   mosquitto: ["policy", "crypto", "broker"],
+  // Detection reads identity (groups, firmware inventory) and broker traffic only through ports the composition root wires.
+  detect: ["audit"],
   // keys only through its PKCS#11 session (ONLY_THROUGH below), loaded when a device key lives in a token.
   device: ["crypto", "firmware", "policy", "keys"],
   sim: ["device", "crypto", "firmware", "policy"],
-  store: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "sessions", "posture", "respond"],
-  api: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "web", "sessions", "posture", "respond"],
+  store: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "sessions", "posture", "respond", "detect"],
+  api: ["crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "web", "sessions", "posture", "respond", "detect"],
   web: [],
-  cli: ["core", "serve", "mosquitto", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "device", "sim", "api", "store", "sessions", "posture", "respond"],
-  core: ["crypto", "keys", "audit", "pki", "identity", "policy", "firmware", "network", "scanner", "compliance", "store", "sessions", "posture", "respond"],
-  serve: ["core", "mosquitto", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "store", "api", "web", "sessions", "posture", "respond"],
+  cli: ["core", "serve", "mosquitto", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "device", "sim", "api", "store", "sessions", "posture", "respond", "detect"],
+  core: ["crypto", "keys", "audit", "pki", "identity", "policy", "firmware", "network", "scanner", "compliance", "store", "sessions", "posture", "respond", "detect"],
+  serve: ["core", "mosquitto", "crypto", "keys", "audit", "pki", "identity", "policy", "broker", "firmware", "network", "scanner", "compliance", "store", "api", "web", "sessions", "posture", "respond", "detect"],
 };
 /**
  * Open to all: errors, config, the shared ports, the change feed contract, and lib (small helpers with one behaviour each,

@@ -86,6 +86,8 @@ export const CHANGE_SCHEMAS = {
   "playbook.changed": record({ op: oneOf("applied", "deleted") }),
   /** An address range was banned on the MQTT listeners or the ban lifted (subject: the range). */
   "ban.changed": record({ op: oneOf("banned", "unbanned"), range: text, expiresAt: nullable(text) }),
+  /** The stored detection rules were replaced (`moat detect rules apply`; subject `detect-rules`): running servers reload them. */
+  "detect.rules": record({ rules: count }),
 } as const satisfies Record<string, Schema<unknown>>;
 
 /** What kind of enforcement-relevant change happened: a closed union. */

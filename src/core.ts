@@ -17,13 +17,15 @@ import { createKekFile, DataProtection, Envelope, KEK_FILE, KekRotation, kekProv
 import type { CaKeyStorage, CaRegistry, KeyType, Pki, TokenCaKeys } from "./pki/index.js";
 import type { PolicyService } from "./policy/index.js";
 import type { ScanService } from "./scanner/index.js";
-import type { RespondServices } from "./respond/index.js";
+import type { ActionName, RespondServices } from "./respond/index.js";
 import type { InstallationFacts, PostureService } from "./posture/index.js";
 import type { ComplianceService } from "./compliance/index.js";
 import { DEFAULT_HEARTBEAT_MS, SessionService } from "./sessions/index.js";
+import type { AlertService, DetectRuleService } from "./detect/index.js";
 import {
   AuditRepository,
   caRegistryStore,
+  detectStore,
   firmwareStore,
   identityStore,
   KyselySealedBlobStore,
@@ -94,11 +96,15 @@ export interface App {
   readonly posture: PostureService;
   /** Control catalogues, signed compliance reports and attestations (needs `pki`, `policy` and `posture` too). */
   readonly compliance: ComplianceService;
+  /** Detection's alerts: stored, de-duplicated, acknowledged and resolved (on request: `detect`). */
+  readonly alerts: AlertService;
+  /** Detection rules in force: the built-ins and the stored YAML set (on request: `detect`). */
+  readonly detectRules: DetectRuleService;
   close(): Promise<void>;
 }
 
 /** The services whose modules are loaded only when a command asks for them. */
-export const SERVICES = ["policy", "pki", "firmware", "scans", "respond", "posture", "compliance"] as const;
+export const SERVICES = ["policy", "pki", "firmware", "scans", "respond", "posture", "compliance", "detect"] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 export interface CreateAppOptions {
@@ -157,11 +163,12 @@ interface Modules {
   respond?: typeof import("./respond/index.js");
   posture?: typeof import("./posture/index.js");
   compliance?: typeof import("./compliance/index.js");
+  detect?: typeof import("./detect/index.js");
 }
 
 async function loadModules(services: readonly ServiceName[]): Promise<Modules> {
   const wanted = new Set(services);
-  const [policy, pki, firmware, scanner, respond, posture, compliance] = await Promise.all([
+  const [policy, pki, firmware, scanner, respond, posture, compliance, detect] = await Promise.all([
     wanted.has("policy") ? import("./policy/index.js") : undefined,
     wanted.has("pki") ? import("./pki/index.js") : undefined,
     wanted.has("firmware") ? import("./firmware/index.js") : undefined,
@@ -169,8 +176,9 @@ async function loadModules(services: readonly ServiceName[]): Promise<Modules> {
     wanted.has("respond") ? import("./respond/index.js") : undefined,
     wanted.has("posture") ? import("./posture/index.js") : undefined,
     wanted.has("compliance") ? import("./compliance/index.js") : undefined,
+    wanted.has("detect") ? import("./detect/index.js") : undefined,
   ]);
-  return { policy, pki, firmware, scanner, respond, posture, compliance };
+  return { policy, pki, firmware, scanner, respond, posture, compliance, detect };
 }
 
 /** Opens an initialised installation. */
@@ -299,6 +307,8 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     return { keys, tuf, campaigns: new CampaignService({ store: port, keys, tuf, groups: devices }) };
   });
   const deviceCredentials = lazy(() => new DeviceCredentialService(identity, envelope));
+  const alerts = lazy((): AlertService => new (need("detect", "detect").AlertService)(detectStore(store)));
+  const detectRules = lazy((): DetectRuleService => new (need("detect", "detect").DetectRuleService)(detectStore(store)));
   const scans = lazy(() => new (need("scanner", "scans").ScanService)(scannerStore(store), { allowedTargets: config["scanner.allowedTargets"] }));
   // --- respond: playbooks and the executor, notifications, incidents; containment reaches identity and PKI through ports ---
   const respond = lazy((): RespondServices => {
@@ -325,8 +335,8 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
         revokeDevice: async (deviceId, actor) => (await pki().certificates.revokeDevice(deviceId, "keyCompromise", actor)).map((c) => c.serialHex),
       }),
       notifier,
-      // Detection rules carry their default actions; until the detect domain is wired here, no rule has one beyond its alert.
-      ruleDefaults: () => [],
+      // Detection rules carry their default actions (credential stuffing: ban-range); the alert itself is detect's own.
+      ruleDefaults: (rule) => (modules.detect ? (detectRules().defaultActionsOf(rule).filter((a) => a !== "alert") as ActionName[]) : []),
     });
     const incidents = new IncidentService(port, { scan: (afterSeq, limit) => audit.entriesAfter(afterSeq, limit), headSeq: () => audit.headSeq() });
     return { playbooks: new PlaybookService(port), executor, notifier, incidents, followBans: (target, onError) => followBans(port, store, target, onError) };
@@ -471,6 +481,12 @@ function wire(config: MoatConfig, store: Store, envelope: Envelope, meta: MetaRe
     },
     get firmware() {
       return firmware();
+    },
+    get alerts() {
+      return alerts();
+    },
+    get detectRules() {
+      return detectRules();
     },
     get scans() {
       return scans();

@@ -245,6 +245,12 @@ export const ERROR_CODES = {
   POSTURE_CHECK_UNKNOWN: { status: 400, title: "No posture check has that id" },
   POSTURE_RUN_NOT_FOUND: { status: 404, title: "No such posture run" },
   POSTURE_SUPPRESSION_INVALID: { status: 400, title: "A suppression is incomplete or already expired" },
+  // --- detect ---
+  ALERT_NOT_FOUND: { status: 404, title: "No such alert" },
+  ALERT_TRANSITION: { status: 409, title: "That alert status change is not allowed" },
+  DETECT_EVENTS_INVALID: { status: 400, title: "An events file line is not a security event" },
+  DETECT_RULE_NOT_FOUND: { status: 404, title: "No such detection rule" },
+  DETECT_RULES_INVALID: { status: 400, title: "A detection rules file is invalid" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -7,7 +7,8 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import pino, { type Logger } from "pino";
 import { buildApi, PkiHttpServer } from "./api/index.js";
-import { CONNECTABLE_STATUSES, MoatDeviceDirectory, startBroker, type MoatBroker } from "./broker/index.js";
+import { createDetectMetrics, DetectionRuntime, SNAPSHOT_FILE } from "./detect/index.js";
+import { CONNECTABLE_STATUSES, MoatDeviceDirectory, startBroker, type MoatBroker, type TrafficObserver } from "./broker/index.js";
 import { listenFailed, type MoatConfig } from "./config/index.js";
 import { isMoatError, MoatError } from "./errors.js";
 import { linkOtaCampaigns } from "./firmware/index.js";
@@ -88,6 +89,9 @@ export async function startServers(app: App, logger: Logger): Promise<RunningSer
       await stopPosture();
       await follower.stop();
     });
+    // Detection before any data plane accepts a client: it counts from the first connection.
+    const detection = await startDetection(app, logger);
+    closers.push(() => detection.close());
     let mqtt: Awaited<ReturnType<typeof startMqttBroker>> | null = null;
     if (config["broker.enabled"] && config["broker.mode"] === "mosquitto") {
       const plane = await startMosquittoDataPlane(app, logger);
@@ -95,7 +99,7 @@ export async function startServers(app: App, logger: Logger): Promise<RunningSer
       app.metricsSources.push(() => plane.metrics());
       closers.push(() => plane.close());
     } else if (config["broker.enabled"]) {
-      const started = await startMqttBroker(app, logger);
+      const started = await startMqttBroker(app, logger, { traffic: { published: (id, bytes) => detection.engine.published(id, bytes), delivered: (id) => detection.engine.delivered(id) } });
       mqtt = started;
       mqttPort = started.broker.ports.tls ?? null;
       app.metricsSources.push(() => started.broker.metrics.registry.metrics());
@@ -177,7 +181,7 @@ async function warnAboutUnansweredPkiUrls(app: App, logger: Logger): Promise<voi
 }
 
 /** The MQTT broker wired to the registry, PKI, policy, audit log and change feed, with OTA campaigns linked to it. */
-export async function startMqttBroker(app: App, logger: Logger): Promise<{ broker: MoatBroker; close(): Promise<void> }> {
+export async function startMqttBroker(app: App, logger: Logger, options: { traffic?: TrafficObserver } = {}): Promise<{ broker: MoatBroker; close(): Promise<void> }> {
   const config = app.config;
   // Current roles before the first CONNECT is decided (an App from `initialize` has not loaded them yet).
   await app.policy.reload();
@@ -198,6 +202,7 @@ export async function startMqttBroker(app: App, logger: Logger): Promise<{ broke
       feed: app.store,
       lastSeen: { write: (entries) => app.devices.recordSeen(entries.map((e) => ({ id: e.deviceId, at: e.at, address: e.address }))) },
       logger,
+      ...(options.traffic ? { traffic: options.traffic } : {}),
     },
     {
       host: config.host,
@@ -296,6 +301,30 @@ export function mosquittoDeviceSource(app: App): DeviceSource {
     },
     mayConnect: (status) => CONNECTABLE_STATUSES.has(status),
   };
+}
+
+/**
+ * Detection in this process (docs/detect.md): the engine follows the raw event stream and the broker's
+ * traffic port, reads groups, group settings and the firmware inventory from identity, stores what
+ * fires as alerts (whose `alert.raised` events respond answers), and exports per-group metrics.
+ */
+export async function startDetection(app: App, logger: Logger): Promise<DetectionRuntime> {
+  const runtime = await DetectionRuntime.start({
+    rules: app.detectRules,
+    alerts: app.alerts,
+    ports: {
+      deviceGroup: async (id) => (isDeviceId(id) ? ((await app.devices.get(id).catch(() => null))?.group ?? null) : null),
+      groupSettings: () => app.groups.configured(),
+      firmwareSecurityVersion: async (id) => (isDeviceId(id) ? ((await app.firmwareInventory.get(id).catch(() => null))?.securityVersion ?? null) : null),
+    },
+    events: app.audit,
+    feed: app.store,
+    snapshotPath: join(app.config.dataDir, SNAPSHOT_FILE),
+    log: logger,
+  });
+  const registry = createDetectMetrics(runtime.engine, app.alerts);
+  app.metricsSources.push(() => registry.metrics());
+  return runtime;
 }
 
 /**

@@ -17,6 +17,7 @@ import { dashboardRoutes } from "./dashboard/routes.js";
 import { DashboardSessions } from "./dashboard/sessions.js";
 import { deviceRoutes } from "./routes/devices.js";
 import { groupRoutes } from "./routes/groups.js";
+import { alertRoutes } from "./routes/alerts.js";
 import { estRoutes } from "./routes/est.js";
 import { pkiRoutes } from "./routes/pki.js";
 import { healthRoutes } from "./routes/health.js";
@@ -166,6 +167,7 @@ export async function buildApi(services: ApiServices, options: ApiOptions): Prom
   await api.register(healthRoutes, { services, metrics });
   await api.register(deviceRoutes, { services });
   await api.register(groupRoutes, { services });
+  await api.register(alertRoutes, { services });
   await api.register(operatorRoutes, { services });
   await api.register(auditRoutes, { services });
   // --- domain routes (pki, policy, broker, keys, firmware, scanner) ---

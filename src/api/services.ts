@@ -6,6 +6,7 @@ import type { PolicyService } from "../policy/index.js";
 import type { FirmwareServices } from "../firmware/index.js";
 import type { ScanService } from "../scanner/index.js";
 import type { RespondServices } from "../respond/index.js";
+import type { AlertService, DetectRuleService } from "../detect/index.js";
 import type { SessionService } from "../sessions/index.js";
 import type { PostureService } from "../posture/index.js";
 import type { ComplianceService } from "../compliance/index.js";
@@ -46,6 +47,10 @@ export interface ApiServices {
   readonly firmware: FirmwareServices;
   /** Scan runs and their findings. */
   readonly scans: ScanService;
+  /** Detection's alerts. */
+  readonly alerts: AlertService;
+  /** Detection rules in force. */
+  readonly detectRules: DetectRuleService;
   /** Live MQTT sessions and client-id takeovers. */
   readonly sessions: SessionService;
   /** Playbooks, response actions and their undo, notification targets, incidents. */

@@ -5,7 +5,7 @@
  */
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from "aedes";
 import type { BrokerMetrics } from "./metrics.js";
-import type { BrokerAction, BrokerDecision, BrokerEvent, Decider, DeviceDirectory } from "./ports.js";
+import type { BrokerAction, BrokerDecision, BrokerEvent, Decider, DeviceDirectory, TrafficObserver } from "./ports.js";
 import { CONNECTABLE_STATUSES, subjectOf } from "./authenticator.js";
 import type { Session, SessionRegistry } from "./session.js";
 import { isRestoringSession, SESSION_MARKER_TOPIC } from "./session-marker.js";
@@ -23,6 +23,8 @@ export interface AuthorizerDeps {
   emit: (event: BrokerEvent) => void;
   /** Records activity for the batched last-seen writer. */
   touch: (session: Session) => void;
+  /** Counts deliveries per device (detection's metrics). */
+  traffic?: TrafficObserver;
 }
 
 function ruleOf(decision: BrokerDecision): Record<string, unknown> {
@@ -180,6 +182,7 @@ export class Authorizer {
       return null;
     }
     this.deps.metrics.messagesOut.inc();
+    this.deps.traffic?.delivered(session.deviceId, packet.payload?.length ?? 0);
     return packet;
   };
 

@@ -21,7 +21,7 @@ import { LastSeenBatcher } from "./last-seen.js";
 import { markPersistentSession } from "./session-marker.js";
 import { listenPlainLoopback, listenTls, listenWss, validateTlsMaterial, type BoundListener, type ListenerName } from "./listeners.js";
 import { createBrokerMetrics, type BrokerMetrics, type MetricsRegistry } from "./metrics.js";
-import type { BrokerEvent, BrokerEventSink, BrokerTlsMaterial, Decider, DeviceDirectory, LastSeenWriter, RevocationSource, TlsMaterialSource } from "./ports.js";
+import type { BrokerEvent, BrokerEventSink, BrokerTlsMaterial, Decider, DeviceDirectory, LastSeenWriter, RevocationSource, TlsMaterialSource, TrafficObserver } from "./ports.js";
 import { RevocationView } from "./revocation-view.js";
 import { SessionRegistry, type Session } from "./session.js";
 import { resolveBrokerSettings, type BrokerSettings } from "./settings.js";
@@ -46,6 +46,8 @@ export interface BrokerDeps {
   feed?: ChangeFeed;
   lastSeen?: LastSeenWriter;
   logger?: BrokerLogger;
+  /** Counts each device's publishes and deliveries (detection's metrics); none when absent. */
+  traffic?: TrafficObserver;
   /** Register the broker's metrics in this registry (the API's /metrics); a private one otherwise. */
   metricsRegistry?: MetricsRegistry;
   now?: () => number;
@@ -136,6 +138,23 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
   const takeovers = new WeakMap<Session, Session>();
   const takenOver = new WeakMap<Session, Session>();
 
+  // A throwing observer must not break the message path.
+  const traffic: TrafficObserver | undefined = deps.traffic && {
+    published: (deviceId, bytes) => {
+      try {
+        deps.traffic!.published(deviceId, bytes);
+      } catch (err) {
+        logger.error({ err }, "broker: the traffic observer failed");
+      }
+    },
+    delivered: (deviceId, bytes) => {
+      try {
+        deps.traffic!.delivered(deviceId, bytes);
+      } catch (err) {
+        logger.error({ err }, "broker: the traffic observer failed");
+      }
+    },
+  };
   const emit = (event: BrokerEvent): void => {
     deps.events.emit(event).catch((err: unknown) => logger.error({ err, type: event.type }, "broker: could not record a security event"));
   };
@@ -154,6 +173,7 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
     metrics,
     emit,
     touch: (session) => lastSeen.touch(session.deviceId, session.address),
+    ...(deps.traffic ? { traffic: deps.traffic } : {}),
   });
 
   const closeSession = (session: Session, cause: string): void => {
@@ -325,6 +345,7 @@ export async function startBroker(deps: BrokerDeps, partialSettings: Partial<Bro
     // A client's publish reaches this point only once authorized; the server's own (client null) is not a device's.
     const session = client && typeof client === "object" ? sessions.of(client as Client) : undefined;
     if (!session) return publish(packet, client, done);
+    traffic?.published(session.deviceId, packet.payload?.length ?? 0);
     publish(packet, client, (err) => {
       if (!err) toDeviceMessageListeners(session.deviceId, packet);
       callback?.(err);

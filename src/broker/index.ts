@@ -23,5 +23,6 @@ export type {
   RegisteredPublicKey,
   RevocationSource,
   TlsMaterialSource,
+  TrafficObserver,
 } from "./ports.js";
 export { MoatDeviceDirectory, type DeviceRegistryPort, type DeviceCertificatesPort, type DeviceCredentialsPort } from "./moat-directory.js";

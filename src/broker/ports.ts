@@ -140,3 +140,15 @@ export interface BrokerEvent {
 export interface BrokerEventSink {
   emit(event: BrokerEvent): Promise<void>;
 }
+
+/**
+ * Per-device traffic as the broker handles it, for whoever counts behaviour (detection's metrics, wired
+ * by the composition root). Called synchronously on the message path, so it must be cheap and must not
+ * throw; the broker passes sizes, never payloads.
+ */
+export interface TrafficObserver {
+  /** An authorized publish by the device, with its payload size. */
+  published(deviceId: string, bytes: number): void;
+  /** A message delivered to the device (it passed the device's `receive` authorization). */
+  delivered(deviceId: string, bytes: number): void;
+}

@@ -29,6 +29,8 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
     description: "device groups and their settings: allowed source networks, silence window, minimum firmware security version",
     load: () => import("./commands/group.js"),
   },
+  { name: "detect", description: "behaviour detection: rules (built-in and YAML), and replaying recorded events through them", load: () => import("./commands/detect.js") },
+  { name: "alerts", description: "alerts raised by detection: list, show, acknowledge, resolve", load: () => import("./commands/alerts.js") },
   { name: "token", description: "operator API tokens", load: () => import("./commands/token.js") },
   { name: "audit", description: "the tamper-evident security event log, its signed checkpoints and proofs", load: () => import("./commands/audit.js") },
   { name: "ca", description: "Moat's certificate authorities", load: () => import("./commands/ca.js") },

@@ -16,3 +16,4 @@ export { KyselySessionRepository } from "./repositories/sessions.js";
 export { respondStore } from "./repositories/respond.js";
 export { postureStore, KyselyPostureRepository, KyselyPostureData } from "./repositories/posture.js";
 export { complianceStore, KyselyComplianceRepository } from "./repositories/compliance.js";
+export { detectStore, KyselyAlertRepository, KyselyRuleRepository } from "./repositories/detect.js";

@@ -477,6 +477,34 @@ export interface ComplianceReportsTable {
   report: string;
 }
 
+// --- detect ---
+/** An alert: one unresolved per rule and subject. */
+export interface DetectAlertsTable {
+  id: string;
+  rule: string;
+  /** `device` or `address-range`. */
+  subject_kind: string;
+  subject_id: string;
+  severity: string;
+  /** `open`, `acknowledged` or `resolved`. */
+  status: string;
+  count: number;
+  first_seen: string;
+  last_seen: string;
+  /** JSON array of evidence items. */
+  evidence: string;
+  acknowledged_by: string | null;
+  resolved_by: string | null;
+}
+
+/** A stored detection rule (built-in override or custom), as checked JSON. */
+export interface DetectRulesTable {
+  name: string;
+  definition: string;
+  updated_at: string;
+  updated_by: string;
+}
+
 export interface Database {
   meta: MetaTable;
   devices: DevicesTable;
@@ -527,4 +555,7 @@ export interface Database {
   posture_suppressions: PostureSuppressionsTable;
   compliance_attestations: ComplianceAttestationsTable;
   compliance_reports: ComplianceReportsTable;
+  // --- detect ---
+  detect_alerts: DetectAlertsTable;
+  detect_rules: DetectRulesTable;
 }

@@ -11,6 +11,7 @@ import { auditMerkleTree } from "./0072_audit_merkle_tree.js";
 import { firmwareKeyLocation } from "./0073_firmware_key_location.js";
 import { groupSettingsFirmwareInventory } from "./0075_group_settings_firmware_inventory.js";
 import { respond } from "./0076_respond.js";
+import { detect } from "./0078_detect.js";
 import type { MoatMigration } from "./types.js";
 import { mqttSessions } from "./0074_mqtt_sessions.js";
 import { postureCompliance } from "./0077_posture_compliance.js";
@@ -59,4 +60,5 @@ export const MIGRATIONS: readonly NamedMigration[] = [
   { name: "0075_group_settings_firmware_inventory", migration: groupSettingsFirmwareInventory },
   { name: "0076_respond", migration: respond },
   { name: "0077_posture_compliance", migration: postureCompliance },
+  { name: "0078_detect", migration: detect },
 ];
