@@ -6,10 +6,11 @@
  * errors logged (Moat runs with its log level at error/silent in the same benches).
  */
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createConnection, createServer, type AddressInfo } from "node:net";
+import { createConnection } from "node:net";
 import { join } from "node:path";
 import { TLS_CIPHERS } from "../../src/crypto/index.js";
 import { spawnWithFdLimit } from "./generator.js";
+import { freePort } from "../../src/lib/free-port.js";
 
 export const MOSQUITTO_BIN = "/usr/sbin/mosquitto";
 
@@ -33,13 +34,7 @@ export const BENCH_ACL = [
   "",
 ].join("\n");
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort };
 
 /** Resolves once something accepts TCP connections on the port. */
 export async function waitForPort(port: number, isAlive: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {

@@ -7,7 +7,6 @@
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino, { type Logger } from "pino";
@@ -16,6 +15,7 @@ import { initialize, type App } from "../core.js";
 import { serializeManifest } from "../firmware/index.js";
 import { startMqttBroker, startServers } from "../serve.js";
 import type { CampaignView, OtaOperator } from "../sim/index.js";
+import { freePort } from "../lib/free-port.js";
 
 export interface LocalMoat {
   app: App;
@@ -30,19 +30,6 @@ export interface LocalMoat {
   restartBroker(downMs: number): Promise<void>;
   ota: OtaOperator;
   close(): Promise<void>;
-}
-
-/** A port the system says is free on 127.0.0.1 right now (the servers bind it right after). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== "object" || !address) throw new Error("no free port");
-  return address.port;
 }
 
 export async function startLocalMoat(options: { settings?: Partial<Record<SettingPath, unknown>>; logger?: Logger; trustDomain?: string } = {}): Promise<LocalMoat> {

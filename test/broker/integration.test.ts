@@ -8,7 +8,6 @@ import { X509Certificate, createPrivateKey, generateKeyPairSync } from "node:cry
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SignJWT } from "jose";
-import { createServer, type AddressInfo } from "node:net";
 import mqtt, { type MqttClient } from "mqtt";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,14 +15,8 @@ import type { App } from "../../src/core.js";
 import { startMqttBroker } from "../../src/serve.js";
 import { createTestApp, type TestApp } from "../helpers/app.js";
 import { buildCsr } from "../pki-fixture.js";
+import { freePort } from "../../src/lib/free-port.js";
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** Runs the moat CLI as its own process (same data dir), without blocking this process's event loop. */
 function moatCli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {

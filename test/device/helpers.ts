@@ -1,20 +1,13 @@
 // A real `moat serve` (startServers: HTTPS API with EST, PKI endpoints, the MQTT broker) on a fresh
 // installation, for the device SDK tests. Ports are chosen by the system; loopback only.
-import { createServer, type AddressInfo } from "node:net";
 import pino from "pino";
 import type { SettingPath } from "../../src/config/index.js";
 import type { App } from "../../src/core.js";
 import { startServers, type RunningServers } from "../../src/serve.js";
 import { createTestApp, type TestApp } from "../helpers/app.js";
 import { tempDir } from "../helpers/temp.js";
+import { freePort } from "../../src/lib/free-port.js";
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 export interface DeviceTestServer {
   app: App;

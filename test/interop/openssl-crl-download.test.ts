@@ -5,23 +5,16 @@
  */
 import { execFile, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
 import { requireCommand } from "../helpers/requirements.js";
 import { spawnServe } from "../helpers/serve.js";
 import { tempDir } from "../helpers/temp.js";
+import { freePort } from "../../src/lib/free-port.js";
 
 const ok = requireCommand("openssl", "openssl");
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /**
  * openssl verify fetching the CRL named in `cert` over HTTP, bounded so a closed or silent port cannot

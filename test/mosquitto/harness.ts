@@ -6,7 +6,6 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { readFileSync } from "node:fs";
@@ -16,22 +15,14 @@ import { createTestApp, type TestApp } from "../helpers/app.js";
 import { REPO_ROOT, runCli, type CliResult } from "../helpers/cli.js";
 import { hasCommand, requireCommand } from "../helpers/requirements.js";
 import { tempDir } from "../helpers/temp.js";
+import { freePort } from "../../src/lib/free-port.js";
 
 /** mosquitto, its clients and the dynamic-security plugin: present, or the suite skips loudly (fails under CI). */
 export function mosquittoAvailable(): boolean {
   return requireCommand("mosquitto_pub", "mosquitto-clients") && requireCommand("mosquitto_sub", "mosquitto-clients") && (hasCommand("mosquitto") || requireCommand("/usr/sbin/mosquitto", "mosquitto"));
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface DeviceCert {
   id: string;

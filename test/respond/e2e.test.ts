@@ -9,24 +9,15 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createHmac, createPrivateKey, timingSafeEqual } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { createServer as createHttpsServer, type Server } from "node:https";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
+import { type AddressInfo } from "node:net";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../helpers/app.js";
 import { REPO_ROOT, runCli } from "../helpers/cli.js";
 import { tempDir } from "../helpers/temp.js";
+import { freePort } from "../../src/lib/free-port.js";
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function until<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -1,17 +1,10 @@
-import { createServer, type AddressInfo } from "node:net";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMqttBroker } from "../../src/serve.js";
 import { runScan, type ScanResult } from "../../src/scanner/index.js";
 import { createTestApp, type TestApp } from "../helpers/app.js";
+import { freePort } from "../../src/lib/free-port.js";
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe("scan of Moat's own MQTT broker (mTLS)", () => {
   let t: TestApp;

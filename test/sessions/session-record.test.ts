@@ -3,7 +3,6 @@
  * events, and by the real embedded broker with MQTT.js clients (SQLite).
  */
 import { createPrivateKey } from "node:crypto";
-import { createServer, type AddressInfo } from "node:net";
 import mqtt from "mqtt";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -13,14 +12,8 @@ import { SessionRecorder } from "../../src/sessions/index.js";
 import { KyselySessionRepository } from "../../src/store/index.js";
 import { createTestApp, type TestApp } from "../helpers/app.js";
 import { forEachDialect } from "../helpers/dialects.js";
+import { freePort } from "../../src/lib/free-port.js";
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 const connected = (device: string, session: string, extra: Record<string, unknown> = {}) => ({
   type: "device.connected",

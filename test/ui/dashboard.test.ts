@@ -9,7 +9,7 @@ import { createPrivateKey } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { createServer as createHttpServer, type Server } from "node:http";
 import https from "node:https";
-import { createServer, type AddressInfo } from "node:net";
+import { type AddressInfo } from "node:net";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import type { BrowserContext, Page } from "playwright-core";
@@ -17,16 +17,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger, startServers, type RunningServers } from "../../src/serve.js";
 import { createTestApp, type TestApp } from "../helpers/app.js";
 import { launchChromium, requireChromium } from "../helpers/browser.js";
+import { freePort } from "../../src/lib/free-port.js";
 
 const SHOTS = join(import.meta.dirname, "..", "..", "docs", "dashboard");
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 const hasChromium = requireChromium();
 
