@@ -6,6 +6,7 @@
  * lengths are always zero), and a decoder that splits the byte stream into packets without
  * interpreting more than the type, the flags and, for PUBLISH, the packet identifier.
  */
+import { mqttPacket, mqttString, remainingLength } from "../../src/lib/mqtt-frame.js";
 
 export type ProtocolVersion = 4 | 5;
 
@@ -21,31 +22,6 @@ export const PACKET = {
   DISCONNECT: 14,
 } as const;
 
-/** MQTT's variable byte integer (§1.5.5 / §2.2.3): the Remaining Length. */
-function remainingLength(length: number): Buffer {
-  const bytes: number[] = [];
-  do {
-    let byte = length % 128;
-    length = Math.floor(length / 128);
-    if (length > 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (length > 0);
-  return Buffer.from(bytes);
-}
-
-function utf8(text: string): Buffer {
-  const body = Buffer.from(text, "utf8");
-  const out = Buffer.allocUnsafe(2 + body.length);
-  out.writeUInt16BE(body.length, 0);
-  body.copy(out, 2);
-  return out;
-}
-
-function packet(firstByte: number, ...parts: Buffer[]): Buffer {
-  const body = Buffer.concat(parts);
-  return Buffer.concat([Buffer.from([firstByte]), remainingLength(body.length), body]);
-}
-
 const NO_PROPERTIES = Buffer.from([0]);
 
 export function connect(options: { clientId: string; version: ProtocolVersion; keepaliveSeconds?: number; cleanStart?: boolean; username?: string }): Buffer {
@@ -54,9 +30,9 @@ export function connect(options: { clientId: string; version: ProtocolVersion; k
   header.writeUInt16BE(options.keepaliveSeconds ?? 0, 8);
   const parts: Buffer[] = [header];
   if (options.version === 5) parts.push(NO_PROPERTIES);
-  parts.push(utf8(options.clientId));
-  if (options.username !== undefined) parts.push(utf8(options.username));
-  return packet(0x10, ...parts);
+  parts.push(mqttString(options.clientId));
+  if (options.username !== undefined) parts.push(mqttString(options.username));
+  return mqttPacket(0x10, ...parts);
 }
 
 /**
@@ -68,7 +44,7 @@ export class PublishTemplate {
   private readonly idOffset: number;
 
   constructor(topic: string, payload: Buffer, readonly qos: 0 | 1, version: ProtocolVersion) {
-    const topicBytes = utf8(topic);
+    const topicBytes = mqttString(topic);
     const id = qos > 0 ? Buffer.alloc(2) : Buffer.alloc(0);
     const properties = version === 5 ? NO_PROPERTIES : Buffer.alloc(0);
     const body = Buffer.concat([topicBytes, id, properties, payload]);
@@ -100,7 +76,7 @@ export function writePuback(target: Buffer, offset: number, packetId: number): n
 export function subscribe(packetId: number, filter: string, qos: 0 | 1, version: ProtocolVersion): Buffer {
   const id = Buffer.alloc(2);
   id.writeUInt16BE(packetId, 0);
-  return packet(0x82, id, ...(version === 5 ? [NO_PROPERTIES] : []), utf8(filter), Buffer.from([qos]));
+  return mqttPacket(0x82, id, ...(version === 5 ? [NO_PROPERTIES] : []), mqttString(filter), Buffer.from([qos]));
 }
 
 export const PINGREQ = Buffer.from([0xc0, 0]);

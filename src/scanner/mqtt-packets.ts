@@ -3,6 +3,7 @@
  * DISCONNECT out; CONNACK, SUBACK and PUBLISH in. Decoding is strict: a malformed remaining length
  * or an oversized packet ends the conversation instead of being guessed at.
  */
+import { mqttPacket, mqttString } from "../lib/mqtt-frame.js";
 
 export const MQTT_CONNACK = 2;
 export const MQTT_PUBLISH = 3;
@@ -18,29 +19,6 @@ export interface ConnectFields {
   keepAliveSeconds?: number;
 }
 
-function utf8Field(text: string): Buffer {
-  const bytes = Buffer.from(text, "utf8");
-  const length = Buffer.alloc(2);
-  length.writeUInt16BE(bytes.length);
-  return Buffer.concat([length, bytes]);
-}
-
-/** Remaining Length, 1-4 bytes of 7 bits each (§2.2.3). */
-function remainingLength(length: number): Buffer {
-  const bytes: number[] = [];
-  do {
-    let byte = length % 128;
-    length = Math.floor(length / 128);
-    if (length > 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (length > 0);
-  return Buffer.from(bytes);
-}
-
-function packet(firstByte: number, body: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([firstByte]), remainingLength(body.length), body]);
-}
-
 /** CONNECT with a clean session (§3.1); user name and password flags only when given. */
 export function encodeConnect(fields: ConnectFields): Buffer {
   let flags = 0x02;
@@ -48,17 +26,17 @@ export function encodeConnect(fields: ConnectFields): Buffer {
   if (fields.password !== undefined) flags |= 0x40;
   const keepAlive = Buffer.alloc(2);
   keepAlive.writeUInt16BE(fields.keepAliveSeconds ?? 30);
-  const parts = [utf8Field("MQTT"), Buffer.from([4, flags]), keepAlive, utf8Field(fields.clientId)];
-  if (fields.username !== undefined) parts.push(utf8Field(fields.username));
-  if (fields.password !== undefined) parts.push(utf8Field(fields.password));
-  return packet(0x10, Buffer.concat(parts));
+  const parts = [mqttString("MQTT"), Buffer.from([4, flags]), keepAlive, mqttString(fields.clientId)];
+  if (fields.username !== undefined) parts.push(mqttString(fields.username));
+  if (fields.password !== undefined) parts.push(mqttString(fields.password));
+  return mqttPacket(0x10, Buffer.concat(parts));
 }
 
 /** SUBSCRIBE at QoS 0 (§3.8; the fixed-header flags must be 0b0010). */
 export function encodeSubscribe(packetId: number, filters: readonly string[]): Buffer {
   const id = Buffer.alloc(2);
   id.writeUInt16BE(packetId);
-  return packet(0x82, Buffer.concat([id, ...filters.map((f) => Buffer.concat([utf8Field(f), Buffer.from([0])]))]));
+  return mqttPacket(0x82, Buffer.concat([id, ...filters.map((f) => Buffer.concat([mqttString(f), Buffer.from([0])]))]));
 }
 
 export function encodeDisconnect(): Buffer {
