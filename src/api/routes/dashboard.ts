@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { securitySummary } from "../../audit/index.js";
 import type { ApiServices } from "../services.js";
+import { CA_SUMMARY_PROPERTIES, caSummary } from "./pki.js";
 
 /**
  * /v1/dashboard: the summary figures the dashboard's fleet, certificate and security views show, counted
@@ -51,12 +52,7 @@ export async function dashboardDataRoutes(api: FastifyInstance, { services }: { 
                 items: {
                   type: "object",
                   properties: {
-                    serial: { type: "string" },
-                    role: { type: "string" },
-                    subject: { type: "string" },
-                    notAfter: { type: "string" },
-                    active: { type: "boolean" },
-                    keyOnline: { type: "boolean" },
+                    ...CA_SUMMARY_PROPERTIES,
                     crl: { type: ["object", "null"], properties: { number: { type: "integer" }, thisUpdate: { type: "string" }, nextUpdate: { type: "string" }, current: { type: "boolean" } } },
                     ocsp: { type: "string" },
                   },
@@ -77,12 +73,7 @@ export async function dashboardDataRoutes(api: FastifyInstance, { services }: { 
             // The issuing CAs sign CRLs and OCSP answers; an offline root only signs its CRL at ceremonies.
             const crl = ca.role === "issuing" ? await services.pki.crls.current(ca.serialHex, now).catch(() => null) : null;
             return {
-              serial: ca.serialHex,
-              role: ca.role,
-              subject: ca.subject,
-              notAfter: ca.notAfter,
-              active: ca.active,
-              keyOnline: ca.hasKey,
+              ...caSummary(ca),
               crl: crl ? { number: crl.number, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, current: Date.parse(crl.nextUpdate) > now.getTime() } : null,
               ocsp: ca.role !== "issuing" ? "n/a" : ca.hasKey ? "signing" : "key offline: OCSP cannot answer for this CA",
             };

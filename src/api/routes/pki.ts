@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { REVOCATION_REASONS, certificateView, parseRevocationReason, toPem, type Pki, type CaRegistry, type RevocationReason } from "../../pki/index.js";
+import { REVOCATION_REASONS, certificateView, parseRevocationReason, toPem, type Pki, type CaRegistry, type RevocationReason, type StoredCertificate } from "../../pki/index.js";
 import { DEFAULT_ENROLL_TOKEN_TTL_MS, type EnrollmentTokenService } from "../../identity/index.js";
 import { parseDuration } from "../../lib/duration.js";
 import { actorOf } from "../auth.js";
@@ -9,6 +9,20 @@ export interface PkiApiServices {
   readonly pki: Pki;
   readonly ca: CaRegistry;
   readonly enrollmentTokens: EnrollmentTokenService;
+}
+
+/** How a CA certificate is shown wherever the API lists CAs (`GET /v1/ca`, the dashboard's certificates view). */
+export const CA_SUMMARY_PROPERTIES = {
+  serial: { type: "string" },
+  role: { type: "string" },
+  subject: { type: "string" },
+  notAfter: { type: "string" },
+  active: { type: "boolean" },
+  keyOnline: { type: "boolean" },
+} as const;
+
+export function caSummary(ca: StoredCertificate): { serial: string; role: string; subject: string; notAfter: string; active: boolean; keyOnline: boolean } {
+  return { serial: ca.serialHex, role: ca.role, subject: ca.subject, notAfter: ca.notAfter, active: ca.active, keyOnline: ca.hasKey };
 }
 
 const reasons = Object.keys(REVOCATION_REASONS);
@@ -177,16 +191,7 @@ export async function pkiRoutes(api: FastifyInstance, { services }: { services: 
                 type: "array",
                 items: {
                   type: "object",
-                  properties: {
-                    serial: { type: "string" },
-                    role: { type: "string" },
-                    keyType: { type: "string" },
-                    subject: { type: "string" },
-                    notAfter: { type: "string" },
-                    active: { type: "boolean" },
-                    keyOnline: { type: "boolean" },
-                    certificatePem: { type: "string" },
-                  },
+                  properties: { ...CA_SUMMARY_PROPERTIES, keyType: { type: "string" }, certificatePem: { type: "string" } },
                 },
               },
             },
@@ -195,16 +200,7 @@ export async function pkiRoutes(api: FastifyInstance, { services }: { services: 
       },
     },
     async () => ({
-      certificates: (await services.ca.list()).map((c) => ({
-        serial: c.serialHex,
-        role: c.role,
-        keyType: c.keyType,
-        subject: c.subject,
-        notAfter: c.notAfter,
-        active: c.active,
-        keyOnline: c.hasKey,
-        certificatePem: c.certificatePem,
-      })),
+      certificates: (await services.ca.list()).map((c) => ({ ...caSummary(c), keyType: c.keyType, certificatePem: c.certificatePem })),
     }),
   );
 }
